@@ -1,0 +1,322 @@
+//! Context budgeting: a fast, conservative prompt-token estimate and the window check.
+//!
+//! The estimate scans the text once, without a vocabulary, weighting each word by its
+//! script (Llama 3's tokenizer splits German, Hindi or Thai words into more pieces than
+//! English ones), numbers by Llama 3's three-digit groups, and symbols by UTF-8 length.
+//! Compared with the real Llama 3.2 tokenizer (`tests/estimator_vs_tokenizer.rs`) it
+//! never under-counts on text in the eight supported languages (whole texts, paragraphs
+//! and lines); whole texts are over-counted by 14% (Hindi) to 64% (English), the price
+//! of needing no vocabulary.
+
+use crate::BedrockError;
+
+/// Llama 3.2's context window on Bedrock, in tokens.
+pub const BEDROCK_CONTEXT_WINDOW: u32 = 131_072;
+
+/// Tokens per ASCII letter for the first [`SHORT_WORD`] letters of a word.
+const ASCII_LETTER: f32 = 0.22;
+/// Tokens per ASCII letter past [`SHORT_WORD`] letters (long words split more).
+const ASCII_LETTER_LONG: f32 = 0.45;
+/// Letters of a word that count as "short".
+const SHORT_WORD: u32 = 6;
+/// Tokens per accented Latin letter (U+00C0-U+024F).
+const LATIN_EXTENDED: f32 = 0.6;
+/// Tokens per Devanagari letter or sign.
+const DEVANAGARI: f32 = 0.6;
+/// Tokens per Thai letter or sign.
+const THAI: f32 = 0.55;
+/// Tokens per letter of other alphabets (Cyrillic, Greek, Arabic, ...).
+const OTHER_LETTER: f32 = 0.6;
+/// Tokens per ASCII punctuation character in a run.
+const ASCII_PUNCT: f32 = 0.5;
+/// Tokens per UTF-8 byte of a non-ASCII symbol (emoji, arrows, ...).
+const SYMBOL_BYTE: f32 = 0.75;
+/// Spaces per token in a run of indentation.
+const SPACES_PER_TOKEN: u32 = 4;
+
+/// Llama 3 special-token strings that the chat template writes; each is one token.
+const SPECIAL_TOKENS: [&str; 6] = [
+    "<|begin_of_text|>",
+    "<|start_header_id|>",
+    "<|end_header_id|>",
+    "<|eot_id|>",
+    "<|eom_id|>",
+    "<|end_of_text|>",
+];
+
+#[derive(Clone, Copy, PartialEq)]
+enum Class {
+    AsciiLetter,
+    Latin,
+    Devanagari,
+    Thai,
+    Ideograph,
+    OtherLetter,
+    Digit,
+    Newline,
+    Space,
+    Symbol,
+}
+
+fn classify(c: char) -> Class {
+    if c.is_ascii() {
+        return match c {
+            'a'..='z' | 'A'..='Z' => Class::AsciiLetter,
+            '0'..='9' => Class::Digit,
+            '\n' | '\r' => Class::Newline,
+            _ if c.is_ascii_whitespace() => Class::Space,
+            _ => Class::Symbol,
+        };
+    }
+    if c.is_numeric() {
+        return Class::Digit;
+    }
+    match u32::from(c) {
+        0x0900..=0x097F => Class::Devanagari,
+        0x0E00..=0x0E7F => Class::Thai,
+        0x3040..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xAC00..=0xD7AF => Class::Ideograph,
+        _ if c.is_whitespace() => Class::Space,
+        0x00C0..=0x024F if c.is_alphabetic() => Class::Latin,
+        _ if c.is_alphabetic() => Class::OtherLetter,
+        _ => Class::Symbol,
+    }
+}
+
+fn is_word(class: Class) -> bool {
+    matches!(
+        class,
+        Class::AsciiLetter
+            | Class::Latin
+            | Class::Devanagari
+            | Class::Thai
+            | Class::Ideograph
+            | Class::OtherLetter
+    )
+}
+
+fn ceil_tokens(weight: f32) -> u32 {
+    // Weights are small sums of positive constants: the cast cannot truncate.
+    (weight.ceil() as u32).max(1)
+}
+
+/// Estimates how many Llama 3 tokens `text` takes, erring on the high side.
+///
+/// ```
+/// let n = bedrock::budget::estimate_tokens("The quick brown fox jumps over the lazy dog.");
+/// assert!((10..=16).contains(&n));
+/// ```
+pub fn estimate_tokens(text: &str) -> u32 {
+    let mut total: u32 = 0;
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if c == '<'
+            && let Some(special) = SPECIAL_TOKENS.iter().find(|s| rest.starts_with(**s))
+        {
+            total = total.saturating_add(1);
+            rest = &rest[special.len()..];
+            continue;
+        }
+        let class = classify(c);
+        let (tokens, consumed) = if is_word(class) {
+            word(rest)
+        } else {
+            match class {
+                Class::Digit => run(rest, |k| k == Class::Digit, |n, _| n.div_ceil(3)),
+                Class::Newline => run(
+                    rest,
+                    |k| matches!(k, Class::Newline | Class::Space),
+                    |_, _| 1,
+                ),
+                Class::Space => spaces(rest),
+                _ => symbols(rest),
+            }
+        };
+        total = total.saturating_add(tokens);
+        rest = &rest[consumed..];
+    }
+    total
+}
+
+/// Scans a run of chars whose class satisfies `keep`; `cost(chars, bytes)` prices it.
+fn run(text: &str, keep: impl Fn(Class) -> bool, cost: impl Fn(u32, usize) -> u32) -> (u32, usize) {
+    let mut chars = 0u32;
+    let mut bytes = 0usize;
+    for c in text.chars() {
+        if !keep(classify(c)) {
+            break;
+        }
+        chars += 1;
+        bytes += c.len_utf8();
+    }
+    (cost(chars, bytes), bytes)
+}
+
+fn word(text: &str) -> (u32, usize) {
+    let mut weight = 0.0f32;
+    let mut ascii_letters = 0u32;
+    let mut bytes = 0usize;
+    for c in text.chars() {
+        let class = classify(c);
+        weight += match class {
+            Class::AsciiLetter => {
+                ascii_letters += 1;
+                if ascii_letters <= SHORT_WORD {
+                    ASCII_LETTER
+                } else {
+                    ASCII_LETTER_LONG
+                }
+            }
+            Class::Latin => LATIN_EXTENDED,
+            Class::Devanagari => DEVANAGARI,
+            Class::Thai => THAI,
+            Class::Ideograph => 1.0,
+            Class::OtherLetter => OTHER_LETTER,
+            _ => break,
+        };
+        bytes += c.len_utf8();
+    }
+    (ceil_tokens(weight), bytes)
+}
+
+/// Spaces and tabs: one before a word or symbol rides along with it (not before a
+/// number, which Llama 3 splits off); the rest of a run costs a token per four.
+fn spaces(text: &str) -> (u32, usize) {
+    let (count, bytes) = run(text, |k| k == Class::Space, |n, _| n);
+    let next = text[bytes..].chars().next();
+    let attaches = next.is_some_and(|c| !matches!(classify(c), Class::Newline | Class::Digit));
+    let extra = if attaches { count - 1 } else { count };
+    (extra.div_ceil(SPACES_PER_TOKEN), bytes)
+}
+
+fn symbols(text: &str) -> (u32, usize) {
+    let mut weight = 0.0f32;
+    let mut bytes = 0usize;
+    for c in text.chars() {
+        if !matches!(classify(c), Class::Symbol) {
+            break;
+        }
+        // A neutralized `<|` must not hide a special token behind it.
+        if bytes > 0 && c == '<' && SPECIAL_TOKENS.iter().any(|s| text[bytes..].starts_with(*s)) {
+            break;
+        }
+        weight += if c.is_ascii() {
+            ASCII_PUNCT
+        } else {
+            SYMBOL_BYTE * c.len_utf8() as f32
+        };
+        bytes += c.len_utf8();
+    }
+    (ceil_tokens(weight), bytes)
+}
+
+/// The context window and the check that a prompt plus its generation fits in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContextBudget {
+    context_window: u32,
+}
+
+impl Default for ContextBudget {
+    fn default() -> Self {
+        Self {
+            context_window: BEDROCK_CONTEXT_WINDOW,
+        }
+    }
+}
+
+impl ContextBudget {
+    /// A budget for a model with `context_window` tokens.
+    pub fn new(context_window: u32) -> Result<Self, BedrockError> {
+        if context_window < 256 {
+            return Err(BedrockError::InvalidParameter {
+                field: "context_window",
+                value: context_window.to_string(),
+                allowed: "at least 256 tokens",
+            });
+        }
+        Ok(Self { context_window })
+    }
+
+    /// The window in tokens.
+    pub fn context_window(&self) -> u32 {
+        self.context_window
+    }
+
+    /// The most prompt tokens (by [`estimate_tokens`]) that leave room for `max_gen_len`.
+    pub fn max_prompt_tokens(&self, max_gen_len: u32) -> u32 {
+        self.context_window.saturating_sub(max_gen_len)
+    }
+
+    /// Estimates `prompt` and refuses it when it cannot fit with `max_gen_len`;
+    /// returns the estimate.
+    pub fn check(&self, prompt: &str, max_gen_len: u32) -> Result<u32, BedrockError> {
+        let prompt_tokens = estimate_tokens(prompt);
+        if u64::from(prompt_tokens) + u64::from(max_gen_len) > u64::from(self.context_window) {
+            return Err(BedrockError::ContextOverflow {
+                prompt_tokens,
+                max_gen_len,
+                context_window: self.context_window,
+            });
+        }
+        Ok(prompt_tokens)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_text_is_zero_tokens() {
+        assert_eq!(estimate_tokens(""), 0);
+    }
+
+    #[test]
+    fn template_special_tokens_count_once() {
+        assert_eq!(estimate_tokens("<|eot_id|>"), 1);
+        assert_eq!(estimate_tokens("<|begin_of_text|><|start_header_id|>"), 2);
+        // A neutralized marker is ordinary text and costs more than one token.
+        assert!(estimate_tokens("<\u{2060}|eot_id|>") > 1);
+    }
+
+    #[test]
+    fn numbers_count_in_groups_of_three() {
+        assert_eq!(estimate_tokens("1234567890"), 4);
+        assert_eq!(estimate_tokens("123"), 1);
+    }
+
+    #[test]
+    fn estimate_grows_with_text() {
+        let one = estimate_tokens("Ein kurzer Satz über Brücken.");
+        let many = estimate_tokens(&"Ein kurzer Satz über Brücken. ".repeat(100));
+        assert!(many >= one * 100, "{many} < 100 * {one}");
+    }
+
+    #[test]
+    fn estimate_never_exceeds_bytes_much_and_handles_any_input() {
+        for text in [
+            "\u{0}\u{1}\u{7f}",
+            "😀😀",
+            "\r\n\r\n",
+            "\t\t  \t",
+            "a\u{301}\u{301}\u{301}",
+        ] {
+            let n = estimate_tokens(text);
+            assert!(n >= 1, "{text:?}");
+            assert!(n as usize <= text.len() + 1, "{text:?} -> {n}");
+        }
+    }
+
+    #[test]
+    fn check_refuses_what_cannot_fit() {
+        let budget = ContextBudget::new(1000).unwrap();
+        let text = "word ".repeat(900);
+        let est = estimate_tokens(&text);
+        assert!(budget.check(&text, 1000 - est).is_ok());
+        let err = budget.check(&text, 1001 - est).unwrap_err();
+        assert_eq!(err.error_type(), "ContextOverflow");
+        assert!(err.to_string().contains("1000-token context window"));
+        assert_eq!(budget.max_prompt_tokens(400), 600);
+        assert_eq!(ContextBudget::default().context_window(), 131_072);
+        assert!(ContextBudget::new(10).is_err());
+    }
+}

@@ -1,0 +1,425 @@
+//! The shared client: InvokeModel with retries, deadline and fallback models.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_bedrockruntime::primitives::Blob;
+use aws_smithy_types::retry::RetryConfig;
+use tracing::{Instrument, field::Empty};
+
+use crate::BedrockError;
+use crate::metrics::CallRecord;
+use crate::model::ModelId;
+use crate::params::{GenerationParams, LlamaRequestBody};
+use crate::prompt::ChatPrompt;
+use crate::response::{Completion, LlamaResponseBody, Usage};
+use crate::retry::{Deadline, RetryState};
+use crate::sdk_error::from_sdk;
+use crate::settings::ClientSettings;
+use crate::stream::{CompletionStream, StreamStart};
+
+/// One model call to make: the rendered prompt, parameters and an optional deadline.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    prompt: String,
+    params: GenerationParams,
+    deadline: Option<Deadline>,
+}
+
+impl Invocation {
+    /// A call for a chat prompt.
+    pub fn chat(prompt: &ChatPrompt) -> Self {
+        Self::raw(prompt.render())
+    }
+
+    /// A call for an already formatted prompt string, sent as is.
+    pub fn raw(prompt: impl Into<String>) -> Self {
+        Self {
+            prompt: prompt.into(),
+            params: GenerationParams::default(),
+            deadline: None,
+        }
+    }
+
+    /// Sets the generation parameters.
+    pub fn params(mut self, params: GenerationParams) -> Self {
+        self.params = params;
+        self
+    }
+
+    /// Sets the time by which the call must be done.
+    pub fn deadline(mut self, deadline: Deadline) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// The prompt string.
+    pub fn prompt(&self) -> &str {
+        &self.prompt
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) sdk: aws_sdk_bedrockruntime::Client,
+    pub(crate) settings: ClientSettings,
+}
+
+/// The Bedrock client for Llama 3.2. Build it once per cold start; clones are cheap and
+/// share one connection pool.
+#[derive(Clone)]
+pub struct LlamaClient {
+    pub(crate) inner: Arc<Inner>,
+}
+
+/// The outcome of the retry/fallback loop: the value, the model that produced it, and
+/// the attempt counts.
+pub(crate) struct Answered<T> {
+    pub(crate) value: T,
+    pub(crate) model_id: String,
+    pub(crate) attempts: u32,
+    pub(crate) throttles: u32,
+}
+
+/// A failure of the retry/fallback loop with the counts for its metrics line.
+pub(crate) struct Failed {
+    pub(crate) error: BedrockError,
+    pub(crate) model_id: String,
+    pub(crate) attempts: u32,
+    pub(crate) throttles: u32,
+}
+
+impl LlamaClient {
+    /// Builds the client from the standard AWS configuration chain and
+    /// [`ClientSettings::from_env`]. `AWS_ENDPOINT_URL_BEDROCK_RUNTIME` redirects it,
+    /// for example to the local emulator.
+    pub async fn from_env() -> Result<Self, BedrockError> {
+        let settings = ClientSettings::from_env()?;
+        let sdk_config = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        Ok(Self::new(&sdk_config, settings))
+    }
+
+    /// Builds the client from an SDK configuration and settings. The SDK's own retries
+    /// are turned off: this crate retries, knowing the deadline and the fallbacks.
+    pub fn new(sdk_config: &SdkConfig, settings: ClientSettings) -> Self {
+        let config = aws_sdk_bedrockruntime::config::Builder::from(sdk_config)
+            .retry_config(RetryConfig::disabled())
+            .build();
+        Self {
+            inner: Arc::new(Inner {
+                sdk: aws_sdk_bedrockruntime::Client::from_conf(config),
+                settings,
+            }),
+        }
+    }
+
+    /// The settings in use.
+    pub fn settings(&self) -> &ClientSettings {
+        &self.inner.settings
+    }
+
+    /// Calls InvokeModel and returns the whole generation.
+    pub async fn invoke(&self, call: &Invocation) -> Result<Completion, BedrockError> {
+        let started = Instant::now();
+        let span = call_span("InvokeModel", self.inner.settings.models.primary());
+        async {
+            let body = self.prepare(call)?;
+            let outcome = self
+                .with_retries(call.deadline, |model, timeout| {
+                    self.invoke_once(model, body.clone(), timeout)
+                })
+                .await;
+            match outcome {
+                Ok(answered) => {
+                    let response = answered.value;
+                    let completion = Completion {
+                        generation: response.generation,
+                        usage: Usage {
+                            prompt_tokens: response.prompt_token_count,
+                            generation_tokens: response.generation_token_count,
+                            stop_reason: response.stop_reason,
+                            invocation_metrics: None,
+                        },
+                        model_id: answered.model_id,
+                        attempts: answered.attempts,
+                        latency: started.elapsed(),
+                    };
+                    self.inner
+                        .finish_ok("InvokeModel", &completion, answered.throttles);
+                    Ok(completion)
+                }
+                Err(failed) => Err(self.inner.finish_err("InvokeModel", failed, started)),
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Calls InvokeModelWithResponseStream. Retries and fallbacks cover everything up to
+    /// the first generated text; errors after that arrive through the stream.
+    pub async fn invoke_stream(&self, call: &Invocation) -> Result<CompletionStream, BedrockError> {
+        let started = Instant::now();
+        let span = call_span(
+            "InvokeModelWithResponseStream",
+            self.inner.settings.models.primary(),
+        );
+        let outcome = async {
+            let body = self.prepare(call)?;
+            Ok(self
+                .with_retries(call.deadline, |model, timeout| {
+                    StreamStart::open(self, model, body.clone(), timeout)
+                })
+                .await)
+        }
+        .instrument(span.clone())
+        .await?;
+        match outcome {
+            Ok(answered) => Ok(CompletionStream::new(
+                self.inner.clone(),
+                answered,
+                call.deadline,
+                started,
+                span,
+            )),
+            Err(failed) => {
+                let _entered = span.enter();
+                Err(self
+                    .inner
+                    .finish_err("InvokeModelWithResponseStream", failed, started))
+            }
+        }
+    }
+
+    /// Validates parameters and the context budget, and renders the request body.
+    fn prepare(&self, call: &Invocation) -> Result<Blob, BedrockError> {
+        let body = LlamaRequestBody::new(&call.prompt, &call.params)?;
+        let estimate = self
+            .inner
+            .settings
+            .budget
+            .check(&call.prompt, call.params.max_gen_len)?;
+        tracing::Span::current().record("estimated_prompt_tokens", estimate);
+        tracing::debug!(prompt = %call.prompt, "prompt");
+        Ok(Blob::new(body.to_json()))
+    }
+
+    async fn invoke_once(
+        &self,
+        model: ModelId,
+        body: Blob,
+        timeout: Option<Duration>,
+    ) -> Result<LlamaResponseBody, BedrockError> {
+        let mut request = self
+            .inner
+            .sdk
+            .invoke_model()
+            .model_id(model.as_str())
+            .content_type("application/json")
+            .accept("application/json")
+            .body(body);
+        if let Some(g) = &self.inner.settings.guardrail {
+            request = request
+                .guardrail_identifier(&g.identifier)
+                .guardrail_version(&g.version);
+        }
+        let output = within(timeout, request.send()).await?.map_err(from_sdk)?;
+        LlamaResponseBody::parse(output.body().as_ref())
+    }
+
+    /// Runs `attempt` with retries per model and falls back through the model list.
+    pub(crate) async fn with_retries<T, F, Fut>(
+        &self,
+        deadline: Option<Deadline>,
+        mut attempt: F,
+    ) -> Result<Answered<T>, Failed>
+    where
+        F: FnMut(ModelId, Option<Duration>) -> Fut,
+        Fut: Future<Output = Result<T, BedrockError>>,
+    {
+        let settings = &self.inner.settings;
+        let mut state = RetryState::new(&settings.retry, deadline);
+        let mut throttles = 0;
+        let mut last: Option<(BedrockError, String)> = None;
+        for model in settings.models.models() {
+            state.next_model();
+            loop {
+                let fail = |error, throttles, state: &RetryState<'_>| Failed {
+                    error,
+                    model_id: model.to_string(),
+                    attempts: state.total_attempts,
+                    throttles,
+                };
+                let why = last
+                    .as_ref()
+                    .map_or("first attempt".to_owned(), |(e, _)| e.to_string());
+                if let Err(e) = state.begin_attempt(&why) {
+                    return Err(fail(e, throttles, &state));
+                }
+                match attempt(model.clone(), state.attempt_timeout()).await {
+                    Ok(value) => {
+                        return Ok(Answered {
+                            value,
+                            model_id: model.to_string(),
+                            attempts: state.total_attempts,
+                            throttles,
+                        });
+                    }
+                    Err(BedrockError::DeadlineExceeded { message, .. }) => {
+                        let remaining = deadline.map_or(Duration::ZERO, |d| d.remaining());
+                        return Err(fail(
+                            state.deadline_error(remaining, &message),
+                            throttles,
+                            &state,
+                        ));
+                    }
+                    Err(error) => {
+                        if matches!(error, BedrockError::Throttled { .. }) {
+                            throttles += 1;
+                        }
+                        tracing::warn!(
+                            model = %model,
+                            attempt = state.model_attempts,
+                            error_type = error.error_type(),
+                            error = %error,
+                            "model attempt failed"
+                        );
+                        if error.is_retryable() {
+                            match state.pause_before_retry(&error) {
+                                Ok(Some(pause)) => {
+                                    tokio::time::sleep(pause).await;
+                                    last = Some((error, model.to_string()));
+                                    continue;
+                                }
+                                Ok(None) => {}
+                                Err(deadline) => return Err(fail(deadline, throttles, &state)),
+                            }
+                        }
+                        if !error.warrants_fallback() {
+                            return Err(fail(error, throttles, &state));
+                        }
+                        last = Some((error, model.to_string()));
+                        break;
+                    }
+                }
+            }
+        }
+        let (error, model_id) = last.unwrap_or_else(|| {
+            (
+                BedrockError::Other {
+                    message: "no model configured".into(),
+                },
+                String::new(),
+            )
+        });
+        Err(Failed {
+            error,
+            model_id,
+            attempts: state.total_attempts,
+            throttles,
+        })
+    }
+}
+
+impl Inner {
+    /// Records a successful call in the span, the log and the metrics.
+    pub(crate) fn finish_ok(
+        &self,
+        operation: &'static str,
+        completion: &Completion,
+        throttles: u32,
+    ) {
+        let span = tracing::Span::current();
+        let usage = &completion.usage;
+        span.record("model", completion.model_id.as_str());
+        span.record("prompt_tokens", usage.prompt_tokens);
+        span.record("generation_tokens", usage.generation_tokens);
+        span.record("stop_reason", usage.stop_reason.as_str());
+        span.record("attempts", completion.attempts);
+        span.record("latency_ms", completion.latency.as_millis() as u64);
+        tracing::info!(
+            model = %completion.model_id,
+            prompt_tokens = usage.prompt_tokens,
+            generation_tokens = usage.generation_tokens,
+            stop_reason = usage.stop_reason.as_str(),
+            attempts = completion.attempts,
+            latency_ms = completion.latency.as_millis() as u64,
+            "model call finished"
+        );
+        tracing::debug!(generation = %completion.generation, "generation");
+        self.settings.metrics.record(&CallRecord {
+            operation,
+            model_id: &completion.model_id,
+            input_tokens: usage.prompt_tokens,
+            output_tokens: usage.generation_tokens,
+            latency: completion.latency,
+            throttles,
+            attempts: completion.attempts,
+            error_type: None,
+        });
+    }
+
+    /// Records a failed call and hands back its error.
+    pub(crate) fn finish_err(
+        &self,
+        operation: &'static str,
+        failed: Failed,
+        started: Instant,
+    ) -> BedrockError {
+        let latency = started.elapsed();
+        tracing::Span::current().record("attempts", failed.attempts);
+        tracing::error!(
+            model = %failed.model_id,
+            error_type = failed.error.error_type(),
+            error = %failed.error,
+            attempts = failed.attempts,
+            latency_ms = latency.as_millis() as u64,
+            "model call failed"
+        );
+        self.settings.metrics.record(&CallRecord {
+            operation,
+            model_id: &failed.model_id,
+            input_tokens: 0,
+            output_tokens: 0,
+            latency,
+            throttles: failed.throttles,
+            attempts: failed.attempts,
+            error_type: Some(failed.error.error_type()),
+        });
+        failed.error
+    }
+}
+
+fn call_span(operation: &'static str, primary: &ModelId) -> tracing::Span {
+    tracing::info_span!(
+        "bedrock_call",
+        operation,
+        primary_model = %primary,
+        model = Empty,
+        estimated_prompt_tokens = Empty,
+        prompt_tokens = Empty,
+        generation_tokens = Empty,
+        stop_reason = Empty,
+        attempts = Empty,
+        latency_ms = Empty,
+    )
+}
+
+/// Runs `fut` within `timeout` (if any); running out is a `DeadlineExceeded` error.
+pub(crate) async fn within<F: Future>(
+    timeout: Option<Duration>,
+    fut: F,
+) -> Result<F::Output, BedrockError> {
+    match timeout {
+        None => Ok(fut.await),
+        Some(limit) => {
+            tokio::time::timeout(limit, fut)
+                .await
+                .map_err(|_| BedrockError::DeadlineExceeded {
+                    attempts: 0,
+                    remaining: Duration::ZERO,
+                    message: format!("the model call was cut off at the deadline after {limit:?}"),
+                })
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! The one crate through which every model call in the project goes.
+//! Meta Llama 3.2 on Amazon Bedrock: request/response types, the Llama 3 chat prompt,
+//! InvokeModel and streaming, typed errors, retries, fallbacks, context budgeting, metrics.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), bedrock::BedrockError> {
+//! use bedrock::{ChatPrompt, GenerationParams, Invocation, LlamaClient};
+//! let client = LlamaClient::from_env().await?; // once per cold start
+//! let prompt = ChatPrompt::new().system("Answer briefly.").user("What is S3?");
+//! let call = Invocation::chat(&prompt).params(GenerationParams::default().max_gen_len(128));
+//! let answer = client.invoke(&call).await?;
+//! println!("{} ({} tokens, by {})", answer.generation, answer.usage.generation_tokens, answer.model_id);
+//! # Ok(()) }
+//! ```
+//!
+//! Errors carry a stable [`BedrockError::error_type`] for Lambda `Diagnostic`s and Step
+//! Functions `Retry`/`Catch`; the table is on [`BedrockError`]. Settings come from the
+//! environment ([`settings::ENV_VARS`]).
+
+pub mod budget;
+mod client;
+mod error;
+pub mod metrics;
+pub mod model;
+pub mod params;
+pub mod prompt;
+pub mod response;
+pub mod retry;
+mod sdk_error;
+pub mod settings;
+mod stream;
+
+pub use budget::{ContextBudget, estimate_tokens};
+pub use client::{Invocation, LlamaClient};
+pub use error::BedrockError;
+pub use model::{ModelId, ModelSelection};
+pub use params::GenerationParams;
+pub use prompt::{ChatPrompt, Role, neutralize};
+pub use response::{Completion, InvocationMetrics, StopReason, Usage};
+pub use retry::{Deadline, RetryPolicy};
+pub use settings::{ClientSettings, Guardrail};
+pub use stream::{CompletionStream, StreamEvent};

@@ -1,0 +1,155 @@
+//! Llama 3.2 InvokeModel response types and parsing.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::BedrockError;
+
+/// Why generation ended. Values Bedrock adds later are kept, not rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopReason {
+    /// The model finished its turn.
+    Stop,
+    /// `max_gen_len` was reached.
+    Length,
+    /// Any other reason Bedrock reports, verbatim.
+    Other(String),
+}
+
+impl StopReason {
+    /// The wire form of the reason.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Stop => "stop",
+            Self::Length => "length",
+            Self::Other(s) => s,
+        }
+    }
+}
+
+impl From<&str> for StopReason {
+    fn from(value: &str) -> Self {
+        match value {
+            "stop" => Self::Stop,
+            "length" => Self::Length,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for StopReason {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        Ok(Self::from(s.as_str()))
+    }
+}
+
+/// The InvokeModel response body for Meta Llama models.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct LlamaResponseBody {
+    /// The generated text.
+    pub generation: String,
+    /// Tokens in the prompt.
+    pub prompt_token_count: u32,
+    /// Tokens generated.
+    pub generation_token_count: u32,
+    /// Why generation stopped.
+    pub stop_reason: StopReason,
+}
+
+impl LlamaResponseBody {
+    /// Parses a response body, naming what is wrong when it does not fit.
+    pub fn parse(bytes: &[u8]) -> Result<Self, BedrockError> {
+        serde_json::from_slice(bytes).map_err(|e| BedrockError::MalformedResponse {
+            message: format!("InvokeModel body is not a Llama response: {e}"),
+        })
+    }
+}
+
+/// Bedrock's own measurements of one invocation (`amazon-bedrock-invocationMetrics`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvocationMetrics {
+    /// Prompt tokens billed.
+    pub input_token_count: u32,
+    /// Generated tokens billed.
+    pub output_token_count: u32,
+    /// Total model latency in milliseconds.
+    pub invocation_latency: u64,
+    /// Time to the first byte in milliseconds.
+    pub first_byte_latency: u64,
+}
+
+/// Token usage and stop reason of a finished call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Usage {
+    /// Prompt tokens.
+    pub prompt_tokens: u32,
+    /// Generated tokens.
+    pub generation_tokens: u32,
+    /// Why generation stopped.
+    pub stop_reason: StopReason,
+    /// Bedrock's invocation metrics, when it sent them (streaming).
+    pub invocation_metrics: Option<InvocationMetrics>,
+}
+
+/// A finished, successful model call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completion {
+    /// The generated text (without any assistant prefill).
+    pub generation: String,
+    /// Tokens and stop reason.
+    pub usage: Usage,
+    /// The model id (or profile/ARN) that answered, from the configured list.
+    pub model_id: String,
+    /// Attempts made across all models, including the successful one.
+    pub attempts: u32,
+    /// Wall time of the whole call, retries included.
+    pub latency: Duration,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_bedrock_body() {
+        let body = br#"{"generation":" Hello","prompt_token_count":12,"generation_token_count":2,"stop_reason":"stop"}"#;
+        let parsed = LlamaResponseBody::parse(body).unwrap();
+        assert_eq!(parsed.generation, " Hello");
+        assert_eq!(parsed.prompt_token_count, 12);
+        assert_eq!(parsed.generation_token_count, 2);
+        assert_eq!(parsed.stop_reason, StopReason::Stop);
+    }
+
+    #[test]
+    fn unknown_stop_reason_is_kept() {
+        let body = br#"{"generation":"","prompt_token_count":1,"generation_token_count":0,"stop_reason":"guardrail_intervened"}"#;
+        let parsed = LlamaResponseBody::parse(body).unwrap();
+        assert_eq!(
+            parsed.stop_reason,
+            StopReason::Other("guardrail_intervened".into())
+        );
+        assert_eq!(parsed.stop_reason.as_str(), "guardrail_intervened");
+        assert_eq!(StopReason::from("length"), StopReason::Length);
+    }
+
+    #[test]
+    fn malformed_bodies_are_typed_errors() {
+        for body in [&b"not json"[..], br#"{"generation": 5}"#, br#"{}"#, b""] {
+            let err = LlamaResponseBody::parse(body).unwrap_err();
+            assert_eq!(err.error_type(), "MalformedModelResponse");
+        }
+    }
+
+    #[test]
+    fn invocation_metrics_use_bedrock_names() {
+        let m: InvocationMetrics = serde_json::from_str(
+            r#"{"inputTokenCount":3,"outputTokenCount":4,"invocationLatency":50,"firstByteLatency":7}"#,
+        )
+        .unwrap();
+        assert_eq!(m.input_token_count, 3);
+        assert_eq!(m.first_byte_latency, 7);
+    }
+}
