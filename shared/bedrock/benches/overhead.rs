@@ -26,7 +26,8 @@ fn document() -> String {
 }
 
 fn response_body(generation_len: usize) -> Vec<u8> {
-    let generation = "The quarter saw higher volumes and better sorting. ".repeat(generation_len / 50);
+    let generation =
+        "The quarter saw higher volumes and better sorting. ".repeat(generation_len / 50);
     serde_json::to_vec(&serde_json::json!({
         "generation": generation,
         "prompt_token_count": 100_000,
@@ -50,8 +51,13 @@ fn overhead(c: &mut Criterion) {
                 .render()
         })
     });
-    let prompt = ChatPrompt::new().system("Summarize the document.").user(&doc).render();
-    group.bench_function("estimate_tokens", |b| b.iter(|| estimate_tokens(black_box(&prompt))));
+    let prompt = ChatPrompt::new()
+        .system("Summarize the document.")
+        .user(&doc)
+        .render();
+    group.bench_function("estimate_tokens", |b| {
+        b.iter(|| estimate_tokens(black_box(&prompt)))
+    });
     group.bench_function("serialize_request", |b| {
         b.iter(|| {
             LlamaRequestBody::new(black_box(&prompt), &params)
@@ -69,7 +75,9 @@ fn overhead(c: &mut Criterion) {
                 .user(black_box(&doc))
                 .render();
             let estimate = estimate_tokens(&prompt);
-            let body = LlamaRequestBody::new(&prompt, &params).expect("valid").to_json();
+            let body = LlamaRequestBody::new(&prompt, &params)
+                .expect("valid")
+                .to_json();
             let parsed = LlamaResponseBody::parse(&response).expect("parses");
             (estimate, body.len(), parsed.generation_token_count)
         })

@@ -17,7 +17,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let prompt = ChatPrompt::new()
             .system("You are a careful assistant. Summarize the user's document in two or three sentences, in English.")
             .user(&text);
-        let params = GenerationParams::default().temperature(0.2).max_gen_len(160);
+        let params = GenerationParams::default()
+            .temperature(0.2)
+            .max_gen_len(160);
         let call = Invocation::chat(&prompt)
             .params(params)
             .deadline(Deadline::after(std::time::Duration::from_secs(120)));

@@ -74,22 +74,22 @@ impl ClientSettings {
                 .unwrap_or(DEFAULT_MODEL_ID),
             get("BEDROCK_FALLBACK_MODEL_IDS").as_deref().unwrap_or(""),
         )?;
-        let number =
-            |name: &'static str, default: u64, range: (u64, u64), allowed: &'static str| match get(
-                name,
-            ) {
-                None => Ok(default),
-                Some(raw) => raw
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|n| (range.0..=range.1).contains(n))
-                    .ok_or(BedrockError::InvalidParameter {
-                        field: name,
-                        value: raw,
-                        allowed,
-                    }),
-            };
+        let number = |name: &'static str,
+                      default: u64,
+                      range: (u64, u64),
+                      allowed: &'static str| match get(name) {
+            None => Ok(default),
+            Some(raw) => raw
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (range.0..=range.1).contains(n))
+                .ok_or(BedrockError::InvalidParameter {
+                    field: name,
+                    value: raw,
+                    allowed,
+                }),
+        };
         let window = number(
             "BEDROCK_CONTEXT_WINDOW",
             BEDROCK_CONTEXT_WINDOW.into(),

@@ -200,9 +200,15 @@ mod tests {
         assert_eq!(chat.open, Some(turn("user", "unfinished")));
         assert_eq!(chat.last_user_message(), Some("unfinished"));
         // Only the begin token and whitespace.
-        assert_eq!(parse("<|begin_of_text|> <|start_header_id|>a<|end_header_id|><|eot_id|>").unwrap().turns, vec![turn("a", "")]);
+        assert_eq!(
+            parse("<|begin_of_text|> <|start_header_id|>a<|end_header_id|><|eot_id|>")
+                .unwrap()
+                .turns,
+            vec![turn("a", "")]
+        );
         // NUL bytes and control characters are plain content.
-        let chat = parse("<|start_header_id|>user<|end_header_id|>\n\na\0b\u{7}<|eot_id|>").unwrap();
+        let chat =
+            parse("<|start_header_id|>user<|end_header_id|>\n\na\0b\u{7}<|eot_id|>").unwrap();
         assert_eq!(chat.turns[0].content, "a\0b\u{7}");
     }
 

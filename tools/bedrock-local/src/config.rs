@@ -219,13 +219,23 @@ mod tests {
 
     #[test]
     fn invalid_settings_are_rejected() {
-        let cli = Cli::try_parse_from(["bedrock-local", "--timeout-rate", "2", "--scripted", "/nonexistent.json"]).unwrap();
+        let cli = Cli::try_parse_from([
+            "bedrock-local",
+            "--timeout-rate",
+            "2",
+            "--scripted",
+            "/nonexistent.json",
+        ])
+        .unwrap();
         assert!(cli.into_config().is_err());
         let config = Config {
             max_concurrency: Some(0),
             ..Config::default()
         };
-        assert!(matches!(config.validate(), Err(ConfigError::ZeroConcurrency)));
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::ZeroConcurrency)
+        ));
         assert!(Cli::try_parse_from(["bedrock-local", "--model", "a", "--scripted", "b"]).is_err());
     }
 }

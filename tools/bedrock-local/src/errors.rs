@@ -115,18 +115,34 @@ impl ErrorKind {
     /// Bedrock's usual message for this error.
     pub fn default_message(self) -> &'static str {
         match self {
-            Self::ValidationException => "Malformed input request, please reformat your input and try again.",
-            Self::AccessDeniedException => "You don't have access to the model with the specified model ID.",
+            Self::ValidationException => {
+                "Malformed input request, please reformat your input and try again."
+            }
+            Self::AccessDeniedException => {
+                "You don't have access to the model with the specified model ID."
+            }
             Self::ResourceNotFoundException => "The requested resource could not be found.",
-            Self::ModelTimeoutException => "Model has timed out in processing the request. Try your request again.",
-            Self::ModelErrorException => "The model returned an error while processing the request.",
-            Self::ModelStreamErrorException => "The model returned an error while streaming the response.",
+            Self::ModelTimeoutException => {
+                "Model has timed out in processing the request. Try your request again."
+            }
+            Self::ModelErrorException => {
+                "The model returned an error while processing the request."
+            }
+            Self::ModelStreamErrorException => {
+                "The model returned an error while streaming the response."
+            }
             Self::ThrottlingException => "Too many requests, please wait before trying again.",
-            Self::ModelNotReadyException => "Model is not ready to serve inference requests. Try your request again.",
+            Self::ModelNotReadyException => {
+                "Model is not ready to serve inference requests. Try your request again."
+            }
             Self::ServiceQuotaExceededException => "Your request exceeded a service quota.",
-            Self::InternalServerException => "The server encountered an internal error while processing the request.",
+            Self::InternalServerException => {
+                "The server encountered an internal error while processing the request."
+            }
             Self::ServiceUnavailableException => "Bedrock is unable to process your request.",
-            Self::UnknownOperationException => "The requested operation is not recognized by the service.",
+            Self::UnknownOperationException => {
+                "The requested operation is not recognized by the service."
+            }
         }
     }
 }

@@ -94,12 +94,10 @@ impl Server {
                     addr: config.listen,
                     source,
                 })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| StartError::Bind {
-                addr: config.listen,
-                source,
-            })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
         let (stop, stopped) = oneshot::channel::<()>();
         let app = routes::router(Arc::clone(&state));
         let task = tokio::spawn(async move {

@@ -125,7 +125,8 @@ fn range_check(key: &str, shown: &Number, x: f64, min: f64, max: f64) -> Result<
 /// Prints `1.0` as `1`, the way Bedrock's schema messages show limits.
 fn trim_float(n: &Number) -> String {
     let s = n.to_string();
-    s.strip_suffix(".0").map_or_else(|| s.clone(), str::to_owned)
+    s.strip_suffix(".0")
+        .map_or_else(|| s.clone(), str::to_owned)
 }
 
 /// Parses and validates a Llama request body the way Bedrock does.
@@ -138,10 +139,12 @@ pub fn parse_request(body: &[u8]) -> Result<LlamaRequest, BedrockError> {
             type_name(&value)
         )));
     };
-    if let Some(key) = body
-        .keys()
-        .find(|k| !matches!(k.as_str(), "prompt" | "temperature" | "top_p" | "max_gen_len"))
-    {
+    if let Some(key) = body.keys().find(|k| {
+        !matches!(
+            k.as_str(),
+            "prompt" | "temperature" | "top_p" | "max_gen_len"
+        )
+    }) {
         return Err(malformed(format!(
             "#: extraneous key [{key}] is not permitted"
         )));
@@ -159,11 +162,17 @@ pub fn parse_request(body: &[u8]) -> Result<LlamaRequest, BedrockError> {
     let max_gen_len = match body.get("max_gen_len") {
         None => 512,
         Some(Value::Number(n)) => {
-            let Some(x) = n.as_i64().or_else(|| n.as_u64().map(|_| i64::MAX)) else {
-                return Err(wrong_type("max_gen_len", "Integer", &Value::Number(n.clone())));
+            // Integers too large for i64 arrive as floats; whole floats count as integers.
+            let Some(x) = n.as_f64().filter(|x| x.fract() == 0.0) else {
+                return Err(wrong_type(
+                    "max_gen_len",
+                    "Integer",
+                    &Value::Number(n.clone()),
+                ));
             };
-            range_check("max_gen_len", n, x as f64, 1.0, f64::from(MAX_GEN_LEN_LIMIT))?;
-            u32::try_from(x).unwrap_or(MAX_GEN_LEN_LIMIT)
+            range_check("max_gen_len", n, x, 1.0, f64::from(MAX_GEN_LEN_LIMIT))?;
+            // In range, so the conversion is exact.
+            x as u32
         }
         Some(other) => return Err(wrong_type("max_gen_len", "Integer", other)),
     };

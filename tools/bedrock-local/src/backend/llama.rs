@@ -167,14 +167,17 @@ impl LlamaEngine {
             })?;
         let train_context = model.n_ctx_train().max(1);
         let context_window = context_window.map_or(train_context, |w| w.clamp(1, train_context));
-        let single_token = |text: &str| model.vocab().tokenize(text.as_bytes(), false, true).len() == 1;
+        let single_token =
+            |text: &str| model.vocab().tokenize(text.as_bytes(), false, true).len() == 1;
         let native = single_token("<|start_header_id|>") && single_token("<|eot_id|>");
         let template = if native {
             None
         } else {
             let template = model.chat_template(None).ok();
             if template.is_none() {
-                tracing::warn!("the model is not a Llama 3 model and has no chat template: prompts are fed as they are");
+                tracing::warn!(
+                    "the model is not a Llama 3 model and has no chat template: prompts are fed as they are"
+                );
             }
             template
         };
@@ -257,7 +260,8 @@ impl LlamaEngine {
                 "Malformed input request: #/prompt: the prompt has no tokens, please reformat your input and try again.",
             ));
         }
-        let needed = u64::try_from(tokens.len()).unwrap_or(u64::MAX) + u64::from(request.max_gen_len);
+        let needed =
+            u64::try_from(tokens.len()).unwrap_or(u64::MAX) + u64::from(request.max_gen_len);
         if needed > u64::from(self.context_window) {
             return Err(context_overflow(self.context_window));
         }

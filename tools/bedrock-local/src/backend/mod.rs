@@ -49,10 +49,7 @@ pub(crate) enum Engine {
 #[derive(Debug)]
 pub(crate) enum GenEvent {
     /// New text; `generated_tokens` counts every token generated so far.
-    Piece {
-        text: String,
-        generated_tokens: u32,
-    },
+    Piece { text: String, generated_tokens: u32 },
     /// Generation ended normally.
     Done {
         stop_reason: StopReason,

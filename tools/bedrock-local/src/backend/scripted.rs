@@ -286,9 +286,11 @@ impl TryFrom<RawOutcome> for Outcome {
                      stream_error/stream_error_after or malformed"
                     .into()),
             },
-            _ => Err("a scripted rule has conflicting outcomes: use one of generation, error, \
+            _ => Err(
+                "a scripted rule has conflicting outcomes: use one of generation, error, \
                  stream_error/stream_error_after or malformed"
-                .into()),
+                    .into(),
+            ),
         }
     }
 }
@@ -462,9 +464,7 @@ impl ScriptedEngine {
                 error,
                 generation,
             }) => {
-                let text = generation
-                    .clone()
-                    .unwrap_or_else(|| echo(&request.prompt));
+                let text = generation.clone().unwrap_or_else(|| echo(&request.prompt));
                 generate(&text, StopReason::Stop, Some((*after, error.clone())))
             }
             Some(Outcome::Malformed) => Action::Malformed,
@@ -479,12 +479,21 @@ mod tests {
 
     #[test]
     fn words_split_and_rejoin() {
-        for text in ["Hello big world", "  lead and trail  ", "one", "", "   ", "a\n\nb\tc"] {
+        for text in [
+            "Hello big world",
+            "  lead and trail  ",
+            "one",
+            "",
+            "   ",
+            "a\n\nb\tc",
+        ] {
             let pieces = split_words(text);
             assert_eq!(pieces.concat(), text);
             assert_eq!(
                 pieces.len(),
-                text.split_whitespace().count().max(usize::from(!text.is_empty()))
+                text.split_whitespace()
+                    .count()
+                    .max(usize::from(!text.is_empty()))
             );
         }
         assert_eq!(split_words("Hello big world"), ["Hello", " big", " world"]);

@@ -1,0 +1,209 @@
+//! The error every function returns, its stable type names and how each maps to HTTP.
+
+use bedrock::BedrockError;
+use lambda_runtime::Diagnostic;
+
+/// A failed task, with a stable [`TaskError::error_type`] for Lambda `Diagnostic`s and
+/// Step Functions `Retry`/`Catch`.
+///
+/// | error type | HTTP | retryable |
+/// |---|---|---|
+/// | `InvalidInput` | 400 | no |
+/// | `InputTooLarge` | 413 | no |
+/// | `UnsupportedMediaType` | 415 | no |
+/// | `UnsupportedDocument` | 422 | no |
+/// | `DocumentNotFound` | 404 | no |
+/// | `StorageError` | 502 | yes |
+/// | the model's types ([`BedrockError`]) | 429 / 502 / 503 / 504 / 413 / 400 | as the model error |
+/// | `InternalError` | 500 | no |
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TaskError {
+    /// The request or task input is not valid.
+    #[error("{0}")]
+    InvalidInput(String),
+    /// The input is larger than the configured limit.
+    #[error("{0}")]
+    InputTooLarge(String),
+    /// The HTTP body is not JSON.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// The document's format is not supported or it holds no text.
+    #[error("{0}")]
+    UnsupportedDocument(String),
+    /// The S3 object does not exist.
+    #[error("{0}")]
+    DocumentNotFound(String),
+    /// Reading or writing S3 failed.
+    #[error("{0}")]
+    Storage(String),
+    /// The model call failed.
+    #[error(transparent)]
+    Model(#[from] BedrockError),
+    /// A bug or an impossible state.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl TaskError {
+    /// The stable name of this failure.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Self::InvalidInput(_) => "InvalidInput",
+            Self::InputTooLarge(_) => "InputTooLarge",
+            Self::UnsupportedMediaType(_) => "UnsupportedMediaType",
+            Self::UnsupportedDocument(_) => "UnsupportedDocument",
+            Self::DocumentNotFound(_) => "DocumentNotFound",
+            Self::Storage(_) => "StorageError",
+            Self::Model(e) => e.error_type(),
+            Self::Internal(_) => "InternalError",
+        }
+    }
+
+    /// Every name [`TaskError::error_type`] can return, model errors included.
+    pub fn error_types() -> Vec<&'static str> {
+        let mut names = vec![
+            "InvalidInput",
+            "InputTooLarge",
+            "UnsupportedMediaType",
+            "UnsupportedDocument",
+            "DocumentNotFound",
+            "StorageError",
+            "InternalError",
+        ];
+        names.extend(BedrockError::ERROR_TYPES);
+        names
+    }
+
+    /// Whether trying the same input again later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Storage(_) => true,
+            Self::Model(e) => {
+                e.is_retryable() || matches!(e, BedrockError::DeadlineExceeded { .. })
+            }
+            _ => false,
+        }
+    }
+
+    /// The HTTP status for an API response.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::InvalidInput(_) => 400,
+            Self::InputTooLarge(_) => 413,
+            Self::UnsupportedMediaType(_) => 415,
+            Self::UnsupportedDocument(_) => 422,
+            Self::DocumentNotFound(_) => 404,
+            Self::Storage(_) => 502,
+            Self::Internal(_) => 500,
+            Self::Model(e) => match e {
+                BedrockError::Throttled { .. } => 429,
+                BedrockError::ModelTimeout { .. } | BedrockError::DeadlineExceeded { .. } => 504,
+                BedrockError::ModelNotReady { .. } | BedrockError::ServiceUnavailable { .. } => 503,
+                BedrockError::ContextOverflow { .. } => 413,
+                BedrockError::InvalidParameter { .. } => 400,
+                _ => 502,
+            },
+        }
+    }
+
+    /// The message safe to show a caller: the full one for their own mistakes, a fixed
+    /// one for server-side failures (details go to the log only).
+    pub fn public_message(&self) -> String {
+        match self.http_status() {
+            429 => "the model is busy; retry after a short wait".into(),
+            500 => "internal error".into(),
+            502 if matches!(self, Self::Storage(_)) => "document storage failed".into(),
+            502 => "the model failed to answer".into(),
+            503 => "the model is temporarily unavailable; retry later".into(),
+            504 => "the model did not answer in time".into(),
+            _ => self.to_string(),
+        }
+    }
+}
+
+impl From<TaskError> for Diagnostic {
+    fn from(err: TaskError) -> Self {
+        Diagnostic {
+            error_type: err.error_type().to_owned(),
+            error_message: err.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_errors_keep_their_names_and_map_to_statuses() {
+        let cases = [
+            (
+                BedrockError::Throttled {
+                    message: "x".into(),
+                },
+                429,
+                "ModelThrottled",
+            ),
+            (
+                BedrockError::ModelTimeout {
+                    message: "x".into(),
+                },
+                504,
+                "ModelTimeout",
+            ),
+            (
+                BedrockError::ServiceUnavailable {
+                    message: "x".into(),
+                },
+                503,
+                "ModelUnavailable",
+            ),
+            (
+                BedrockError::AccessDenied {
+                    message: "x".into(),
+                },
+                502,
+                "ModelAccessDenied",
+            ),
+            (
+                BedrockError::ContextOverflow {
+                    prompt_tokens: 1,
+                    max_gen_len: 1,
+                    context_window: 1,
+                },
+                413,
+                "ContextOverflow",
+            ),
+        ];
+        for (model_err, status, name) in cases {
+            let err = TaskError::from(model_err);
+            assert_eq!(err.http_status(), status);
+            assert_eq!(err.error_type(), name);
+            let diag = Diagnostic::from(err);
+            assert_eq!(diag.error_type, name);
+        }
+    }
+
+    #[test]
+    fn server_side_messages_do_not_leak_details() {
+        let err = TaskError::Model(BedrockError::AccessDenied {
+            message: "arn:aws:iam::123456789012:role/secret is not authorized".into(),
+        });
+        assert!(!err.public_message().contains("123456789012"));
+        let err = TaskError::InvalidInput("field `subject` is missing".into());
+        assert_eq!(err.public_message(), "field `subject` is missing");
+    }
+
+    #[test]
+    fn retryable_set() {
+        assert!(TaskError::Storage("s".into()).is_retryable());
+        assert!(
+            TaskError::Model(BedrockError::Throttled {
+                message: "t".into()
+            })
+            .is_retryable()
+        );
+        assert!(!TaskError::InvalidInput("i".into()).is_retryable());
+        assert!(!TaskError::UnsupportedDocument("u".into()).is_retryable());
+    }
+}

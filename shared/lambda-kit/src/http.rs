@@ -1,0 +1,191 @@
+//! HTTP API (payload 2.0) requests in, JSON responses out.
+
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use aws_lambda_events::encodings::Body;
+use base64::Engine;
+use http::{HeaderMap, HeaderValue, Method, header};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::TaskError;
+
+/// The route an HTTP request asked for, as `METHOD /path` (for example `POST /tickets/classify`).
+pub fn route(request: &ApiGatewayV2httpRequest) -> String {
+    let path = request
+        .raw_path
+        .as_deref()
+        .or(request.request_context.http.path.as_deref())
+        .unwrap_or("/");
+    format!("{} {}", request.request_context.http.method, path)
+}
+
+/// Checks method, content type and size, then parses the JSON body into `T`.
+pub fn json_body<T: DeserializeOwned>(
+    request: &ApiGatewayV2httpRequest,
+    max_bytes: usize,
+) -> Result<T, TaskError> {
+    if request.request_context.http.method != Method::POST {
+        return Err(TaskError::InvalidInput(format!(
+            "method {} is not allowed; use POST",
+            request.request_context.http.method
+        )));
+    }
+    let content_type = request
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let media = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if media != "application/json" {
+        return Err(TaskError::UnsupportedMediaType(format!(
+            "content type must be application/json, got {:?}",
+            if content_type.is_empty() {
+                "none"
+            } else {
+                content_type
+            }
+        )));
+    }
+    let raw = request.body.as_deref().unwrap_or("");
+    let bytes = if request.is_base64_encoded {
+        base64::engine::general_purpose::STANDARD
+            .decode(raw)
+            .map_err(|_| TaskError::InvalidInput("body is not valid base64".into()))?
+    } else {
+        raw.as_bytes().to_vec()
+    };
+    if bytes.len() > max_bytes {
+        return Err(TaskError::InputTooLarge(format!(
+            "request body is {} bytes; the limit is {max_bytes}",
+            bytes.len()
+        )));
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(TaskError::InvalidInput(
+            "request body is empty; send a JSON object".into(),
+        ));
+    }
+    parse_json(&bytes)
+}
+
+/// Parses JSON into `T`, with a message that says what is wrong and where.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, TaskError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| TaskError::InvalidInput(format!("invalid request: {e}")))
+}
+
+/// A JSON response with `status`.
+pub fn json_response(status: u16, body: &impl Serialize) -> ApiGatewayV2httpResponse {
+    let text = serde_json::to_string(body).unwrap_or_else(|_| "{}".into());
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    let mut response = ApiGatewayV2httpResponse::default();
+    response.status_code = i64::from(status);
+    response.headers = headers;
+    response.body = Some(Body::Text(text));
+    response
+}
+
+/// The error response `{"error": {"type", "message"}}` for `err`; server-side details are
+/// logged, not returned.
+pub fn error_response(err: &TaskError) -> ApiGatewayV2httpResponse {
+    let status = err.http_status();
+    if status >= 500 || status == 429 {
+        tracing::error!(error_type = err.error_type(), error = %err, status, "request failed");
+    } else {
+        tracing::info!(error_type = err.error_type(), status, "request rejected");
+    }
+    let mut response = json_response(
+        status,
+        &serde_json::json!({"error": {"type": err.error_type(), "message": err.public_message()}}),
+    );
+    if status == 429 || status == 503 {
+        response
+            .headers
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    fn request(method: &str, content_type: Option<&str>, body: &str) -> ApiGatewayV2httpRequest {
+        let mut event = serde_json::json!({
+            "version": "2.0",
+            "routeKey": "POST /x",
+            "rawPath": "/x",
+            "headers": {},
+            "requestContext": {"http": {"method": method, "path": "/x"}},
+            "body": body,
+            "isBase64Encoded": false
+        });
+        if let Some(ct) = content_type {
+            event["headers"]["content-type"] = ct.into();
+        }
+        serde_json::from_value(event).unwrap()
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Input {
+        name: String,
+    }
+
+    #[test]
+    fn parses_a_good_body() {
+        let r = request(
+            "POST",
+            Some("application/json; charset=utf-8"),
+            r#"{"name":"a"}"#,
+        );
+        let input: Input = json_body(&r, 100).unwrap();
+        assert_eq!(input.name, "a");
+        assert_eq!(route(&r), "POST /x");
+    }
+
+    #[test]
+    fn bad_requests_get_the_right_error() {
+        let cases = [
+            (request("POST", Some("text/plain"), "{}"), 415),
+            (request("POST", None, "{}"), 415),
+            (
+                request("POST", Some("application/json"), &"x".repeat(101)),
+                413,
+            ),
+            (request("POST", Some("application/json"), ""), 400),
+            (request("POST", Some("application/json"), "{"), 400),
+            (
+                request("POST", Some("application/json"), r#"{"nme":"a"}"#),
+                400,
+            ),
+            (request("GET", Some("application/json"), "{}"), 400),
+        ];
+        for (r, status) in cases {
+            let err = json_body::<Input>(&r, 100).unwrap_err();
+            assert_eq!(err.http_status(), status, "{err}");
+        }
+    }
+
+    #[test]
+    fn error_response_shape() {
+        let resp = error_response(&TaskError::InvalidInput("`name` is missing".into()));
+        assert_eq!(resp.status_code, 400);
+        let Some(Body::Text(text)) = resp.body else {
+            panic!("no body")
+        };
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["error"]["type"], "InvalidInput");
+        assert_eq!(v["error"]["message"], "`name` is missing");
+    }
+}

@@ -1,0 +1,293 @@
+//! Splitting long text into pieces that fit a token budget, on natural boundaries, with
+//! overlap.
+//!
+//! ```
+//! let text = "First paragraph.\n\nSecond paragraph, a little longer.\n\nThird.";
+//! let chunks = text::chunk::split(text, 12, 0);
+//! assert!(chunks.len() > 1);
+//! assert_eq!(chunks.iter().map(|c| c.text).collect::<String>(), text);
+//! ```
+
+use std::ops::Range;
+
+use bedrock::estimate_tokens;
+
+/// One piece of the original text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Chunk<'a> {
+    /// The piece, a slice of the original.
+    pub text: &'a str,
+    /// Where it starts in the original, in bytes.
+    pub start: usize,
+    /// Its estimated tokens.
+    pub tokens: u32,
+}
+
+/// Boundaries tried in order: paragraphs, lines, sentences, words; a single word longer
+/// than the budget (a URL, text without spaces) is cut between characters.
+const SEPARATORS: [&[&str]; 4] = [
+    &["\n\n", "\r\n\r\n"],
+    &["\n"],
+    &[". ", "! ", "? ", "। ", "。", ".\n", "?\n", "!\n"],
+    &[" ", "\t"],
+];
+
+/// Splits `text` into contiguous chunks of at most `max_tokens` estimated tokens each.
+/// A chunk ends at the strongest boundary in its second half (paragraph, then line, then
+/// sentence, then word). Each chunk after the first starts with up to `overlap_tokens` from
+/// the end of the one before, from a sentence start where there is one. With no overlap the chunks
+/// concatenate back to `text` exactly. Empty text gives no chunks.
+pub fn split(text: &str, max_tokens: u32, overlap_tokens: u32) -> Vec<Chunk<'_>> {
+    let max_tokens = max_tokens.max(1);
+    let overlap_tokens = overlap_tokens.min(max_tokens / 2);
+    let mut units = Vec::new();
+    collect_units(text, 0..text.len(), max_tokens, 0, PARAGRAPH, &mut units);
+    pack(text, &units, max_tokens, overlap_tokens)
+}
+
+/// Boundary strength of a paragraph end (the strongest); higher levels are weaker.
+const PARAGRAPH: usize = 0;
+/// Sentence level: overlaps start after a sentence end when they can.
+const SENTENCE: usize = 2;
+/// Word level: text is always split down to words, so chunks and overlaps can end anywhere.
+const WORD: usize = 3;
+/// The weakest boundary, between characters.
+const CHARACTER: usize = SEPARATORS.len();
+
+/// A piece that is never split further: its range, estimate, and the strength of the
+/// boundary it ends at.
+struct Unit {
+    range: Range<usize>,
+    tokens: u32,
+    end_level: usize,
+}
+
+fn collect_units(
+    text: &str,
+    range: Range<usize>,
+    max: u32,
+    level: usize,
+    end_level: usize,
+    out: &mut Vec<Unit>,
+) {
+    if range.is_empty() {
+        return;
+    }
+    let tokens = estimate_tokens(&text[range.clone()]);
+    if tokens <= max && level > WORD {
+        out.push(Unit {
+            range,
+            tokens,
+            end_level,
+        });
+        return;
+    }
+    let Some(separators) = SEPARATORS.get(level) else {
+        cut_characters(text, range, max, end_level, out);
+        return;
+    };
+    let pieces = split_after(text, range, separators);
+    let count = pieces.len();
+    for (i, piece) in pieces.into_iter().enumerate() {
+        let piece_end = if i + 1 == count { end_level } else { level };
+        collect_units(text, piece, max, level + 1, piece_end, out);
+    }
+}
+
+/// Splits `range` after each occurrence of any separator, keeping separators with the
+/// piece before them.
+fn split_after(text: &str, range: Range<usize>, separators: &[&str]) -> Vec<Range<usize>> {
+    let slice = &text[range.clone()];
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    while i < slice.len() {
+        if let Some(sep) = separators.iter().find(|s| slice[i..].starts_with(**s)) {
+            let end = i + sep.len();
+            pieces.push(range.start + start..range.start + end);
+            start = end;
+            i = end;
+        } else {
+            i += slice[i..].chars().next().map_or(1, char::len_utf8);
+        }
+    }
+    if start < slice.len() {
+        pieces.push(range.start + start..range.end);
+    }
+    pieces
+}
+
+fn cut_characters(
+    text: &str,
+    range: Range<usize>,
+    max: u32,
+    end_level: usize,
+    out: &mut Vec<Unit>,
+) {
+    let mut start = range.start;
+    while start < range.end {
+        let mut end = start;
+        let mut last_fit = None;
+        for c in text[start..range.end].chars() {
+            end += c.len_utf8();
+            let tokens = estimate_tokens(&text[start..end]);
+            if tokens > max {
+                break;
+            }
+            last_fit = Some((end, tokens));
+        }
+        // A single character always fits a budget of one token or more.
+        let (end, tokens) = last_fit.unwrap_or_else(|| {
+            let one = start + text[start..].chars().next().map_or(1, char::len_utf8);
+            (one, estimate_tokens(&text[start..one]))
+        });
+        let level = if end == range.end {
+            end_level
+        } else {
+            CHARACTER
+        };
+        out.push(Unit {
+            range: start..end,
+            tokens,
+            end_level: level,
+        });
+        start = end;
+    }
+}
+
+fn pack<'a>(text: &'a str, units: &[Unit], max: u32, overlap: u32) -> Vec<Chunk<'a>> {
+    let mut chunks = Vec::new();
+    let mut first = 0;
+    while first < units.len() {
+        // Fill up to the budget.
+        let mut last = first;
+        let mut tokens = units[first].tokens;
+        while last + 1 < units.len() {
+            let sum = tokens + units[last + 1].tokens;
+            // Sums of unit estimates are close to the estimate of the whole; only near the
+            // limit is the whole measured.
+            if sum > max
+                && estimate_tokens(&text[units[first].range.start..units[last + 1].range.end]) > max
+            {
+                break;
+            }
+            tokens = sum;
+            last += 1;
+        }
+        // Then end at the strongest boundary in the chunk's second half.
+        if last + 1 < units.len() {
+            let half = tokens / 2;
+            let mut running = 0;
+            let mut best = last;
+            for i in first..=last {
+                running += units[i].tokens;
+                if running >= half && units[i].end_level < units[best].end_level {
+                    best = i;
+                }
+            }
+            last = best;
+        }
+        let range = units[first].range.start..units[last].range.end;
+        chunks.push(Chunk {
+            text: &text[range.clone()],
+            start: range.start,
+            tokens: estimate_tokens(&text[range]),
+        });
+        if last + 1 >= units.len() {
+            break;
+        }
+        // Start the next chunk far enough back to overlap, but always move forward.
+        let mut next = last + 1;
+        let mut carried = 0;
+        while next > first + 1 && carried + units[next - 1].tokens <= overlap {
+            carried += units[next - 1].tokens;
+            next -= 1;
+        }
+        // Prefer to start the overlap at a sentence start.
+        first = (next..=last)
+            .find(|&i| units[i - 1].end_level <= SENTENCE)
+            .unwrap_or(next);
+    }
+    chunks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(lang: &str) -> String {
+        std::fs::read_to_string(format!(
+            "{}/../bedrock/tests/data/languages/{lang}.txt",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn short_text_is_one_chunk_and_empty_is_none() {
+        assert_eq!(split("hello world", 100, 10).len(), 1);
+        assert!(split("", 100, 10).is_empty());
+    }
+
+    #[test]
+    fn chunks_fit_and_reassemble_without_overlap() {
+        for lang in ["en", "de", "hi", "th", "mixed"] {
+            let text = sample(lang).repeat(3);
+            for max in [8, 40, 150, 600] {
+                let chunks = split(&text, max, 0);
+                assert!(
+                    chunks
+                        .iter()
+                        .all(|c| c.tokens <= max && estimate_tokens(c.text) <= max),
+                    "{lang} {max}"
+                );
+                assert_eq!(
+                    chunks.iter().map(|c| c.text).collect::<String>(),
+                    text,
+                    "{lang} {max}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn prefers_paragraph_boundaries() {
+        let text = sample("en");
+        let chunks = split(&text, 150, 0);
+        assert!(chunks.len() >= 2);
+        for c in &chunks[..chunks.len() - 1] {
+            assert!(
+                c.text.ends_with("\n\n") || c.text.ends_with(". ") || c.text.ends_with('\n'),
+                "{:?}",
+                &c.text[c.text.len().saturating_sub(20)..]
+            );
+        }
+    }
+
+    #[test]
+    fn overlap_repeats_the_end_of_the_previous_chunk() {
+        let text = sample("fr").repeat(4);
+        let chunks = split(&text, 120, 30);
+        assert!(chunks.len() > 2);
+        for pair in chunks.windows(2) {
+            let prev_end = pair[0].start + pair[0].text.len();
+            assert!(pair[1].start < prev_end, "chunks should overlap");
+            assert!(pair[1].start > pair[0].start, "chunks must move forward");
+            let overlap = &text[pair[1].start..prev_end];
+            assert!(estimate_tokens(overlap) <= 60);
+        }
+        assert_eq!(
+            chunks.last().map(|c| c.start + c.text.len()),
+            Some(text.len())
+        );
+    }
+
+    #[test]
+    fn text_without_spaces_is_cut_between_characters() {
+        let text = "ก".repeat(500);
+        let chunks = split(&text, 20, 0);
+        assert!(chunks.len() > 5);
+        assert!(chunks.iter().all(|c| c.tokens <= 20));
+        assert_eq!(chunks.iter().map(|c| c.text).collect::<String>(), text);
+    }
+}

@@ -1,0 +1,456 @@
+//! HTTP handlers: InvokeModel, InvokeModelWithResponseStream, health, and Bedrock-shaped
+//! answers for everything else.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use percent_encoding::percent_decode_str;
+use tokio::sync::mpsc;
+
+use crate::backend::{Action, Engine, GenEvent, Generation};
+use crate::capacity::Capacity;
+use crate::errors::{BedrockError, ErrorKind};
+use crate::eventstream;
+use crate::faults::FaultInjector;
+use crate::server::Stats;
+use crate::wire::{self, ChunkBody, InvocationMetrics, InvokeResponse, MALFORMED_BODY};
+
+/// Shared by all handlers.
+pub(crate) struct AppState {
+    pub engine: Engine,
+    pub model_ids: Vec<String>,
+    pub capacity: Capacity,
+    pub faults: FaultInjector,
+    pub stats: Mutex<Stats>,
+}
+
+/// The two model operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Operation {
+    Invoke,
+    Stream,
+}
+
+pub(crate) fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/ping", get(health))
+        .route("/model/{*rest}", post(model_operation))
+        .fallback(unknown_operation)
+        .method_not_allowed_fallback(unknown_operation)
+        .with_state(state)
+}
+
+async fn health() -> impl IntoResponse {
+    axum::Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn unknown_operation() -> Response {
+    with_request_id(BedrockError::of(ErrorKind::UnknownOperationException).into_response())
+}
+
+/// A request id in Bedrock's UUID form.
+fn new_request_id() -> String {
+    let bits: u128 = rand::random();
+    let hex = format!("{bits:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+fn with_request_id(mut response: Response) -> Response {
+    if let Ok(value) = HeaderValue::from_str(&new_request_id()) {
+        response.headers_mut().insert("x-amzn-requestid", value);
+    }
+    response
+}
+
+fn header_value(n: impl std::fmt::Display) -> HeaderValue {
+    HeaderValue::from_str(&n.to_string()).unwrap_or(HeaderValue::from_static("0"))
+}
+
+/// Splits `/model/{id}/invoke[-with-response-stream]` (raw, still percent-encoded).
+fn split_path(path: &str) -> Option<(&str, Operation)> {
+    let rest = path.strip_prefix("/model/")?;
+    let (id, operation) = if let Some(id) = rest.strip_suffix("/invoke-with-response-stream") {
+        (id, Operation::Stream)
+    } else {
+        (rest.strip_suffix("/invoke")?, Operation::Invoke)
+    };
+    (!id.is_empty()).then_some((id, operation))
+}
+
+/// The model id inside a Bedrock ARN: `arn:aws:bedrock:<region>:<account>:inference-profile/<id>`
+/// or `arn:aws:bedrock:<region>::foundation-model/<id>`.
+fn arn_model_id(id: &str) -> Option<&str> {
+    let mut parts = id.splitn(6, ':');
+    let (arn, partition, service) = (parts.next()?, parts.next()?, parts.next()?);
+    let (_region, _account, resource) = (parts.next()?, parts.next()?, parts.next()?);
+    if arn != "arn" || !partition.starts_with("aws") || service != "bedrock" {
+        return None;
+    }
+    resource
+        .strip_prefix("inference-profile/")
+        .or_else(|| resource.strip_prefix("foundation-model/"))
+        .filter(|id| !id.is_empty())
+}
+
+/// The configured id a requested id (plain or ARN) resolves to.
+fn resolve<'a>(served: &'a [String], requested: &str) -> Option<&'a str> {
+    let base = arn_model_id(requested).unwrap_or(requested);
+    served
+        .iter()
+        .find(|id| *id == base || *id == requested)
+        .map(String::as_str)
+}
+
+fn count(stats: &Mutex<Stats>, operation: Operation, model_id: &str) {
+    let mut stats = stats.lock().unwrap_or_else(PoisonError::into_inner);
+    let map: &mut BTreeMap<String, u64> = match operation {
+        Operation::Invoke => &mut stats.invoke,
+        Operation::Stream => &mut stats.stream,
+    };
+    *map.entry(model_id.to_owned()).or_default() += 1;
+}
+
+fn millis_since(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+async fn model_operation(
+    State(state): State<Arc<AppState>>,
+    uri: Uri,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let started = Instant::now();
+    let response = match handle(&state, uri.path(), body, started).await {
+        Ok(response) => response,
+        Err(error) => {
+            tracing::info!(kind = %error.kind, "request refused: {}", error.message);
+            error.into_response()
+        }
+    };
+    with_request_id(response)
+}
+
+async fn handle(
+    state: &AppState,
+    path: &str,
+    body: Result<Bytes, BytesRejection>,
+    started: Instant,
+) -> Result<Response, BedrockError> {
+    let (raw_id, operation) =
+        split_path(path).ok_or_else(|| BedrockError::of(ErrorKind::UnknownOperationException))?;
+    let model_id = percent_decode_str(raw_id)
+        .decode_utf8()
+        .map_err(|_| BedrockError::validation("The provided model identifier is invalid."))?;
+    count(&state.stats, operation, &model_id);
+    let served = resolve(&state.model_ids, &model_id).ok_or_else(|| {
+        BedrockError::new(
+            ErrorKind::ResourceNotFoundException,
+            format!(
+                "The model {model_id} is not served here. Check the model identifier and try again."
+            ),
+        )
+    })?;
+    let body = body.map_err(|e| {
+        BedrockError::validation(format!("Malformed input request: {}", e.body_text()))
+    })?;
+    let request = wire::parse_request(&body)?;
+    let max_gen_len = request.max_gen_len;
+    let plan = state.engine.plan(served, &model_id, request).await?;
+    let draw = state.faults.draw();
+    if !state.faults.added_latency().is_zero() {
+        tokio::time::sleep(state.faults.added_latency()).await;
+    }
+    if let Some(error) = draw.error {
+        return Err(error);
+    }
+    let admission = state.capacity.admit().await?;
+    if !plan.delay.is_zero() {
+        tokio::time::sleep(plan.delay).await;
+    }
+    let action = if draw.malformed {
+        Action::Malformed
+    } else {
+        plan.action
+    };
+    tracing::debug!(model = served, ?operation, max_gen_len, "generating");
+    match (action, operation) {
+        (Action::Fail(error), _) => Err(error),
+        (Action::Malformed, Operation::Invoke) => Ok(json_response(MALFORMED_BODY.to_vec())),
+        (Action::Malformed, Operation::Stream) => {
+            let frame = eventstream::chunk_frame(MALFORMED_BODY).map_err(internal)?;
+            Ok(stream_response(Body::from(frame)))
+        }
+        (Action::Generate(generation), Operation::Invoke) => {
+            if let Some((_, error)) = generation.fail_after {
+                return Err(error);
+            }
+            let prompt_tokens = generation.prompt_tokens;
+            invoke(generation.start(admission), prompt_tokens, started).await
+        }
+        (Action::Generate(mut generation), Operation::Stream) => {
+            let fail_after = generation.fail_after.take().or_else(|| {
+                state.faults.stream_fail_after().map(|after| {
+                    (
+                        after,
+                        BedrockError::of(ErrorKind::ModelStreamErrorException),
+                    )
+                })
+            });
+            Ok(stream(generation, fail_after, admission, started))
+        }
+    }
+}
+
+fn internal(error: impl std::fmt::Display) -> BedrockError {
+    tracing::error!("{error}");
+    BedrockError::of(ErrorKind::InternalServerException)
+}
+
+fn json_response(body: Vec<u8>) -> Response {
+    let mut response = (StatusCode::OK, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn stream_response(body: Body) -> Response {
+    let mut response = (StatusCode::OK, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(eventstream::CONTENT_TYPE),
+    );
+    headers.insert(
+        "x-amzn-bedrock-content-type",
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// Collects a whole generation into the InvokeModel response.
+async fn invoke(
+    mut events: mpsc::Receiver<GenEvent>,
+    prompt_tokens: u32,
+    started: Instant,
+) -> Result<Response, BedrockError> {
+    let mut generation = String::new();
+    while let Some(event) = events.recv().await {
+        match event {
+            GenEvent::Piece { text, .. } => generation.push_str(&text),
+            GenEvent::Failed(error) => return Err(error),
+            GenEvent::Done {
+                stop_reason,
+                generated_tokens,
+            } => {
+                let body = InvokeResponse {
+                    generation: &generation,
+                    prompt_token_count: prompt_tokens,
+                    generation_token_count: generated_tokens,
+                    stop_reason,
+                };
+                let body = serde_json::to_vec(&body).map_err(internal)?;
+                let latency = millis_since(started);
+                tracing::info!(
+                    prompt_tokens,
+                    generated_tokens,
+                    ?stop_reason,
+                    latency_ms = latency,
+                    "invoke done"
+                );
+                let mut response = json_response(body);
+                let headers = response.headers_mut();
+                headers.insert(
+                    "x-amzn-bedrock-input-token-count",
+                    header_value(prompt_tokens),
+                );
+                headers.insert(
+                    "x-amzn-bedrock-output-token-count",
+                    header_value(generated_tokens),
+                );
+                headers.insert("x-amzn-bedrock-invocation-latency", header_value(latency));
+                return Ok(response);
+            }
+        }
+    }
+    Err(internal("generation ended without a result"))
+}
+
+/// The state of one response stream.
+struct StreamState {
+    events: mpsc::Receiver<GenEvent>,
+    prompt_tokens: u32,
+    chunks_sent: usize,
+    started: Instant,
+    first_byte_latency: Option<u64>,
+    fail_after: Option<(usize, BedrockError)>,
+    finished: bool,
+}
+
+impl StreamState {
+    fn chunk(&mut self, body: &ChunkBody<'_>) -> Option<Bytes> {
+        let json = serde_json::to_vec(body).ok()?;
+        let frame = eventstream::chunk_frame(&json).ok()?;
+        self.chunks_sent += 1;
+        self.first_byte_latency
+            .get_or_insert_with(|| millis_since(self.started));
+        Some(frame)
+    }
+
+    fn fail(&mut self, error: &BedrockError) -> Option<Bytes> {
+        self.finished = true;
+        tracing::info!(kind = %error.kind, chunks = self.chunks_sent, "stream failed: {}", error.message);
+        eventstream::exception_frame(error).ok()
+    }
+
+    /// The first-chunk-only prompt token count.
+    fn prompt_count(&self) -> Option<u32> {
+        (self.chunks_sent == 0).then_some(self.prompt_tokens)
+    }
+
+    /// The next frame, or `None` when the stream is over.
+    async fn next_frame(&mut self) -> Option<Bytes> {
+        if self.finished {
+            return None;
+        }
+        let due = match &self.fail_after {
+            Some((after, error)) if self.chunks_sent >= *after => Some(error.clone()),
+            _ => None,
+        };
+        if let Some(error) = due {
+            return self.fail(&error);
+        }
+        match self.events.recv().await {
+            Some(GenEvent::Piece {
+                text,
+                generated_tokens,
+            }) => self.chunk(&ChunkBody {
+                generation: &text,
+                prompt_token_count: self.prompt_count(),
+                generation_token_count: generated_tokens,
+                stop_reason: None,
+                metrics: None,
+            }),
+            Some(GenEvent::Done {
+                stop_reason,
+                generated_tokens,
+            }) => {
+                if let Some((_, error)) = self.fail_after.take() {
+                    return self.fail(&error);
+                }
+                self.finished = true;
+                let invocation_latency = millis_since(self.started);
+                tracing::info!(
+                    prompt_tokens = self.prompt_tokens,
+                    generated_tokens,
+                    ?stop_reason,
+                    latency_ms = invocation_latency,
+                    "stream done"
+                );
+                self.chunk(&ChunkBody {
+                    generation: "",
+                    prompt_token_count: self.prompt_count(),
+                    generation_token_count: generated_tokens,
+                    stop_reason: Some(stop_reason),
+                    metrics: Some(InvocationMetrics {
+                        input_token_count: self.prompt_tokens,
+                        output_token_count: generated_tokens,
+                        invocation_latency,
+                        first_byte_latency: self.first_byte_latency.unwrap_or(invocation_latency),
+                    }),
+                })
+            }
+            Some(GenEvent::Failed(error)) => self.fail(&error),
+            None => self.fail(&BedrockError::of(ErrorKind::InternalServerException)),
+        }
+    }
+}
+
+/// Streams a generation as event-stream frames, each sent as soon as it is generated.
+fn stream(
+    generation: Generation,
+    fail_after: Option<(usize, BedrockError)>,
+    admission: crate::capacity::Admission,
+    started: Instant,
+) -> Response {
+    let state = StreamState {
+        prompt_tokens: generation.prompt_tokens,
+        events: generation.start(admission),
+        chunks_sent: 0,
+        started,
+        first_byte_latency: None,
+        fail_after,
+        finished: false,
+    };
+    let frames = futures::stream::unfold(state, |mut state| async move {
+        let frame = state.next_frame().await?;
+        Some((Ok::<_, Infallible>(frame), state))
+    });
+    stream_response(Body::from_stream(frames))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_split() {
+        assert_eq!(
+            split_path("/model/meta.llama3-2-3b-instruct-v1%3A0/invoke"),
+            Some(("meta.llama3-2-3b-instruct-v1%3A0", Operation::Invoke))
+        );
+        assert_eq!(
+            split_path("/model/a%2Fb/invoke-with-response-stream"),
+            Some(("a%2Fb", Operation::Stream))
+        );
+        assert_eq!(split_path("/model//invoke"), None);
+        assert_eq!(split_path("/model/x/converse"), None);
+        assert_eq!(split_path("/other/x/invoke"), None);
+    }
+
+    #[test]
+    fn arns_resolve() {
+        let served = vec!["us.meta.llama3-2-3b-instruct-v1:0".to_owned()];
+        for id in [
+            "us.meta.llama3-2-3b-instruct-v1:0",
+            "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.meta.llama3-2-3b-instruct-v1:0",
+            "arn:aws:bedrock:us-east-1::foundation-model/us.meta.llama3-2-3b-instruct-v1:0",
+        ] {
+            assert_eq!(resolve(&served, id), Some(served[0].as_str()), "{id}");
+        }
+        for id in [
+            "meta.llama3-2-3b-instruct-v1:0",
+            "arn:aws:s3:us-east-1::foundation-model/us.meta.llama3-2-3b-instruct-v1:0",
+            "arn:aws:bedrock:us-east-1::custom-model/us.meta.llama3-2-3b-instruct-v1:0",
+            "arn:aws:bedrock",
+            "",
+        ] {
+            assert_eq!(resolve(&served, id), None, "{id}");
+        }
+    }
+
+    #[test]
+    fn request_ids_look_like_uuids() {
+        let id = new_request_id();
+        assert_eq!(id.len(), 36);
+        assert_eq!(id.matches('-').count(), 4);
+    }
+}
