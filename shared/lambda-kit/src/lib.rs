@@ -3,6 +3,7 @@
 //! JSON logging, and size-limited S3 reads.
 
 pub mod config;
+pub mod deadline;
 mod error;
 pub mod http;
 pub mod logging;

@@ -1,0 +1,188 @@
+//! Test support for the functions (a dev-dependency only): an in-process S3 server
+//! (s3s-fs, real S3 wire protocol and SigV4 checks) and the Bedrock emulator on free
+//! ports, plus the real AWS SDK clients pointed at them.
+
+use std::sync::{Arc, Mutex};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use bedrock::metrics::{Metrics, MetricsSink};
+use bedrock::{ClientSettings, LlamaClient, RetryPolicy};
+use bedrock_local::{Config, Script, Server};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder as ConnBuilder;
+use s3s::auth::SimpleAuth;
+use s3s::service::S3ServiceBuilder;
+use tokio::net::TcpListener;
+
+/// Access key the local servers accept.
+pub const ACCESS_KEY: &str = "test-access-key";
+/// Secret key the local servers accept.
+pub const SECRET_KEY: &str = "test-secret-key";
+
+/// SDK configuration with static test credentials, a region, and `endpoint`.
+pub fn sdk_config(endpoint: &str) -> SdkConfig {
+    aws_config::SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(
+            aws_sdk_s3::config::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "testkit"),
+        ))
+        .endpoint_url(endpoint)
+        .build()
+}
+
+/// An S3 server on a free local port, storing objects in a temporary directory.
+pub struct LocalS3 {
+    endpoint: String,
+    _root: tempfile::TempDir,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl LocalS3 {
+    /// Starts the server and creates `buckets`.
+    pub async fn start(buckets: &[&str]) -> Self {
+        let root = tempfile::tempdir().expect("temp dir");
+        let fs = s3s_fs::FileSystem::new(root.path()).expect("s3s-fs root");
+        let mut builder = S3ServiceBuilder::new(fs);
+        builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+        let service = builder.build();
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
+        let task = tokio::spawn(async move {
+            let http = ConnBuilder::new(TokioExecutor::new());
+            while let Ok((socket, _)) = listener.accept().await {
+                let conn = http
+                    .serve_connection(TokioIo::new(socket), service.clone())
+                    .into_owned();
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+        });
+        let s3 = Self {
+            endpoint,
+            _root: root,
+            task,
+        };
+        let client = s3.client();
+        for bucket in buckets {
+            client
+                .create_bucket()
+                .bucket(*bucket)
+                .send()
+                .await
+                .expect("create bucket");
+        }
+        s3
+    }
+
+    /// The server's URL.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// A real S3 client for this server (path-style addressing).
+    pub fn client(&self) -> aws_sdk_s3::Client {
+        let config = aws_sdk_s3::config::Builder::from(&sdk_config(&self.endpoint))
+            .force_path_style(true)
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
+    /// Writes an object.
+    pub async fn put(&self, bucket: &str, key: &str, body: impl Into<Vec<u8>>) {
+        self.client()
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(body.into().into())
+            .send()
+            .await
+            .expect("put object");
+    }
+
+    /// Reads an object, `None` if it does not exist.
+    pub async fn get(&self, bucket: &str, key: &str) -> Option<Vec<u8>> {
+        let out = self
+            .client()
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .ok()?;
+        Some(out.body.collect().await.ok()?.into_bytes().to_vec())
+    }
+
+    /// Keys under `prefix`.
+    pub async fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        let out = self
+            .client()
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .send()
+            .await
+            .expect("list");
+        out.contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_owned))
+            .collect()
+    }
+}
+
+impl Drop for LocalS3 {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The Bedrock emulator running the scripted test double, and a client for it.
+pub struct Emulator {
+    /// The running server (see `stats()` for request counts).
+    pub server: Server,
+    /// EMF lines the client wrote.
+    pub metrics: Arc<Mutex<Vec<String>>>,
+}
+
+impl Emulator {
+    /// Starts the emulator with `script` and the given context window.
+    pub async fn start(script: Script, context_window: u32) -> Self {
+        let server = Server::start(Config {
+            backend: bedrock_local::Backend::Scripted(script),
+            context_window: Some(context_window),
+            ..Config::default()
+        })
+        .await
+        .expect("start emulator");
+        Self {
+            server,
+            metrics: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    /// Default client settings for tests: this window, fast retries, metrics in memory.
+    pub fn settings(&self, context_window: u32) -> ClientSettings {
+        ClientSettings {
+            budget: bedrock::ContextBudget::new(context_window).expect("window"),
+            retry: RetryPolicy {
+                max_attempts: 3,
+                base_delay: std::time::Duration::from_millis(5),
+                max_delay: std::time::Duration::from_millis(20),
+                min_attempt_time: std::time::Duration::from_millis(50),
+            },
+            metrics: Metrics::new("Test", MetricsSink::Memory(self.metrics.clone())),
+            ..ClientSettings::default()
+        }
+    }
+
+    /// A real Bedrock client for the emulator with `settings`.
+    pub fn client(&self, settings: ClientSettings) -> LlamaClient {
+        LlamaClient::new(&sdk_config(&self.server.endpoint()), settings)
+    }
+
+    /// Model calls the emulator received (InvokeModel and streaming, all models).
+    pub fn calls(&self) -> u64 {
+        self.server.stats().total()
+    }
+}
