@@ -4,6 +4,7 @@ use std::error::Error;
 use std::fmt::Debug;
 
 use aws_sdk_bedrockruntime::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_bedrockruntime::types::error::ResponseStreamError;
 
 use crate::BedrockError;
 
@@ -33,4 +34,23 @@ where
             message: format!("{}", DisplayErrorContext(&err)),
         },
     }
+}
+
+/// Maps an error from inside a response stream. Exception frames carry their type in
+/// the `:exception-type` header, which the SDK turns into the variant, not the code.
+pub(crate) fn from_stream<R: Debug>(err: SdkError<ResponseStreamError, R>) -> BedrockError {
+    let SdkError::ServiceError(ctx) = &err else {
+        return from_sdk(err);
+    };
+    let stream_err = ctx.err();
+    let code = match stream_err {
+        ResponseStreamError::ThrottlingException(_) => "ThrottlingException",
+        ResponseStreamError::ModelTimeoutException(_) => "ModelTimeoutException",
+        ResponseStreamError::ModelStreamErrorException(_) => "ModelStreamErrorException",
+        ResponseStreamError::ServiceUnavailableException(_) => "ServiceUnavailableException",
+        ResponseStreamError::InternalServerException(_) => "InternalServerException",
+        ResponseStreamError::ValidationException(_) => "ValidationException",
+        _ => return from_sdk(err),
+    };
+    BedrockError::from_service_code(Some(code), stream_err.message())
 }

@@ -14,7 +14,7 @@ use crate::client::{Answered, Failed, Inner, LlamaClient, within};
 use crate::model::ModelId;
 use crate::response::{Completion, InvocationMetrics, StopReason, Usage};
 use crate::retry::Deadline;
-use crate::sdk_error::from_sdk;
+use crate::sdk_error::{from_sdk, from_stream};
 
 const OPERATION: &str = "InvokeModelWithResponseStream";
 
@@ -84,7 +84,7 @@ impl StreamStart {
 
 async fn next_chunk(receiver: &mut Receiver) -> Result<Option<ChunkBody>, BedrockError> {
     loop {
-        match receiver.recv().await.map_err(from_sdk)? {
+        match receiver.recv().await.map_err(from_stream)? {
             None => return Ok(None),
             Some(ResponseStream::Chunk(part)) => {
                 let bytes = part.bytes.as_ref().map(Blob::as_ref).unwrap_or_default();

@@ -1,0 +1,429 @@
+//! The client through the real AWS SDK against the Bedrock emulator (scripted test
+//! double): success, streaming, every error before and inside a stream, retries,
+//! fallback models, deadlines, and checks made before any network call.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_bedrockruntime::config::Credentials;
+use bedrock::metrics::{Metrics, MetricsSink};
+use bedrock::{
+    BedrockError, ChatPrompt, ClientSettings, ContextBudget, Deadline, GenerationParams, Guardrail,
+    Invocation, LlamaClient, ModelSelection, RetryPolicy, StopReason, StreamEvent,
+};
+use bedrock_local::{Backend, Config, ErrorKind, Outcome, Rule, Script, Server};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const PRIMARY: &str = "us.meta.llama3-2-3b-instruct-v1:0";
+const FALLBACK: &str = "eu.meta.llama3-2-3b-instruct-v1:0";
+
+struct Harness {
+    server: Server,
+    metrics: Arc<Mutex<Vec<String>>>,
+}
+
+impl Harness {
+    async fn start(rules: Vec<Rule>) -> Self {
+        let server = Server::start(Config {
+            backend: Backend::Scripted(Script::new(rules)),
+            ..Config::default()
+        })
+        .await
+        .expect("emulator starts");
+        Self {
+            server,
+            metrics: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    fn settings(&self) -> ClientSettings {
+        ClientSettings {
+            retry: RetryPolicy {
+                max_attempts: 3,
+                base_delay: Duration::from_millis(5),
+                max_delay: Duration::from_millis(20),
+                min_attempt_time: Duration::from_millis(50),
+            },
+            metrics: Metrics::new("Test", MetricsSink::Memory(self.metrics.clone())),
+            ..ClientSettings::default()
+        }
+    }
+
+    fn client(&self, settings: ClientSettings) -> LlamaClient {
+        LlamaClient::new(&sdk_config(&self.server.endpoint()), settings)
+    }
+
+    fn metric_lines(&self) -> Vec<serde_json::Value> {
+        self.metrics
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+fn sdk_config(endpoint: &str) -> SdkConfig {
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_bedrockruntime::config::SharedCredentialsProvider::new(
+            Credentials::new("test", "test", None, None, "test"),
+        ))
+        .endpoint_url(endpoint)
+        .build()
+}
+
+fn call(text: &str) -> Invocation {
+    Invocation::chat(&ChatPrompt::new().system("Be brief.").user(text))
+        .params(GenerationParams::default().max_gen_len(64))
+}
+
+#[tokio::test]
+async fn invoke_returns_generation_usage_and_model() {
+    let h = Harness::start(vec![Rule::new(Outcome::text("Paris is the capital."))]).await;
+    let client = h.client(h.settings());
+    let done = client.invoke(&call("Capital of France?")).await.unwrap();
+    assert_eq!(done.generation, "Paris is the capital.");
+    assert_eq!(done.usage.stop_reason, StopReason::Stop);
+    assert_eq!(done.usage.generation_tokens, 4);
+    assert!(done.usage.prompt_tokens > 0);
+    assert_eq!(done.model_id, PRIMARY);
+    assert_eq!(done.attempts, 1);
+    let lines = h.metric_lines();
+    assert_eq!(lines.len(), 1, "one EMF line per call");
+    assert_eq!(lines[0]["OutputTokens"], 4);
+    assert_eq!(lines[0]["Operation"], "InvokeModel");
+    assert_eq!(lines[0]["Errors"], 0);
+}
+
+#[tokio::test]
+async fn stream_yields_deltas_then_usage_with_invocation_metrics() {
+    let h = Harness::start(vec![Rule::new(Outcome::text("one two three four five"))]).await;
+    let client = h.client(h.settings());
+    let mut stream = client.invoke_stream(&call("count")).await.unwrap();
+    let mut deltas = Vec::new();
+    let mut end = None;
+    while let Some(event) = stream.next_event().await.unwrap() {
+        match event {
+            StreamEvent::Text(t) => deltas.push(t),
+            StreamEvent::End(usage) => end = Some(usage),
+        }
+    }
+    assert!(deltas.len() >= 3, "several chunks: {deltas:?}");
+    assert_eq!(deltas.concat(), "one two three four five");
+    let usage = end.expect("usage at the end");
+    assert_eq!(usage.generation_tokens, 5);
+    assert_eq!(usage.stop_reason, StopReason::Stop);
+    let metrics = usage.invocation_metrics.expect("invocation metrics");
+    assert_eq!(metrics.output_token_count, 5);
+    assert_eq!(metrics.input_token_count, usage.prompt_tokens);
+    assert_eq!(stream.model_id(), PRIMARY);
+    assert!(stream.next_event().await.unwrap().is_none());
+    let lines = h.metric_lines();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["Operation"], "InvokeModelWithResponseStream");
+}
+
+#[tokio::test]
+async fn length_stop_reason_and_collect() {
+    let h = Harness::start(vec![Rule::new(Outcome::text("a b c d e f g h"))]).await;
+    let client = h.client(h.settings());
+    let call = call("x").params(GenerationParams::default().max_gen_len(3));
+    let done = client.invoke_stream(&call).await.unwrap().collect().await.unwrap();
+    assert_eq!(done.usage.stop_reason, StopReason::Length);
+    assert_eq!(done.usage.generation_tokens, 3);
+    let done = client.invoke(&call).await.unwrap();
+    assert_eq!(done.usage.stop_reason, StopReason::Length);
+}
+
+const ERRORS: [(ErrorKind, &str); 10] = [
+    (ErrorKind::ThrottlingException, "ModelThrottled"),
+    (ErrorKind::ServiceQuotaExceededException, "ModelThrottled"),
+    (ErrorKind::ModelTimeoutException, "ModelTimeout"),
+    (ErrorKind::ModelNotReadyException, "ModelNotReady"),
+    (ErrorKind::ServiceUnavailableException, "ModelUnavailable"),
+    (ErrorKind::InternalServerException, "ModelUnavailable"),
+    (ErrorKind::ValidationException, "ModelValidation"),
+    (ErrorKind::AccessDeniedException, "ModelAccessDenied"),
+    (ErrorKind::ResourceNotFoundException, "ModelNotFound"),
+    (ErrorKind::ModelErrorException, "ModelError"),
+];
+
+#[tokio::test]
+async fn every_error_before_the_stream_is_typed_for_both_operations() {
+    for (kind, expected) in ERRORS {
+        let h = Harness::start(vec![Rule::new(Outcome::error(kind))]).await;
+        let mut settings = h.settings();
+        settings.retry.max_attempts = 1;
+        let client = h.client(settings);
+        let err = client.invoke(&call("x")).await.unwrap_err();
+        assert_eq!(err.error_type(), expected, "invoke {kind:?}: {err}");
+        let err = client.invoke_stream(&call("x")).await.err().expect("stream fails");
+        assert_eq!(err.error_type(), expected, "stream {kind:?}: {err}");
+        let lines = h.metric_lines();
+        assert_eq!(lines.len(), 2);
+        assert!(lines.iter().all(|l| l["ErrorType"] == expected));
+    }
+}
+
+#[tokio::test]
+async fn errors_inside_the_stream_are_the_same_typed_errors() {
+    let cases = [
+        (ErrorKind::ThrottlingException, "ModelThrottled"),
+        (ErrorKind::ModelStreamErrorException, "ModelUnavailable"),
+        (ErrorKind::ModelTimeoutException, "ModelTimeout"),
+        (ErrorKind::ServiceUnavailableException, "ModelUnavailable"),
+        (ErrorKind::InternalServerException, "ModelUnavailable"),
+        (ErrorKind::ValidationException, "ModelValidation"),
+    ];
+    for (kind, expected) in cases {
+        let h = Harness::start(vec![Rule::new(Outcome::StreamError {
+            after: 2,
+            error: bedrock_local::BedrockError::of(kind),
+            generation: Some("alpha beta gamma delta".into()),
+        })])
+        .await;
+        let client = h.client(h.settings());
+        let mut stream = client.invoke_stream(&call("x")).await.unwrap();
+        let mut text = String::new();
+        let err = loop {
+            match stream.next_event().await {
+                Ok(Some(StreamEvent::Text(t))) => text.push_str(&t),
+                Ok(other) => panic!("{kind:?}: expected an error, got {other:?}"),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(err.error_type(), expected, "{kind:?}: {err}");
+        assert_eq!(text.trim_end(), "alpha beta", "{kind:?}: the text before the failure arrives");
+        assert!(stream.next_event().await.unwrap().is_none(), "a failed stream is over");
+    }
+}
+
+#[tokio::test]
+async fn a_stream_failing_before_any_text_is_retried() {
+    let h = Harness::start(vec![
+        Rule::new(Outcome::stream_error(0, ErrorKind::ThrottlingException)).times(1),
+        Rule::new(Outcome::text("recovered fine")),
+    ])
+    .await;
+    let client = h.client(h.settings());
+    let done = client.invoke_stream(&call("x")).await.unwrap().collect().await.unwrap();
+    assert_eq!(done.generation, "recovered fine");
+    assert_eq!(done.attempts, 2);
+    assert_eq!(h.server.stats().total(), 2);
+}
+
+#[tokio::test]
+async fn throttling_is_retried_with_backoff_then_succeeds() {
+    let h = Harness::start(vec![
+        Rule::new(Outcome::error(ErrorKind::ThrottlingException)).times(2),
+        Rule::new(Outcome::text("third time lucky")),
+    ])
+    .await;
+    let client = h.client(h.settings());
+    let done = client.invoke(&call("x")).await.unwrap();
+    assert_eq!(done.generation, "third time lucky");
+    assert_eq!(done.attempts, 3);
+    assert_eq!(h.server.stats().requests(PRIMARY), 3);
+    let lines = h.metric_lines();
+    assert_eq!(lines[0]["Throttles"], 2);
+    assert_eq!(lines[0]["Attempts"], 3);
+}
+
+#[tokio::test]
+async fn non_retryable_errors_are_not_retried() {
+    let h = Harness::start(vec![Rule::new(Outcome::error(ErrorKind::ValidationException))]).await;
+    let client = h.client(h.settings());
+    let err = client.invoke(&call("x")).await.unwrap_err();
+    assert_eq!(err.error_type(), "ModelValidation");
+    assert_eq!(h.server.stats().total(), 1);
+}
+
+#[tokio::test]
+async fn still_throttled_after_retries_falls_back_and_says_which_model_answered() {
+    let h = Harness::start(vec![
+        Rule::new(Outcome::error(ErrorKind::ThrottlingException)).model_id(PRIMARY),
+        Rule::new(Outcome::text("from the fallback")).model_id(FALLBACK),
+    ])
+    .await;
+    let mut settings = h.settings();
+    settings.models = ModelSelection::parse(PRIMARY, FALLBACK).unwrap();
+    let client = h.client(settings);
+    let done = client.invoke(&call("x")).await.unwrap();
+    assert_eq!(done.generation, "from the fallback");
+    assert_eq!(done.model_id, FALLBACK);
+    assert_eq!(done.attempts, 4);
+    let stats = h.server.stats();
+    assert_eq!((stats.requests(PRIMARY), stats.requests(FALLBACK)), (3, 1));
+    let stream = client.invoke_stream(&call("x")).await.unwrap();
+    assert_eq!(stream.model_id(), FALLBACK);
+}
+
+#[tokio::test]
+async fn denied_or_missing_models_fall_back_at_once() {
+    let arn = "arn:aws:bedrock:us-east-1:123456789012:inference-profile/eu.meta.llama3-2-3b-instruct-v1:0";
+    let h = Harness::start(vec![
+        Rule::new(Outcome::error(ErrorKind::AccessDeniedException)).model_id(PRIMARY),
+        Rule::new(Outcome::text("via ARN")),
+    ])
+    .await;
+    let mut settings = h.settings();
+    // Not served at all (404), then denied (403), then an ARN that works.
+    settings.models =
+        ModelSelection::parse("us.meta.llama3-2-90b-instruct-v1:0", &format!("{PRIMARY},{arn}")).unwrap();
+    let client = h.client(settings);
+    let done = client.invoke(&call("x")).await.unwrap();
+    assert_eq!(done.model_id, arn);
+    assert_eq!(done.attempts, 3, "one attempt per model: denied and missing are not retried");
+}
+
+#[tokio::test]
+async fn all_models_failing_reports_the_last_error() {
+    let h = Harness::start(vec![Rule::new(Outcome::error(ErrorKind::ServiceUnavailableException))]).await;
+    let mut settings = h.settings();
+    settings.models = ModelSelection::parse(PRIMARY, FALLBACK).unwrap();
+    settings.retry.max_attempts = 2;
+    let client = h.client(settings);
+    let err = client.invoke(&call("x")).await.unwrap_err();
+    assert_eq!(err.error_type(), "ModelUnavailable");
+    assert_eq!(h.server.stats().total(), 4);
+}
+
+#[tokio::test]
+async fn a_slow_model_is_cut_off_at_the_deadline() {
+    let h = Harness::start(vec![Rule::new(Outcome::text("late")).delay(Duration::from_secs(3))]).await;
+    let client = h.client(h.settings());
+    let started = Instant::now();
+    let err = client
+        .invoke(&call("x").deadline(Deadline::after(Duration::from_millis(400))))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "DeadlineExceeded", "{err}");
+    assert!(started.elapsed() < Duration::from_millis(1500), "{:?}", started.elapsed());
+    match err {
+        BedrockError::DeadlineExceeded { attempts, .. } => assert_eq!(attempts, 1),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn no_attempt_starts_that_cannot_finish_in_time() {
+    let h = Harness::start(vec![
+        Rule::new(Outcome::error(ErrorKind::ThrottlingException)),
+    ])
+    .await;
+    let mut settings = h.settings();
+    settings.retry.min_attempt_time = Duration::from_millis(300);
+    settings.retry.base_delay = Duration::from_millis(200);
+    settings.retry.max_delay = Duration::from_millis(200);
+    settings.retry.max_attempts = 10;
+    let client = h.client(settings.clone());
+    // Too little time for even one attempt: nothing is sent.
+    let err = client
+        .invoke(&call("x").deadline(Deadline::after(Duration::from_millis(100))))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "DeadlineExceeded");
+    assert_eq!(h.server.stats().total(), 0);
+    // Enough for a few: retries stop before the deadline, well short of ten attempts.
+    let started = Instant::now();
+    let err = client
+        .invoke(&call("x").deadline(Deadline::after(Duration::from_millis(900))))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "DeadlineExceeded", "{err}");
+    assert!(started.elapsed() < Duration::from_millis(900));
+    let sent = h.server.stats().total();
+    assert!((1..10).contains(&sent), "{sent} attempts");
+}
+
+#[tokio::test]
+async fn bad_parameters_and_overflow_are_refused_before_any_call() {
+    let h = Harness::start(vec![Rule::new(Outcome::text("never"))]).await;
+    let mut settings = h.settings();
+    settings.budget = ContextBudget::new(512).unwrap();
+    let client = h.client(settings);
+    let hot = call("x").params(GenerationParams::default().temperature(1.5));
+    let err = client.invoke(&hot).await.unwrap_err();
+    assert_eq!(err.error_type(), "InvalidParameter");
+    assert!(err.to_string().contains("temperature"));
+    let nan = call("x").params(GenerationParams::default().top_p(f32::NAN));
+    assert_eq!(client.invoke_stream(&nan).await.err().unwrap().error_type(), "InvalidParameter");
+    let long = call(&"many words here ".repeat(200));
+    let err = client.invoke(&long).await.unwrap_err();
+    assert_eq!(err.error_type(), "ContextOverflow");
+    assert_eq!(h.server.stats().total(), 0);
+    assert_eq!(h.metric_lines().len(), 0, "nothing was called");
+}
+
+#[tokio::test]
+async fn emulator_refusing_an_over_window_prompt_is_a_validation_error() {
+    // The client thinks the window is Bedrock's; the emulator's is smaller.
+    let server = Server::start(Config {
+        context_window: Some(64),
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let client = LlamaClient::new(&sdk_config(&server.endpoint()), ClientSettings {
+        metrics: Metrics::new("T", MetricsSink::Disabled),
+        ..ClientSettings::default()
+    });
+    let err = client.invoke(&call(&"word ".repeat(100))).await.unwrap_err();
+    assert_eq!(err.error_type(), "ModelValidation");
+    assert!(err.to_string().contains("context"), "{err}");
+}
+
+#[tokio::test]
+async fn malformed_model_body_is_a_typed_error() {
+    let h = Harness::start(vec![Rule::new(Outcome::Malformed)]).await;
+    let client = h.client(h.settings());
+    let err = client.invoke(&call("x")).await.unwrap_err();
+    assert_eq!(err.error_type(), "MalformedModelResponse");
+}
+
+/// A minimal in-test HTTP server that records one request's head and answers with a
+/// fixed Llama body: the guardrail headers are only visible on the wire.
+async fn capture_one_request() -> (String, tokio::task::JoinHandle<String>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut read = 0;
+        while !buf[..read].windows(4).any(|w| w == b"\r\n\r\n") {
+            read += socket.read(&mut buf[read..]).await.unwrap();
+        }
+        let body = br#"{"generation":"ok","prompt_token_count":3,"generation_token_count":1,"stop_reason":"stop"}"#;
+        let head = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            body.len()
+        );
+        socket.write_all(head.as_bytes()).await.unwrap();
+        socket.write_all(body).await.unwrap();
+        String::from_utf8_lossy(&buf[..read]).to_lowercase()
+    });
+    (endpoint, task)
+}
+
+#[tokio::test]
+async fn guardrail_is_passed_through() {
+    let (endpoint, request) = capture_one_request().await;
+    let settings = ClientSettings {
+        guardrail: Some(Guardrail {
+            identifier: "gr-abc123".into(),
+            version: "7".into(),
+        }),
+        metrics: Metrics::new("T", MetricsSink::Disabled),
+        ..ClientSettings::default()
+    };
+    let client = LlamaClient::new(&sdk_config(&endpoint), settings);
+    let done = client.invoke(&call("x")).await.unwrap();
+    assert_eq!(done.generation, "ok");
+    let head = request.await.unwrap();
+    assert!(head.contains("x-amzn-bedrock-guardrailidentifier: gr-abc123"), "{head}");
+    assert!(head.contains("x-amzn-bedrock-guardrailversion: 7"), "{head}");
+    assert!(head.starts_with("post /model/us.meta.llama3-2-3b-instruct-v1%3a0/invoke"), "{head}");
+}
