@@ -68,9 +68,11 @@ fn sdk_config(endpoint: &str) -> SdkConfig {
     SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_bedrockruntime::config::SharedCredentialsProvider::new(
-            Credentials::new("test", "test", None, None, "test"),
-        ))
+        .credentials_provider(
+            aws_sdk_bedrockruntime::config::SharedCredentialsProvider::new(Credentials::new(
+                "test", "test", None, None, "test",
+            )),
+        )
         .endpoint_url(endpoint)
         .build()
 }
@@ -131,7 +133,13 @@ async fn length_stop_reason_and_collect() {
     let h = Harness::start(vec![Rule::new(Outcome::text("a b c d e f g h"))]).await;
     let client = h.client(h.settings());
     let call = call("x").params(GenerationParams::default().max_gen_len(3));
-    let done = client.invoke_stream(&call).await.unwrap().collect().await.unwrap();
+    let done = client
+        .invoke_stream(&call)
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
     assert_eq!(done.usage.stop_reason, StopReason::Length);
     assert_eq!(done.usage.generation_tokens, 3);
     let done = client.invoke(&call).await.unwrap();
@@ -160,7 +168,11 @@ async fn every_error_before_the_stream_is_typed_for_both_operations() {
         let client = h.client(settings);
         let err = client.invoke(&call("x")).await.unwrap_err();
         assert_eq!(err.error_type(), expected, "invoke {kind:?}: {err}");
-        let err = client.invoke_stream(&call("x")).await.err().expect("stream fails");
+        let err = client
+            .invoke_stream(&call("x"))
+            .await
+            .err()
+            .expect("stream fails");
         assert_eq!(err.error_type(), expected, "stream {kind:?}: {err}");
         let lines = h.metric_lines();
         assert_eq!(lines.len(), 2);
@@ -196,8 +208,15 @@ async fn errors_inside_the_stream_are_the_same_typed_errors() {
             }
         };
         assert_eq!(err.error_type(), expected, "{kind:?}: {err}");
-        assert_eq!(text.trim_end(), "alpha beta", "{kind:?}: the text before the failure arrives");
-        assert!(stream.next_event().await.unwrap().is_none(), "a failed stream is over");
+        assert_eq!(
+            text.trim_end(),
+            "alpha beta",
+            "{kind:?}: the text before the failure arrives"
+        );
+        assert!(
+            stream.next_event().await.unwrap().is_none(),
+            "a failed stream is over"
+        );
     }
 }
 
@@ -209,7 +228,13 @@ async fn a_stream_failing_before_any_text_is_retried() {
     ])
     .await;
     let client = h.client(h.settings());
-    let done = client.invoke_stream(&call("x")).await.unwrap().collect().await.unwrap();
+    let done = client
+        .invoke_stream(&call("x"))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
     assert_eq!(done.generation, "recovered fine");
     assert_eq!(done.attempts, 2);
     assert_eq!(h.server.stats().total(), 2);
@@ -234,7 +259,10 @@ async fn throttling_is_retried_with_backoff_then_succeeds() {
 
 #[tokio::test]
 async fn non_retryable_errors_are_not_retried() {
-    let h = Harness::start(vec![Rule::new(Outcome::error(ErrorKind::ValidationException))]).await;
+    let h = Harness::start(vec![Rule::new(Outcome::error(
+        ErrorKind::ValidationException,
+    ))])
+    .await;
     let client = h.client(h.settings());
     let err = client.invoke(&call("x")).await.unwrap_err();
     assert_eq!(err.error_type(), "ModelValidation");
@@ -271,17 +299,26 @@ async fn denied_or_missing_models_fall_back_at_once() {
     .await;
     let mut settings = h.settings();
     // Not served at all (404), then denied (403), then an ARN that works.
-    settings.models =
-        ModelSelection::parse("us.meta.llama3-2-90b-instruct-v1:0", &format!("{PRIMARY},{arn}")).unwrap();
+    settings.models = ModelSelection::parse(
+        "us.meta.llama3-2-90b-instruct-v1:0",
+        &format!("{PRIMARY},{arn}"),
+    )
+    .unwrap();
     let client = h.client(settings);
     let done = client.invoke(&call("x")).await.unwrap();
     assert_eq!(done.model_id, arn);
-    assert_eq!(done.attempts, 3, "one attempt per model: denied and missing are not retried");
+    assert_eq!(
+        done.attempts, 3,
+        "one attempt per model: denied and missing are not retried"
+    );
 }
 
 #[tokio::test]
 async fn all_models_failing_reports_the_last_error() {
-    let h = Harness::start(vec![Rule::new(Outcome::error(ErrorKind::ServiceUnavailableException))]).await;
+    let h = Harness::start(vec![Rule::new(Outcome::error(
+        ErrorKind::ServiceUnavailableException,
+    ))])
+    .await;
     let mut settings = h.settings();
     settings.models = ModelSelection::parse(PRIMARY, FALLBACK).unwrap();
     settings.retry.max_attempts = 2;
@@ -293,7 +330,10 @@ async fn all_models_failing_reports_the_last_error() {
 
 #[tokio::test]
 async fn a_slow_model_is_cut_off_at_the_deadline() {
-    let h = Harness::start(vec![Rule::new(Outcome::text("late")).delay(Duration::from_secs(3))]).await;
+    let h = Harness::start(vec![
+        Rule::new(Outcome::text("late")).delay(Duration::from_secs(3)),
+    ])
+    .await;
     let client = h.client(h.settings());
     let started = Instant::now();
     let err = client
@@ -301,7 +341,11 @@ async fn a_slow_model_is_cut_off_at_the_deadline() {
         .await
         .unwrap_err();
     assert_eq!(err.error_type(), "DeadlineExceeded", "{err}");
-    assert!(started.elapsed() < Duration::from_millis(1500), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
     match err {
         BedrockError::DeadlineExceeded { attempts, .. } => assert_eq!(attempts, 1),
         other => panic!("{other:?}"),
@@ -310,9 +354,9 @@ async fn a_slow_model_is_cut_off_at_the_deadline() {
 
 #[tokio::test]
 async fn no_attempt_starts_that_cannot_finish_in_time() {
-    let h = Harness::start(vec![
-        Rule::new(Outcome::error(ErrorKind::ThrottlingException)),
-    ])
+    let h = Harness::start(vec![Rule::new(Outcome::error(
+        ErrorKind::ThrottlingException,
+    ))])
     .await;
     let mut settings = h.settings();
     settings.retry.min_attempt_time = Duration::from_millis(300);
@@ -350,7 +394,10 @@ async fn bad_parameters_and_overflow_are_refused_before_any_call() {
     assert_eq!(err.error_type(), "InvalidParameter");
     assert!(err.to_string().contains("temperature"));
     let nan = call("x").params(GenerationParams::default().top_p(f32::NAN));
-    assert_eq!(client.invoke_stream(&nan).await.err().unwrap().error_type(), "InvalidParameter");
+    assert_eq!(
+        client.invoke_stream(&nan).await.err().unwrap().error_type(),
+        "InvalidParameter"
+    );
     let long = call(&"many words here ".repeat(200));
     let err = client.invoke(&long).await.unwrap_err();
     assert_eq!(err.error_type(), "ContextOverflow");
@@ -367,11 +414,17 @@ async fn emulator_refusing_an_over_window_prompt_is_a_validation_error() {
     })
     .await
     .unwrap();
-    let client = LlamaClient::new(&sdk_config(&server.endpoint()), ClientSettings {
-        metrics: Metrics::new("T", MetricsSink::Disabled),
-        ..ClientSettings::default()
-    });
-    let err = client.invoke(&call(&"word ".repeat(100))).await.unwrap_err();
+    let client = LlamaClient::new(
+        &sdk_config(&server.endpoint()),
+        ClientSettings {
+            metrics: Metrics::new("T", MetricsSink::Disabled),
+            ..ClientSettings::default()
+        },
+    );
+    let err = client
+        .invoke(&call(&"word ".repeat(100)))
+        .await
+        .unwrap_err();
     assert_eq!(err.error_type(), "ModelValidation");
     assert!(err.to_string().contains("context"), "{err}");
 }
@@ -423,7 +476,16 @@ async fn guardrail_is_passed_through() {
     let done = client.invoke(&call("x")).await.unwrap();
     assert_eq!(done.generation, "ok");
     let head = request.await.unwrap();
-    assert!(head.contains("x-amzn-bedrock-guardrailidentifier: gr-abc123"), "{head}");
-    assert!(head.contains("x-amzn-bedrock-guardrailversion: 7"), "{head}");
-    assert!(head.starts_with("post /model/us.meta.llama3-2-3b-instruct-v1%3a0/invoke"), "{head}");
+    assert!(
+        head.contains("x-amzn-bedrock-guardrailidentifier: gr-abc123"),
+        "{head}"
+    );
+    assert!(
+        head.contains("x-amzn-bedrock-guardrailversion: 7"),
+        "{head}"
+    );
+    assert!(
+        head.starts_with("post /model/us.meta.llama3-2-3b-instruct-v1%3a0/invoke"),
+        "{head}"
+    );
 }

@@ -1,6 +1,6 @@
 //! `bedrock-local`: serve the Bedrock Runtime protocol on a local address.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use bedrock_local::{Cli, Server};
@@ -12,9 +12,10 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,llama_cpp_2=warn")),
+                .unwrap_or_else(|_| EnvFilter::new("info,llama-cpp-2=warn,llama_cpp_2=error")),
         )
         .init();
     let server = match cli.into_config() {

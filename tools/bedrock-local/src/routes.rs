@@ -198,23 +198,15 @@ async fn handle(
             Ok(stream_response(Body::from(frame)))
         }
         (Action::Generate(generation), Operation::Invoke) => {
-            if let Some((_, error)) = generation.fail_after {
-                return Err(error);
-            }
             let prompt_tokens = generation.prompt_tokens;
             invoke(generation.start(admission), prompt_tokens, started).await
         }
-        (Action::Generate(mut generation), Operation::Stream) => {
-            let fail_after = generation.fail_after.take().or_else(|| {
-                state.faults.stream_fail_after().map(|after| {
-                    (
-                        after,
-                        BedrockError::of(ErrorKind::ModelStreamErrorException),
-                    )
-                })
-            });
-            Ok(stream(generation, fail_after, admission, started))
-        }
+        (Action::Generate(generation), Operation::Stream) => Ok(stream(
+            generation,
+            state.faults.stream_fail_after(),
+            admission,
+            started,
+        )),
     }
 }
 
@@ -301,7 +293,8 @@ struct StreamState {
     chunks_sent: usize,
     started: Instant,
     first_byte_latency: Option<u64>,
-    fail_after: Option<(usize, BedrockError)>,
+    /// Injected fault: fail with `modelStreamErrorException` after this many chunks.
+    fail_after: Option<usize>,
     finished: bool,
 }
 
@@ -331,12 +324,11 @@ impl StreamState {
         if self.finished {
             return None;
         }
-        let due = match &self.fail_after {
-            Some((after, error)) if self.chunks_sent >= *after => Some(error.clone()),
-            _ => None,
-        };
-        if let Some(error) = due {
-            return self.fail(&error);
+        if self
+            .fail_after
+            .is_some_and(|after| self.chunks_sent >= after)
+        {
+            return self.fail(&BedrockError::of(ErrorKind::ModelStreamErrorException));
         }
         match self.events.recv().await {
             Some(GenEvent::Piece {
@@ -353,8 +345,8 @@ impl StreamState {
                 stop_reason,
                 generated_tokens,
             }) => {
-                if let Some((_, error)) = self.fail_after.take() {
-                    return self.fail(&error);
+                if self.fail_after.is_some() {
+                    return self.fail(&BedrockError::of(ErrorKind::ModelStreamErrorException));
                 }
                 self.finished = true;
                 let invocation_latency = millis_since(self.started);
@@ -387,7 +379,7 @@ impl StreamState {
 /// Streams a generation as event-stream frames, each sent as soon as it is generated.
 fn stream(
     generation: Generation,
-    fail_after: Option<(usize, BedrockError)>,
+    fail_after: Option<usize>,
     admission: crate::capacity::Admission,
     started: Instant,
 ) -> Response {

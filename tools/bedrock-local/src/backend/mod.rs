@@ -78,8 +78,6 @@ pub(crate) enum Action {
 /// A generation ready to start.
 pub(crate) struct Generation {
     pub prompt_tokens: u32,
-    /// Scripted mid-stream failure: after this many chunks, fail with this error.
-    pub fail_after: Option<(usize, BedrockError)>,
     work: Work,
 }
 
@@ -189,7 +187,6 @@ impl Engine {
                     delay: Duration::ZERO,
                     action: Action::Generate(Generation {
                         prompt_tokens: u32::try_from(tokens.len()).unwrap_or(u32::MAX),
-                        fail_after: None,
                         work: Work::Llama {
                             engine: Arc::clone(engine),
                             tokens,

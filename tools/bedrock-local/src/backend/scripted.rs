@@ -307,6 +307,8 @@ pub(crate) struct Reply {
     pieces: Vec<String>,
     stop_reason: StopReason,
     chunk_delay: Duration,
+    /// Fail with this error after this many pieces (or at the end, if fewer).
+    failure: Option<(usize, BedrockError)>,
 }
 
 /// Whitespace-separated words, at least 1: the scripted token count of a prompt.
@@ -347,7 +349,13 @@ fn echo(prompt: &str) -> String {
 }
 
 impl Reply {
-    fn new(text: &str, stop_reason: StopReason, max_gen_len: u32, chunk_delay: Duration) -> Self {
+    fn new(
+        text: &str,
+        stop_reason: StopReason,
+        max_gen_len: u32,
+        chunk_delay: Duration,
+        failure: Option<(usize, BedrockError)>,
+    ) -> Self {
         let mut pieces = split_words(text);
         let limit = usize::try_from(max_gen_len).unwrap_or(usize::MAX);
         let stop_reason = if pieces.len() > limit {
@@ -360,13 +368,18 @@ impl Reply {
             pieces,
             stop_reason,
             chunk_delay,
+            failure,
         }
     }
 
-    /// Sends the pieces, then `Done`; stops early if the receiver is gone.
+    /// Sends the pieces, then `Done` (or `Failed`); stops early if the receiver is gone.
     pub(crate) async fn play(self, tx: &mpsc::Sender<GenEvent>) {
         let mut generated_tokens = 0;
-        for text in self.pieces {
+        for (sent, text) in self.pieces.into_iter().enumerate() {
+            if let Some((_, error)) = self.failure.as_ref().filter(|(after, _)| sent >= *after) {
+                let _ = tx.send(GenEvent::Failed(error.clone())).await;
+                return;
+            }
             if !self.chunk_delay.is_zero() {
                 tokio::time::sleep(self.chunk_delay).await;
             }
@@ -379,12 +392,14 @@ impl Reply {
                 return;
             }
         }
-        let _ = tx
-            .send(GenEvent::Done {
+        let end = match self.failure {
+            Some((_, error)) => GenEvent::Failed(error),
+            None => GenEvent::Done {
                 stop_reason: self.stop_reason,
                 generated_tokens,
-            })
-            .await;
+            },
+        };
+        let _ = tx.send(end).await;
     }
 }
 
@@ -440,15 +455,15 @@ impl ScriptedEngine {
             (r.delay, r.chunk_delay)
         });
         let outcome = rule.map(|r| &r.outcome).or(self.script.fallback.as_ref());
-        let generate = |text: &str, stop_reason, fail_after| {
+        let generate = |text: &str, stop_reason, failure| {
             Action::Generate(Generation {
                 prompt_tokens,
-                fail_after,
                 work: Work::Scripted(Reply::new(
                     text,
                     stop_reason,
                     request.max_gen_len,
                     chunk_delay,
+                    failure,
                 )),
             })
         };

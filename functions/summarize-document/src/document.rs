@@ -1,0 +1,158 @@
+//! One document: read it, extract its text, detect its language, summarize it, and build
+//! the result record.
+
+use std::time::Instant;
+
+use bedrock::Deadline;
+use lambda_kit::TaskError;
+use serde::Serialize;
+use text::Language;
+
+use crate::App;
+use crate::options::SummaryOptions;
+use crate::summarize::{Totals, summarize};
+
+/// Where a document came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Source {
+    /// Bucket.
+    pub bucket: String,
+    /// Key (decoded).
+    pub key: String,
+    /// ETag of the version read.
+    pub etag: Option<String>,
+    /// Version id, when versioned.
+    pub version_id: Option<String>,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// Timings of one document, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Timings {
+    /// Reading and extracting text.
+    pub extract_ms: u64,
+    /// Model calls.
+    pub model_ms: u64,
+    /// Everything.
+    pub total_ms: u64,
+}
+
+/// The result record written to `summaries/<key>.json` and returned to callers.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SummaryRecord {
+    /// The summary.
+    pub summary: String,
+    /// The source object, when the text came from S3.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<Source>,
+    /// Detected document language (`null` when undetermined).
+    pub language: Option<Language>,
+    /// Language of the summary.
+    pub output_language: Language,
+    /// Format of the source document.
+    pub format: &'static str,
+    /// The model that answered.
+    pub model: String,
+    /// Tokens and calls.
+    pub usage: Totals,
+    /// Parts the document was split into.
+    pub parts: usize,
+    /// Whether the summary hit its length limit.
+    pub truncated: bool,
+    /// The options used.
+    pub options: SummaryOptions,
+    /// Timings.
+    pub timings: Timings,
+}
+
+fn ms(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Summarizes text that is already extracted.
+pub async fn summarize_text(
+    app: &App,
+    text: &str,
+    format: &'static str,
+    source: Option<Source>,
+    options: SummaryOptions,
+    deadline: Deadline,
+    started: Instant,
+) -> Result<SummaryRecord, TaskError> {
+    let extract_ms = ms(started);
+    if text.len() as u64 > app.config.max_text_bytes {
+        return Err(TaskError::InputTooLarge(format!(
+            "the document's text is {} bytes; the limit is {}",
+            text.len(),
+            app.config.max_text_bytes
+        )));
+    }
+    if text.trim().is_empty() {
+        return Err(TaskError::UnsupportedDocument(
+            "the document contains no text".into(),
+        ));
+    }
+    let language = text::detect(text).map(|d| d.language);
+    let output_language = options.language.or(language).unwrap_or(Language::English);
+    let model_started = Instant::now();
+    let summary = summarize(
+        &app.llama,
+        text,
+        &options,
+        output_language,
+        &app.config.plan,
+        deadline,
+    )
+    .await?;
+    Ok(SummaryRecord {
+        summary: summary.summary,
+        source,
+        language,
+        output_language,
+        format,
+        model: summary.model,
+        usage: summary.usage,
+        parts: summary.parts,
+        truncated: summary.truncated,
+        options,
+        timings: Timings {
+            extract_ms,
+            model_ms: ms(model_started),
+            total_ms: ms(started),
+        },
+    })
+}
+
+/// Reads `bucket/key` from S3, extracts its text and summarizes it.
+pub async fn summarize_object(
+    app: &App,
+    bucket: &str,
+    key: &str,
+    options: SummaryOptions,
+    deadline: Deadline,
+) -> Result<SummaryRecord, TaskError> {
+    let started = Instant::now();
+    let object =
+        lambda_kit::storage::get_object(&app.s3, bucket, key, app.config.max_document_bytes)
+            .await?;
+    let extracted = text::extract::extract(&object.bytes, key, object.content_type.as_deref())
+        .map_err(|e| TaskError::UnsupportedDocument(e.to_string()))?;
+    let source = Source {
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        etag: object.etag,
+        version_id: object.version_id,
+        size: object.bytes.len() as u64,
+    };
+    summarize_text(
+        app,
+        &extracted.text,
+        extracted.format.as_str(),
+        Some(source),
+        options,
+        deadline,
+        started,
+    )
+    .await
+}

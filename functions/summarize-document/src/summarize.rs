@@ -1,0 +1,331 @@
+//! Map-reduce summarization within the model's context window.
+//!
+//! A document that fits is summarized in one call. A longer one is split on natural
+//! boundaries (with a small overlap), the parts are summarized concurrently with bounded
+//! concurrency, and the part summaries are combined in input order, in groups and
+//! recursively while they do not fit one call.
+
+use bedrock::{
+    BedrockError, ChatPrompt, Completion, Deadline, GenerationParams, Invocation, LlamaClient,
+    estimate_tokens,
+};
+use futures::StreamExt;
+use serde::Serialize;
+use text::Language;
+
+use crate::options::SummaryOptions;
+use crate::prompt;
+
+/// Tuning of the map-reduce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plan {
+    /// Parts summarized at once.
+    pub concurrency: usize,
+    /// Overlap between consecutive parts, as a fraction of a part's tokens (per mille).
+    pub overlap_per_mille: u32,
+    /// Tokens a part summary may take.
+    pub part_summary_tokens: u32,
+}
+
+impl Default for Plan {
+    fn default() -> Self {
+        Self {
+            concurrency: 4,
+            overlap_per_mille: 20,
+            part_summary_tokens: 384,
+        }
+    }
+}
+
+/// Token and call totals across all model calls for one summary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Totals {
+    /// Prompt tokens, as reported by the model.
+    pub prompt_tokens: u64,
+    /// Generated tokens.
+    pub generation_tokens: u64,
+    /// Successful model calls.
+    pub model_calls: u32,
+    /// Attempts, retries included.
+    pub attempts: u32,
+}
+
+impl Totals {
+    fn add(&mut self, c: &Completion) {
+        self.prompt_tokens += u64::from(c.usage.prompt_tokens);
+        self.generation_tokens += u64::from(c.usage.generation_tokens);
+        self.model_calls += 1;
+        self.attempts += c.attempts;
+    }
+}
+
+/// A finished summary.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    /// The summary text.
+    pub summary: String,
+    /// The model that answered the last call.
+    pub model: String,
+    /// Totals over all calls.
+    pub usage: Totals,
+    /// Parts the document was split into (1 when it fit one call).
+    pub parts: usize,
+    /// Combination rounds after the parts were summarized.
+    pub combine_rounds: u32,
+    /// Whether the final answer hit its length limit.
+    pub truncated: bool,
+}
+
+/// Token sizes of one summary job, derived from the context window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sizes {
+    /// The model's window.
+    pub window: u32,
+    /// Tokens for the final summary.
+    pub final_len: u32,
+    /// Tokens for a part summary.
+    pub part_len: u32,
+    /// Most document tokens in one part.
+    pub part_tokens: u32,
+    /// Overlap between parts.
+    pub overlap: u32,
+}
+
+impl Sizes {
+    /// The sizes for `client`'s window, `options` and `plan`.
+    pub fn new(
+        client: &LlamaClient,
+        options: &SummaryOptions,
+        plan: &Plan,
+        language: Language,
+    ) -> Self {
+        let window = client.settings().budget.context_window();
+        let final_len = options.length.max_gen_len().min(window / 4);
+        let part_len = plan.part_summary_tokens.min(window / 8).max(16);
+        let overhead = estimate_tokens(&prompt::part("", 999, 999, language).render()) + 16;
+        let part_tokens = window.saturating_sub(part_len + overhead).max(64);
+        Self {
+            window,
+            final_len,
+            part_len,
+            part_tokens,
+            overlap: part_tokens * plan.overlap_per_mille / 1000,
+        }
+    }
+
+    /// Whether `document` fits one call with its final summary.
+    pub fn fits_whole(&self, document: &str, options: &SummaryOptions, language: Language) -> bool {
+        fits(
+            &prompt::whole(document, options, language),
+            self.final_len,
+            self.window,
+        )
+    }
+}
+
+/// Summarizes `document` in `language` with `options`.
+pub async fn summarize(
+    client: &LlamaClient,
+    document: &str,
+    options: &SummaryOptions,
+    language: Language,
+    plan: &Plan,
+    deadline: Deadline,
+) -> Result<Summary, BedrockError> {
+    let sizes = Sizes::new(client, options, plan, language);
+    if sizes.fits_whole(document, options, language) {
+        let done = call(
+            client,
+            &prompt::whole(document, options, language),
+            sizes.final_len,
+            deadline,
+        )
+        .await?;
+        let mut totals = Totals::default();
+        totals.add(&done);
+        return Ok(finish(done, totals, 1, 0));
+    }
+    // Map: parts summarized concurrently, results kept in input order.
+    let parts = text::split(document, sizes.part_tokens, sizes.overlap);
+    let total = parts.len();
+    tracing::info!(
+        parts = total,
+        part_tokens = sizes.part_tokens,
+        overlap = sizes.overlap,
+        "summarizing in parts"
+    );
+    let texts: Vec<&str> = parts.iter().map(|p| p.text).collect();
+    let (summaries, mut totals) =
+        summarize_parts(client, &texts, language, &sizes, plan, deadline).await?;
+    let mut summary = combine(client, summaries, options, language, &sizes, plan, deadline).await?;
+    totals.prompt_tokens += summary.usage.prompt_tokens;
+    totals.generation_tokens += summary.usage.generation_tokens;
+    totals.model_calls += summary.usage.model_calls;
+    totals.attempts += summary.usage.attempts;
+    summary.usage = totals;
+    summary.parts = total;
+    Ok(summary)
+}
+
+/// Summarizes part `index` (1-based) of `total`.
+pub async fn summarize_part(
+    client: &LlamaClient,
+    part: &str,
+    index: usize,
+    total: usize,
+    language: Language,
+    sizes: &Sizes,
+    deadline: Deadline,
+) -> Result<Completion, BedrockError> {
+    call(
+        client,
+        &prompt::part(part, index, total, language),
+        sizes.part_len,
+        deadline,
+    )
+    .await
+}
+
+/// Summarizes `parts` concurrently (bounded), returning their summaries in input order.
+async fn summarize_parts(
+    client: &LlamaClient,
+    parts: &[&str],
+    language: Language,
+    sizes: &Sizes,
+    plan: &Plan,
+    deadline: Deadline,
+) -> Result<(Vec<String>, Totals), BedrockError> {
+    let total = parts.len();
+    let results: Vec<Result<Completion, BedrockError>> =
+        futures::stream::iter(parts.iter().enumerate())
+            .map(|(i, part)| summarize_part(client, part, i + 1, total, language, sizes, deadline))
+            .buffered(plan.concurrency.max(1))
+            .collect()
+            .await;
+    let mut totals = Totals::default();
+    let mut summaries = Vec::with_capacity(total);
+    for result in results {
+        let done = result?;
+        totals.add(&done);
+        summaries.push(done.generation);
+    }
+    Ok((summaries, totals))
+}
+
+/// Combines part summaries, in order, into the final summary: in groups and recursively
+/// while they do not fit one call. One summary is returned as it is, without a call.
+pub async fn combine(
+    client: &LlamaClient,
+    mut summaries: Vec<String>,
+    options: &SummaryOptions,
+    language: Language,
+    sizes: &Sizes,
+    plan: &Plan,
+    deadline: Deadline,
+) -> Result<Summary, BedrockError> {
+    let mut totals = Totals::default();
+    let parts = summaries.len();
+    if parts == 1 {
+        let only = summaries.pop().unwrap_or_default();
+        return Ok(Summary {
+            summary: only.trim().to_owned(),
+            model: client.settings().models.primary().to_string(),
+            usage: totals,
+            parts,
+            combine_rounds: 0,
+            truncated: false,
+        });
+    }
+    let mut rounds = 0;
+    loop {
+        rounds += 1;
+        let last = prompt::combine(&summaries, options, language, true);
+        if fits(&last, sizes.final_len, sizes.window) {
+            let done = call(client, &last, sizes.final_len, deadline).await?;
+            totals.add(&done);
+            return Ok(finish(done, totals, parts, rounds));
+        }
+        let groups = group(&summaries, options, language, sizes.part_len, sizes.window);
+        if groups.len() >= summaries.len() {
+            return Err(BedrockError::ContextOverflow {
+                prompt_tokens: estimate_tokens(&last.render()),
+                max_gen_len: sizes.final_len,
+                context_window: sizes.window,
+            });
+        }
+        let combined: Vec<Result<Completion, BedrockError>> = futures::stream::iter(groups)
+            .map(|g| {
+                let p = prompt::combine(&g, options, language, false);
+                async move { call(client, &p, sizes.part_len, deadline).await }
+            })
+            .buffered(plan.concurrency.max(1))
+            .collect()
+            .await;
+        summaries = Vec::new();
+        for result in combined {
+            let done = result?;
+            totals.add(&done);
+            summaries.push(done.generation);
+        }
+    }
+}
+
+fn fits(prompt: &ChatPrompt, max_gen_len: u32, window: u32) -> bool {
+    u64::from(estimate_tokens(&prompt.render())) + u64::from(max_gen_len) <= u64::from(window)
+}
+
+/// Packs consecutive summaries into groups whose combination prompt fits.
+fn group(
+    summaries: &[String],
+    options: &SummaryOptions,
+    language: Language,
+    gen_len: u32,
+    window: u32,
+) -> Vec<Vec<String>> {
+    let mut groups: Vec<Vec<String>> = Vec::new();
+    let mut current: Vec<String> = Vec::new();
+    for s in summaries {
+        current.push(s.clone());
+        if current.len() > 1
+            && !fits(
+                &prompt::combine(&current, options, language, false),
+                gen_len,
+                window,
+            )
+        {
+            let last = current.pop().unwrap_or_default();
+            groups.push(std::mem::take(&mut current));
+            current.push(last);
+        }
+    }
+    if !current.is_empty() {
+        groups.push(current);
+    }
+    groups
+}
+
+async fn call(
+    client: &LlamaClient,
+    prompt: &ChatPrompt,
+    max_gen_len: u32,
+    deadline: Deadline,
+) -> Result<Completion, BedrockError> {
+    let params = GenerationParams::default()
+        .temperature(0.2)
+        .top_p(0.9)
+        .max_gen_len(max_gen_len);
+    client
+        .invoke(&Invocation::chat(prompt).params(params).deadline(deadline))
+        .await
+}
+
+fn finish(done: Completion, usage: Totals, parts: usize, combine_rounds: u32) -> Summary {
+    Summary {
+        truncated: done.usage.stop_reason == bedrock::StopReason::Length,
+        summary: done.generation.trim().to_owned(),
+        model: done.model_id,
+        usage,
+        parts,
+        combine_rounds,
+    }
+}

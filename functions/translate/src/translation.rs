@@ -1,0 +1,471 @@
+//! Translating a whole text: Markdown code blocks kept, prose split into chunks that fit
+//! the context window with room for their translation, chunks translated concurrently
+//! and joined back in order with their surrounding whitespace untouched.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use bedrock::{
+    BedrockError, Completion, Deadline, GenerationParams, Invocation, LlamaClient, StopReason,
+    estimate_tokens,
+};
+use futures::{StreamExt, TryStreamExt};
+use lambda_kit::TaskError;
+use serde::Serialize;
+use text::Language;
+
+use crate::glossary::{Glossary, GlossaryEntry, GlossaryViolation};
+use crate::markdown::{Segment, segments};
+use crate::prompt;
+
+/// How many estimated tokens a translation may take per estimated source token when
+/// sizing chunks. Translations into Hindi or Thai can take about twice the tokens of
+/// their English source.
+pub const OUTPUT_EXPANSION: u32 = 2;
+
+/// Each call may generate up to this many times its chunk's estimated tokens (plus
+/// [`GENERATION_SLACK`]), within `max_gen_len` and the window: room for verbose
+/// translations without letting a looping model run for the whole window.
+const GENERATION_ALLOWANCE: u32 = 2 * OUTPUT_EXPANSION;
+
+/// Extra tokens every call may generate beyond its allowance (short chunks).
+const GENERATION_SLACK: u32 = 32;
+
+/// Tokens kept free for estimate rounding where the prompt and the chunk join.
+const PROMPT_MARGIN: u32 = 16;
+
+/// Chunks smaller than this are not worth a call: the glossary is too large instead.
+const MIN_CHUNK_TOKENS: u32 = 16;
+
+/// How often a chunk whose translation was cut off is halved and tried again.
+const MAX_SPLIT_DEPTH: u32 = 3;
+
+/// Sampling temperature: translations should be faithful, not creative.
+const TEMPERATURE: f32 = 0.2;
+
+/// What to translate and how.
+#[derive(Debug, Clone, Copy)]
+pub struct Job<'a> {
+    /// The text.
+    pub text: &'a str,
+    /// Its language.
+    pub source: Language,
+    /// The language to translate into (different from `source`).
+    pub target: Language,
+    /// Terms with required renderings.
+    pub glossary: &'a Glossary,
+}
+
+/// Tokens and calls spent on a translation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct UsageTotals {
+    /// Prompt tokens, as the model counted them.
+    pub prompt_tokens: u64,
+    /// Generated tokens.
+    pub generation_tokens: u64,
+    /// Model calls that returned (retries inside one call are not counted).
+    pub model_calls: u64,
+}
+
+impl UsageTotals {
+    fn add(&mut self, other: Self) {
+        self.prompt_tokens += other.prompt_tokens;
+        self.generation_tokens += other.generation_tokens;
+        self.model_calls += other.model_calls;
+    }
+
+    fn count(&mut self, completion: &Completion) {
+        self.prompt_tokens += u64::from(completion.usage.prompt_tokens);
+        self.generation_tokens += u64::from(completion.usage.generation_tokens);
+        self.model_calls += 1;
+    }
+}
+
+/// A finished translation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Translation {
+    /// The translated text.
+    pub text: String,
+    /// Chunks sent to the model (before any re-splitting of cut-off chunks).
+    pub chunks: usize,
+    /// Tokens and calls.
+    pub usage: UsageTotals,
+    /// The model that answered (the last one, if fallbacks were used); `None` if no
+    /// call was needed.
+    pub model: Option<String>,
+    /// Glossary terms the translation does not render as required.
+    pub violations: Vec<GlossaryViolation>,
+}
+
+/// How chunks are sized and calls are made, given the window and the prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkPlan {
+    /// Most estimated tokens per chunk.
+    pub chunk_tokens: u32,
+    /// The context window.
+    pub context_window: u32,
+    /// Most tokens generated per call.
+    pub max_gen_len: u32,
+}
+
+impl ChunkPlan {
+    /// Sizes chunks so that prompt overhead (`overhead_tokens`, instructions and
+    /// glossary), the chunk and its translation ([`OUTPUT_EXPANSION`] times the chunk)
+    /// fit `context_window`, and the translation fits `max_gen_len`.
+    pub fn new(
+        context_window: u32,
+        max_gen_len: u32,
+        overhead_tokens: u32,
+    ) -> Result<Self, TaskError> {
+        let room = context_window.saturating_sub(overhead_tokens.saturating_add(PROMPT_MARGIN));
+        let chunk_tokens = (room / (1 + OUTPUT_EXPANSION)).min(max_gen_len / OUTPUT_EXPANSION);
+        if chunk_tokens < MIN_CHUNK_TOKENS {
+            return Err(TaskError::InputTooLarge(format!(
+                "the translation instructions and glossary take about {overhead_tokens} tokens \
+                 of the {context_window}-token context window (with max_gen_len \
+                 {max_gen_len}), leaving no room for the text; shorten the glossary"
+            )));
+        }
+        Ok(Self {
+            chunk_tokens,
+            context_window,
+            max_gen_len,
+        })
+    }
+
+    /// The `max_gen_len` for a call whose prompt is estimated at `prompt_tokens` and
+    /// whose chunk at `chunk_tokens`.
+    fn gen_len(&self, prompt_tokens: u32, chunk_tokens: u32) -> u32 {
+        let allowance = chunk_tokens
+            .saturating_mul(GENERATION_ALLOWANCE)
+            .saturating_add(GENERATION_SLACK);
+        self.max_gen_len
+            .min(self.context_window.saturating_sub(prompt_tokens))
+            .min(allowance)
+    }
+}
+
+/// One piece of the text in output order.
+enum Unit<'a> {
+    /// Kept as is (a code block, or only whitespace).
+    Keep(&'a str),
+    /// Translated; the index counts translated chunks.
+    Translate { index: usize, text: &'a str },
+}
+
+/// The output of one unit.
+#[derive(Default)]
+struct Piece {
+    text: String,
+    usage: UsageTotals,
+    model: Option<String>,
+    violations: Vec<GlossaryViolation>,
+}
+
+/// Translates `job.text` with `client`, `concurrency` chunks at a time, within `deadline`.
+pub async fn translate(
+    client: &LlamaClient,
+    job: Job<'_>,
+    max_gen_len: u32,
+    concurrency: usize,
+    deadline: Deadline,
+) -> Result<Translation, TaskError> {
+    let system = prompt::system_prompt(job.source, job.target, job.glossary, &[]);
+    // Size for the longest prompt used: the retry that repeats every glossary entry.
+    let all: Vec<&GlossaryEntry> = job.glossary.entries().iter().collect();
+    let longest = prompt::system_prompt(job.source, job.target, job.glossary, &all);
+    let overhead = estimate_tokens(prompt::chat(&longest, "").render().as_str());
+    let plan = ChunkPlan::new(
+        client.settings().budget.context_window(),
+        max_gen_len,
+        overhead,
+    )?;
+    let translator = Translator {
+        client,
+        job,
+        system,
+        plan,
+        deadline,
+    };
+    let units = plan_units(job.text, plan.chunk_tokens);
+    let chunks = units
+        .iter()
+        .filter(|u| matches!(u, Unit::Translate { .. }))
+        .count();
+    tracing::info!(
+        chunks,
+        chunk_tokens = plan.chunk_tokens,
+        source = job.source.code(),
+        target = job.target.code(),
+        "translating"
+    );
+    let pieces: Vec<Piece> = futures::stream::iter(units.into_iter().map(|unit| {
+        let translator = &translator;
+        async move {
+            match unit {
+                Unit::Keep(text) => Ok(Piece {
+                    text: text.to_owned(),
+                    ..Piece::default()
+                }),
+                Unit::Translate { index, text } => translator.chunk(index, text, 0).await,
+            }
+        }
+    }))
+    .buffered(concurrency.max(1))
+    .try_collect()
+    .await?;
+    let mut out = Translation {
+        text: String::with_capacity(job.text.len() + job.text.len() / 2),
+        chunks,
+        usage: UsageTotals::default(),
+        model: None,
+        violations: Vec::new(),
+    };
+    for piece in pieces {
+        out.text.push_str(&piece.text);
+        out.usage.add(piece.usage);
+        out.model = piece.model.or(out.model);
+        out.violations.extend(piece.violations);
+    }
+    tracing::info!(
+        chunks,
+        model_calls = out.usage.model_calls,
+        generation_tokens = out.usage.generation_tokens,
+        glossary_violations = out.violations.len(),
+        "translated"
+    );
+    Ok(out)
+}
+
+/// Code blocks and whitespace are kept; prose is split into chunks of at most
+/// `chunk_tokens`.
+fn plan_units(text: &str, chunk_tokens: u32) -> Vec<Unit<'_>> {
+    let mut units = Vec::new();
+    let mut index = 0;
+    for segment in segments(text) {
+        match segment {
+            Segment::Code(code) => units.push(Unit::Keep(code)),
+            Segment::Prose(prose) => {
+                for chunk in text::split(prose, chunk_tokens, 0) {
+                    if chunk.text.trim().is_empty() {
+                        units.push(Unit::Keep(chunk.text));
+                    } else {
+                        units.push(Unit::Translate {
+                            index,
+                            text: chunk.text,
+                        });
+                        index += 1;
+                    }
+                }
+            }
+        }
+    }
+    units
+}
+
+/// `text` as (leading whitespace, content, trailing whitespace).
+fn whitespace_edges(text: &str) -> (&str, &str, &str) {
+    let rest = text.trim_start();
+    let lead = text.strip_suffix(rest).unwrap_or("");
+    let core = rest.trim_end();
+    let trail = rest.strip_prefix(core).unwrap_or("");
+    (lead, core, trail)
+}
+
+type PieceFuture<'a> = Pin<Box<dyn Future<Output = Result<Piece, TaskError>> + Send + 'a>>;
+
+struct Translator<'a> {
+    client: &'a LlamaClient,
+    job: Job<'a>,
+    system: String,
+    plan: ChunkPlan,
+    deadline: Deadline,
+}
+
+impl Translator<'_> {
+    /// Translates one chunk (chunk `index` of the text, or part of it at `depth` > 0),
+    /// keeping its leading and trailing whitespace exactly. A translation cut off at
+    /// `max_gen_len` is redone in halves, down to [`MAX_SPLIT_DEPTH`].
+    fn chunk<'s>(&'s self, index: usize, text: &'s str, depth: u32) -> PieceFuture<'s> {
+        Box::pin(async move {
+            let (lead, core, trail) = whitespace_edges(text);
+            if core.is_empty() {
+                return Ok(Piece {
+                    text: text.to_owned(),
+                    ..Piece::default()
+                });
+            }
+            let mut piece = Piece::default();
+            let first = self.call(&self.system, core).await?;
+            piece.usage.count(&first);
+            piece.model = Some(first.model_id.clone());
+            if first.usage.stop_reason == StopReason::Length {
+                return self.resplit(index, text, core, depth, piece).await;
+            }
+            let mut translated = nonempty(&first)?.to_owned();
+            let mut missed = self.job.glossary.violations(core, &translated);
+            if !missed.is_empty() {
+                // One more try that insists on the ignored entries; keep the better one.
+                let strict = prompt::system_prompt(
+                    self.job.source,
+                    self.job.target,
+                    self.job.glossary,
+                    &missed,
+                );
+                let retry = self.call(&strict, core).await?;
+                piece.usage.count(&retry);
+                if retry.usage.stop_reason != StopReason::Length
+                    && let Ok(text) = nonempty(&retry)
+                {
+                    let retry_missed = self.job.glossary.violations(core, text);
+                    if retry_missed.len() < missed.len() {
+                        translated = text.to_owned();
+                        missed = retry_missed;
+                        piece.model = Some(retry.model_id.clone());
+                    }
+                }
+            }
+            if !missed.is_empty() {
+                tracing::warn!(
+                    chunk = index,
+                    terms = missed.len(),
+                    "translation does not follow the glossary"
+                );
+            }
+            piece.violations = missed
+                .into_iter()
+                .map(|e| GlossaryViolation {
+                    term: e.term.clone(),
+                    expected: e.expected().to_owned(),
+                    chunk: index,
+                })
+                .collect();
+            piece.text = format!("{lead}{translated}{trail}");
+            Ok(piece)
+        })
+    }
+
+    /// Redoes a chunk whose translation hit `max_gen_len` as smaller parts, in order.
+    async fn resplit(
+        &self,
+        index: usize,
+        text: &str,
+        core: &str,
+        depth: u32,
+        mut piece: Piece,
+    ) -> Result<Piece, TaskError> {
+        let tokens = estimate_tokens(core);
+        let parts = text::split(core, (tokens / 2).max(1), 0);
+        if depth >= MAX_SPLIT_DEPTH || parts.len() < 2 {
+            return Err(TaskError::UnsupportedDocument(format!(
+                "the translation of chunk {index} (about {tokens} tokens) was cut off at the \
+                 model's output limit even after splitting it {depth} time(s); the text \
+                 cannot be translated completely"
+            )));
+        }
+        tracing::info!(
+            chunk = index,
+            depth,
+            parts = parts.len(),
+            "translation cut off at max_gen_len; splitting the chunk"
+        );
+        let (lead, _, trail) = whitespace_edges(text);
+        let mut out = String::from(lead);
+        for part in parts {
+            let sub = self.chunk(index, part.text, depth + 1).await?;
+            out.push_str(&sub.text);
+            piece.usage.add(sub.usage);
+            piece.model = sub.model.or(piece.model);
+            piece.violations.extend(sub.violations);
+        }
+        out.push_str(trail);
+        piece.text = out;
+        Ok(piece)
+    }
+
+    async fn call(&self, system: &str, core: &str) -> Result<Completion, TaskError> {
+        let invocation = Invocation::chat(&prompt::chat(system, core));
+        let prompt_tokens = estimate_tokens(invocation.prompt());
+        let gen_len = self.plan.gen_len(prompt_tokens, estimate_tokens(core));
+        if gen_len == 0 {
+            return Err(TaskError::Model(BedrockError::ContextOverflow {
+                prompt_tokens,
+                max_gen_len: 1,
+                context_window: self.plan.context_window,
+            }));
+        }
+        let invocation = invocation
+            .params(
+                GenerationParams::default()
+                    .temperature(TEMPERATURE)
+                    .max_gen_len(gen_len),
+            )
+            .deadline(self.deadline);
+        Ok(self.client.invoke(&invocation).await?)
+    }
+}
+
+/// The generation, trimmed; an empty one is a malformed answer.
+fn nonempty(completion: &Completion) -> Result<&str, TaskError> {
+    let text = completion.generation.trim();
+    if text.is_empty() {
+        return Err(TaskError::Model(BedrockError::MalformedResponse {
+            message: "the model returned an empty translation".into(),
+        }));
+    }
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whitespace_edges_split_exactly() {
+        assert_eq!(
+            whitespace_edges("\n\n  Hallo Welt \n\n"),
+            ("\n\n  ", "Hallo Welt", " \n\n")
+        );
+        assert_eq!(whitespace_edges("x"), ("", "x", ""));
+        assert_eq!(whitespace_edges(" \n "), (" \n ", "", ""));
+        assert_eq!(whitespace_edges(""), ("", "", ""));
+    }
+
+    #[test]
+    fn chunks_leave_room_for_a_longer_translation() {
+        let plan = ChunkPlan::new(131_072, 2048, 400).unwrap();
+        assert_eq!(plan.chunk_tokens, 1024);
+        assert_eq!(plan.gen_len(1500, 1024), 2048);
+        let small = ChunkPlan::new(512, 2048, 200).unwrap();
+        assert_eq!(small.chunk_tokens, (512 - 216) / 3);
+        let prompt = 200 + small.chunk_tokens;
+        let gen_len = small.gen_len(prompt, small.chunk_tokens);
+        assert!(gen_len >= OUTPUT_EXPANSION * small.chunk_tokens);
+        assert!(prompt + gen_len <= 512);
+        let err = ChunkPlan::new(512, 2048, 480).unwrap_err();
+        assert_eq!(err.error_type(), "InputTooLarge");
+        assert!(err.to_string().contains("glossary"));
+    }
+
+    #[test]
+    fn units_keep_code_and_whitespace_and_cover_the_text() {
+        let text = "Para one.\n\n```\ncode block\n```\n\nPara two is here.\n\n";
+        let units = plan_units(text, 100);
+        let mut rebuilt = String::new();
+        let mut translated = Vec::new();
+        for unit in &units {
+            match unit {
+                Unit::Keep(t) => rebuilt.push_str(t),
+                Unit::Translate { index, text } => {
+                    rebuilt.push_str(text);
+                    translated.push((*index, *text));
+                }
+            }
+        }
+        assert_eq!(rebuilt, text);
+        assert_eq!(
+            translated,
+            [(0, "Para one.\n\n"), (1, "\nPara two is here.\n\n")]
+        );
+    }
+}

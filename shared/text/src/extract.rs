@@ -1,0 +1,197 @@
+//! Plain text out of an uploaded document: plain text, Markdown, HTML, PDF (text layer) and
+//! DOCX, detected by magic bytes, then the declared content type, then the key's extension.
+//!
+//! ```
+//! let html = b"<html><head><title>t</title></head><body><p>Hello &amp; welcome.</p></body></html>";
+//! let doc = text::extract::extract(html, "uploads/page.html", None).unwrap();
+//! assert_eq!(doc.format, text::extract::Format::Html);
+//! assert_eq!(doc.text, "Hello & welcome.");
+//! ```
+//!
+//! Every result is normalized the same way: `\r\n` and lone `\r` become `\n`, trailing spaces
+//! and tabs are trimmed from each line, runs of blank lines collapse to one blank line, control
+//! characters other than tab and newline are dropped, and leading/trailing blank lines go.
+//!
+//! Text encodings: UTF-8 (with or without BOM) and UTF-16 LE/BE with a BOM. Text without a BOM
+//! that is not valid UTF-8 is decoded lossily (invalid sequences become U+FFFD) as long as it
+//! still looks like text; input where more than one character in ten is a replacement or a
+//! control character (e.g. UTF-16 without a BOM, binary data) is refused as
+//! [`ExtractError::Unsupported`].
+//!
+//! Hostile input is expected: nothing here panics on any bytes (the PDF reader runs under
+//! `catch_unwind` on its own thread with a large stack, after checks that rule out the
+//! structures known to make it recurse without end), and decompression is capped by
+//! [`Limits::max_unpacked_bytes`] (zip bombs, PDF stream bombs).
+
+mod decode;
+mod detect;
+mod docx;
+mod html;
+mod normalize;
+mod pdf;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use serde::{Deserialize, Serialize};
+
+pub use detect::detect_format;
+
+/// The document formats text is extracted from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Format {
+    /// Plain text (`.txt`, `text/plain`, or any text that decodes as UTF-8/UTF-16).
+    #[serde(rename = "text")]
+    PlainText,
+    /// Markdown, passed through as text (`.md`, `.markdown`, `text/markdown`).
+    #[serde(rename = "markdown")]
+    Markdown,
+    /// HTML: visible text only (`.html`, `.htm`, `text/html`).
+    #[serde(rename = "html")]
+    Html,
+    /// PDF: the text layer (`%PDF-`, `.pdf`, `application/pdf`).
+    #[serde(rename = "pdf")]
+    Pdf,
+    /// Word 2007+ document: the body paragraphs (`.docx`).
+    #[serde(rename = "docx")]
+    Docx,
+}
+
+impl Format {
+    /// Stable lower-case name, as serialized: `text`, `markdown`, `html`, `pdf`, `docx`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::PlainText => "text",
+            Format::Markdown => "markdown",
+            Format::Html => "html",
+            Format::Pdf => "pdf",
+            Format::Docx => "docx",
+        }
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The text of a document and the format it was read as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Extracted {
+    /// Normalized text; never empty or whitespace only.
+    pub text: String,
+    /// The detected format.
+    pub format: Format,
+}
+
+/// Why no text came out of a document. Messages are safe for a failure record: they name the
+/// format and the problem, never document content.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExtractError {
+    /// Not one of the supported formats; `format` names what was detected or declared.
+    #[error(
+        "unsupported document format: {format} (supported: plain text, Markdown, HTML, PDF, DOCX)"
+    )]
+    Unsupported {
+        /// What the document was detected or declared as, e.g. `PNG image`, `image/jpeg`.
+        format: String,
+    },
+    /// Readable, but there is no text in it (empty, whitespace only, a scanned PDF without a
+    /// text layer, HTML with only scripts).
+    #[error(
+        "the document contains no extractable text (empty, or e.g. a scanned PDF without a text layer)"
+    )]
+    NoText,
+    /// Detected as `format` but could not be read.
+    #[error("corrupt {format} document: {reason}")]
+    Corrupt {
+        /// The format it was read as: `text`, `html`, `pdf`, `docx`, `zip`.
+        format: &'static str,
+        /// What is wrong, from the reader (bounded length).
+        reason: String,
+    },
+    /// Decompressing the document would exceed [`Limits::max_unpacked_bytes`].
+    #[error("{format} document unpacks to more than the limit of {limit_bytes} bytes")]
+    TooLarge {
+        /// The format: `docx` or `pdf`.
+        format: &'static str,
+        /// The limit that was hit.
+        limit_bytes: u64,
+    },
+}
+
+impl ExtractError {
+    /// A `Corrupt` error with the reason cut to a bounded length.
+    pub(crate) fn corrupt(format: &'static str, reason: impl std::fmt::Display) -> Self {
+        const MAX_REASON_CHARS: usize = 200;
+        let mut reason = reason.to_string();
+        if let Some((cut, _)) = reason.char_indices().nth(MAX_REASON_CHARS) {
+            reason.truncate(cut);
+            reason.push('…');
+        }
+        ExtractError::Corrupt { format, reason }
+    }
+}
+
+/// Resource limits for extraction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most bytes decompression may produce: the DOCX `word/document.xml` part, or the sum of
+    /// a PDF's compressed streams (each image stream is checked on its own against it).
+    pub max_unpacked_bytes: u64,
+}
+
+impl Limits {
+    /// Default for [`Limits::max_unpacked_bytes`]: 50 MiB.
+    pub const DEFAULT_MAX_UNPACKED_BYTES: u64 = 50 * 1024 * 1024;
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_unpacked_bytes: Self::DEFAULT_MAX_UNPACKED_BYTES,
+        }
+    }
+}
+
+/// Extracts the text of a document with the default [`Limits`].
+///
+/// `key` is the object key or file name (only its extension is used) and `content_type` the
+/// declared media type, if any (parameters such as `; charset=` are ignored).
+pub fn extract(
+    bytes: &[u8],
+    key: &str,
+    content_type: Option<&str>,
+) -> Result<Extracted, ExtractError> {
+    extract_with_limits(bytes, key, content_type, &Limits::default())
+}
+
+/// Extracts the text of a document, decompressing no more than `limits` allow.
+pub fn extract_with_limits(
+    bytes: &[u8],
+    key: &str,
+    content_type: Option<&str>,
+    limits: &Limits,
+) -> Result<Extracted, ExtractError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ExtractError::NoText);
+    }
+    let format = detect_format(bytes, key, content_type)?;
+    let raw = catch_unwind(AssertUnwindSafe(|| match format {
+        Format::PlainText | Format::Markdown => decode::decode_text(bytes),
+        Format::Html => decode::decode_text(bytes).map(|html| html::visible_text(&html)),
+        Format::Pdf => pdf::extract_text(bytes, limits),
+        Format::Docx => docx::extract_text(bytes, limits),
+    }))
+    .unwrap_or_else(|_| {
+        Err(ExtractError::corrupt(
+            format.as_str(),
+            "the reader failed on malformed content",
+        ))
+    })?;
+    let text = normalize::normalize(&raw);
+    if text.is_empty() {
+        return Err(ExtractError::NoText);
+    }
+    Ok(Extracted { text, format })
+}
