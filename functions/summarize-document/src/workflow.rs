@@ -4,7 +4,7 @@
 
 use bedrock::Deadline;
 use lambda_kit::TaskError;
-use lambda_kit::storage::{get_object, put_json};
+use lambda_kit::storage::{get_object, put_json, put_text};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use text::Language;
@@ -129,7 +129,7 @@ pub async fn run(app: &App, step: Step, deadline: Deadline) -> Result<Value, Tas
             let language = text::detect(&extracted.text).map(|d| d.language);
             let working = working_language.unwrap_or(Language::English);
             let text_key = format!("{}source.txt", with_slash(&work_prefix));
-            put_text(app, &bucket, &text_key, &extracted.text).await?;
+            put_text(&app.s3, &bucket, &text_key, &extracted.text).await?;
             Ok(json!({
                 "bucket": bucket,
                 "key": key,
@@ -255,24 +255,6 @@ fn with_slash(prefix: &str) -> String {
     } else {
         format!("{prefix}/")
     }
-}
-
-async fn put_text(app: &App, bucket: &str, key: &str, text: &str) -> Result<(), TaskError> {
-    app.s3
-        .put_object()
-        .bucket(bucket)
-        .key(key)
-        .content_type("text/plain; charset=utf-8")
-        .body(text.as_bytes().to_vec().into())
-        .send()
-        .await
-        .map_err(|e| {
-            TaskError::Storage(format!(
-                "writing s3://{bucket}/{key}: {}",
-                aws_sdk_s3::error::DisplayErrorContext(&e)
-            ))
-        })?;
-    Ok(())
 }
 
 async fn read_text(app: &App, bucket: &str, key: &str) -> Result<String, TaskError> {

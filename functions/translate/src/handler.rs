@@ -96,7 +96,11 @@ async fn task(
         input.glossary.take(),
         &app.config,
     )?;
+    let output_key = input.output_key.take();
     match input.source()? {
+        TaskSource::Text(_) if output_key.is_some() => Err(TaskError::InvalidInput(
+            "`output_key` needs S3 input (`bucket` and `key`)".into(),
+        )),
         TaskSource::Text(text) => {
             check_text(app, &text)?;
             run(app, &text, options, None, deadline).await
@@ -111,7 +115,14 @@ async fn task(
             .await?;
             let text = decode_text(&object.bytes)?;
             check_text(app, &text)?;
-            run(app, &text, options, Some(document), deadline).await
+            let bucket = document.bucket.clone();
+            let mut result = run(app, &text, options, Some(document), deadline).await?;
+            if let Some(output_key) = output_key {
+                storage::put_text(&app.s3, &bucket, &output_key, &result.translation).await?;
+                result.translation.clear();
+                result.output_key = Some(output_key);
+            }
+            Ok(result)
         }
     }
 }
@@ -155,6 +166,7 @@ async fn run(
         usage: UsageTotals::default(),
         glossary_violations: Vec::new(),
         document,
+        output_key: None,
     };
     if source == target {
         tracing::info!(

@@ -46,6 +46,10 @@ pub struct TaskInput {
     /// Terms with required renderings.
     #[serde(default)]
     pub glossary: Option<Vec<GlossaryEntry>>,
+    /// With S3 input: write the translation to this key of the same bucket and leave it
+    /// out of the result (Step Functions state must stay under 256 KB).
+    #[serde(default)]
+    pub output_key: Option<String>,
 }
 
 /// Where a task's text comes from.

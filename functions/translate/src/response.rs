@@ -10,7 +10,9 @@ use crate::translation::UsageTotals;
 /// The result of a translation.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TranslationResponse {
-    /// The translated text (the text itself when source and target are the same).
+    /// The translated text (the text itself when source and target are the same);
+    /// left out when it was written to S3 (`output_key`).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub translation: String,
     /// The source language, given or detected.
     pub source_language: Language,
@@ -29,4 +31,7 @@ pub struct TranslationResponse {
     /// The S3 object translated, for document input.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub document: Option<DocumentRef>,
+    /// Where the translation was written, when the task asked for `output_key`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_key: Option<String>,
 }

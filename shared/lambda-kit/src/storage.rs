@@ -88,10 +88,25 @@ pub async fn put_json(
 ) -> Result<(), TaskError> {
     let body = serde_json::to_vec_pretty(value)
         .map_err(|e| TaskError::Internal(format!("cannot serialize result: {e}")))?;
+    put_bytes(s3, bucket, key, "application/json", body).await
+}
+
+/// Writes UTF-8 `text` to `bucket/key`.
+pub async fn put_text(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, text: &str) -> Result<(), TaskError> {
+    put_bytes(s3, bucket, key, "text/plain; charset=utf-8", text.as_bytes().to_vec()).await
+}
+
+async fn put_bytes(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> Result<(), TaskError> {
     s3.put_object()
         .bucket(bucket)
         .key(key)
-        .content_type("application/json")
+        .content_type(content_type)
         .body(ByteStream::from(body))
         .send()
         .await
