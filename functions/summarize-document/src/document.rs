@@ -136,8 +136,7 @@ pub async fn summarize_object(
     let object =
         lambda_kit::storage::get_object(&app.s3, bucket, key, app.config.max_document_bytes)
             .await?;
-    let extracted = text::extract::extract(&object.bytes, key, object.content_type.as_deref())
-        .map_err(|e| TaskError::UnsupportedDocument(e.to_string()))?;
+    let extracted = extract_text(&object.bytes, key, object.content_type.as_deref())?;
     let source = Source {
         bucket: bucket.to_owned(),
         key: key.to_owned(),
@@ -155,4 +154,13 @@ pub async fn summarize_object(
         started,
     )
     .await
+}
+
+/// Extracts a document's text; an archive that unpacks too large is `InputTooLarge`,
+/// anything else that yields no text is `UnsupportedDocument`.
+pub fn extract_text(bytes: &[u8], key: &str, content_type: Option<&str>) -> Result<text::Extracted, TaskError> {
+    text::extract::extract(bytes, key, content_type).map_err(|e| match e {
+        text::ExtractError::TooLarge { .. } => TaskError::InputTooLarge(e.to_string()),
+        other => TaskError::UnsupportedDocument(other.to_string()),
+    })
 }

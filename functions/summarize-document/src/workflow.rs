@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use text::Language;
 
 use crate::App;
+use crate::document::extract_text;
 use crate::options::SummaryOptions;
 use crate::summarize::{Sizes, combine, summarize_part};
 

@@ -105,7 +105,8 @@ pub enum ExtractError {
     /// Detected as `format` but could not be read.
     #[error("corrupt {format} document: {reason}")]
     Corrupt {
-        /// The format it was read as: `text`, `html`, `pdf`, `docx`, `zip`.
+        /// The format it was read as: `pdf`, `docx`, or `zip` (an unreadable archive that
+        /// is not recognisably a DOCX).
         format: &'static str,
         /// What is wrong, from the reader (bounded length).
         reason: String,
@@ -137,7 +138,7 @@ impl ExtractError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Most bytes decompression may produce: the DOCX `word/document.xml` part, or the sum of
-    /// a PDF's compressed streams (each image stream is checked on its own against it).
+    /// a PDF's Flate-compressed streams (each image stream is checked on its own against it).
     pub max_unpacked_bytes: u64,
 }
 

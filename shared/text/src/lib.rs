@@ -1,6 +1,6 @@
-//! Document text shared by the functions: token-based chunking on natural boundaries
-//! and offline identification of the eight languages Llama 3.2 supports.
-//! Every size here is in tokens as estimated by `bedrock::estimate_tokens`.
+//! Document text shared by the functions: extraction from uploads (text, Markdown, HTML,
+//! PDF, DOCX), token-based chunking on natural boundaries, and offline identification of the
+//! eight languages Llama 3.2 supports (chunk sizes are `bedrock::estimate_tokens` tokens).
 
 pub mod chunk;
 pub mod extract;

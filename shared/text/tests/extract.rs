@@ -441,6 +441,18 @@ fn pdf_with_compressed_content() {
 }
 
 #[test]
+fn pdf_pages_the_reader_fails_on_are_skipped() {
+    // Page two uses a font its resources do not define: the reader fails on that page only.
+    let broken = b"BT /F9 12 Tf 72 700 Td (Broken page) Tj ET".to_vec();
+    let pdf = fixtures::pdf_with_pages(&[fixtures::show_text("Good page"), broken.clone()], false);
+    let doc = ok(&pdf, "partly.pdf", None);
+    assert_eq!(doc.text, "Good page");
+    // With no page readable, the document is corrupt.
+    let pdf = fixtures::pdf_with_pages(&[broken], false);
+    assert_corrupt(err(&pdf, "broken.pdf", None), "pdf");
+}
+
+#[test]
 fn pdf_without_text_layer_has_no_text() {
     let drawing = b"0 0 1 rg 100 100 200 200 re f".to_vec();
     let pdf = fixtures::pdf_with_pages(&[drawing.clone(), drawing], false);
@@ -555,6 +567,37 @@ fn cyclic_page_parents_are_corrupt() {
     pdf.set(catalog, format!("<< /Type /Catalog /Pages {pages} 0 R >>"));
     let reason = assert_corrupt(err(&pdf.finish(catalog), "tree.pdf", None), "pdf");
     assert!(reason.contains("page tree"), "{reason}");
+}
+
+#[test]
+fn encrypted_pdf_is_unsupported() {
+    // Standard security handler, RC4 40-bit, with O/U entries no empty password matches.
+    let mut pdf = Pdf::default();
+    let catalog = pdf.reserve();
+    let pages = pdf.reserve();
+    let content = pdf.add(Pdf::stream("", b"BT ET"));
+    let page = pdf.add(format!(
+        "<< /Type /Page /Parent {pages} 0 R /MediaBox [0 0 612 792] /Contents {content} 0 R >>"
+    ));
+    pdf.set(
+        pages,
+        format!("<< /Type /Pages /Kids [{page} 0 R] /Count 1 >>"),
+    );
+    pdf.set(catalog, format!("<< /Type /Catalog /Pages {pages} 0 R >>"));
+    let encrypt = pdf.add(format!(
+        "<< /Filter /Standard /V 1 /R 2 /O <{o}> /U <{u}> /P -4 >>",
+        o = "11".repeat(32),
+        u = "22".repeat(32)
+    ));
+    let id = "33".repeat(16);
+    let bytes = pdf.finish_with_trailer(
+        catalog,
+        &format!("/Encrypt {encrypt} 0 R /ID [<{id}> <{id}>]"),
+    );
+    assert_unsupported(
+        err(&bytes, "secret.pdf", None),
+        "encrypted (password-protected) PDF",
+    );
 }
 
 #[test]

@@ -99,10 +99,8 @@ fn body_text(xml: &str) -> Result<String, ExtractError> {
                     }
                 }
             }
-            Event::Empty(empty) => {
-                if skipped == 0 && word {
-                    empty_element(empty.local_name().as_ref(), &mut out);
-                }
+            Event::Empty(empty) if skipped == 0 && word => {
+                empty_element(empty.local_name().as_ref(), &mut out);
             }
             Event::End(end) => {
                 let name = end.local_name();

@@ -20,8 +20,9 @@ use pdf_extract::{Dictionary, Document, Object, ObjectId, PlainTextOutput, Strea
 use super::{ExtractError, Limits};
 
 const FORMAT: &str = "pdf";
-/// Stack for the extraction thread: `lopdf` parses nested objects recursively (it caps the
-/// nesting at 100 levels, which needs more than the 2 MiB an async worker thread has).
+/// Stack for the extraction thread: the reader recurses (nested objects up to `lopdf`'s cap
+/// of 100 levels, Form XObjects up to [`MAX_XOBJECT_DEPTH`]), and the caller's thread may be
+/// an async worker with a small stack. Only what is touched is committed.
 const STACK_BYTES: usize = 64 * 1024 * 1024;
 /// Deepest chain of Form XObjects drawing one another that is extracted.
 const MAX_XOBJECT_DEPTH: usize = 32;
@@ -30,8 +31,8 @@ const MAX_XOBJECT_VISITS: usize = 100_000;
 /// Longest page `Parent` chain.
 const MAX_PAGE_TREE_DEPTH: usize = 64;
 
-/// The text of every page that can be read, pages separated by a blank line. Pages the
-/// reader fails on are left out as long as at least one page can be read.
+/// The text of the document's pages. Where the reader fails on some pages, the text of the
+/// others (each followed by a blank line); where it fails on all of them, `Corrupt`.
 pub(super) fn extract_text(bytes: &[u8], limits: &Limits) -> Result<String, ExtractError> {
     silence_reader_panics();
     let guarded = || {
@@ -84,6 +85,17 @@ fn extract_document(bytes: &[u8], limits: &Limits) -> Result<String, ExtractErro
     let pages = doc.get_pages();
     check_structure(&doc, &pages)?;
 
+    // The whole document in one pass; only where that fails, page by page to keep the pages
+    // that can be read (slower: `pdf-extract` looks the page tree up again for every page).
+    let whole = catch_unwind(AssertUnwindSafe(|| {
+        let mut text = String::new();
+        let mut output = PlainTextOutput::new(&mut text);
+        pdf_extract::output_doc(&doc, &mut output).map(|()| text)
+    }));
+    if let Ok(Ok(text)) = whole {
+        return Ok(text);
+    }
+
     let mut text = String::new();
     let mut first_error = None;
     let mut pages_read = 0usize;
@@ -124,7 +136,7 @@ fn load_error(error: pdf_extract::Error) -> ExtractError {
 
 fn password_protected() -> ExtractError {
     ExtractError::Unsupported {
-        format: "password-protected PDF".to_owned(),
+        format: "encrypted (password-protected) PDF".to_owned(),
     }
 }
 
