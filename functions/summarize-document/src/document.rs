@@ -158,7 +158,11 @@ pub async fn summarize_object(
 
 /// Extracts a document's text; an archive that unpacks too large is `InputTooLarge`,
 /// anything else that yields no text is `UnsupportedDocument`.
-pub fn extract_text(bytes: &[u8], key: &str, content_type: Option<&str>) -> Result<text::Extracted, TaskError> {
+pub fn extract_text(
+    bytes: &[u8],
+    key: &str,
+    content_type: Option<&str>,
+) -> Result<text::Extracted, TaskError> {
     text::extract::extract(bytes, key, content_type).map_err(|e| match e {
         text::ExtractError::TooLarge { .. } => TaskError::InputTooLarge(e.to_string()),
         other => TaskError::UnsupportedDocument(other.to_string()),

@@ -117,9 +117,7 @@ pub async fn run(app: &App, step: Step, deadline: Deadline) -> Result<Value, Tas
             working_language,
         } => {
             let object = get_object(&app.s3, &bucket, &key, app.config.max_document_bytes).await?;
-            let extracted =
-                text::extract::extract(&object.bytes, &key, object.content_type.as_deref())
-                    .map_err(|e| TaskError::UnsupportedDocument(e.to_string()))?;
+            let extracted = extract_text(&object.bytes, &key, object.content_type.as_deref())?;
             if extracted.text.len() as u64 > app.config.max_text_bytes {
                 return Err(TaskError::InputTooLarge(format!(
                     "the document's text is {} bytes; the limit is {}",
