@@ -16,4 +16,10 @@ echo "== cargo test"
 cargo test --workspace
 echo "== boto3 against bedrock-local"
 "$root/tools/bedrock-local/tests/run_boto3.sh"
+echo "== template and state machine checks"
+"$root/scripts/check-template.sh"
+echo "== end-to-end over the local stack"
+cargo build -q --bins -p bedrock-local -p lambda-local \
+  -p summarize-document -p classify-ticket -p translate
+"$root/.venv/bin/python" -m unittest discover -s "$root/tests/e2e" -v
 echo "== all tests passed"

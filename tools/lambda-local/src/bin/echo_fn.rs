@@ -1,0 +1,110 @@
+//! Test fixture for `lambda-local`'s integration tests: a Lambda function on the real
+//! `lambda_runtime` that echoes its event and obeys commands in it. Not for deployment.
+//!
+//! Commands (keys of the event, or of the JSON body of an HTTP API event):
+//! `marker: PATH` appends the request id to PATH first; `log: TEXT` prints it;
+//! `sleep_ms: N` sleeps; `exit: CODE|true` exits the process; `panic: true` panics;
+//! `fail: TYPE` returns an error of that type; `big: N` adds N bytes of padding;
+//! `env: NAME` reports that variable; `status: N` sets an HTTP response's status code.
+//! `ECHO_FN_INIT_EXIT=N` in the environment makes the process exit during init.
+
+use std::io::Write;
+use std::time::Duration;
+
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use serde_json::{Value, json};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    if let Some(code) = std::env::var("ECHO_FN_INIT_EXIT")
+        .ok()
+        .and_then(|code| code.parse::<i32>().ok())
+    {
+        eprintln!("echo fn: exiting during init as asked");
+        std::process::exit(code);
+    }
+    lambda_runtime::run(service_fn(handle)).await
+}
+
+async fn handle(event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
+    let (payload, context) = event.into_parts();
+    let http = payload.get("version").and_then(Value::as_str) == Some("2.0")
+        && payload.get("requestContext").is_some();
+    let commands = if http {
+        payload
+            .get("body")
+            .and_then(Value::as_str)
+            .and_then(|body| serde_json::from_str::<Value>(body).ok())
+            .unwrap_or(Value::Null)
+    } else {
+        payload.clone()
+    };
+    obey(&commands, &context.request_id).await?;
+    let mut echo = json!({
+        "echo": payload,
+        "request_id": context.request_id,
+        "function_arn": context.invoked_function_arn,
+        "deadline_ms": context.deadline,
+        "pid": std::process::id(),
+        "function_name": std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok(),
+        "client_context": context.client_context.map(|c| json!({"custom": c.custom})),
+    });
+    if let Some(name) = commands.get("env").and_then(Value::as_str) {
+        echo["env"] = json!(std::env::var(name).ok());
+    }
+    if let Some(size) = commands.get("big").and_then(Value::as_u64) {
+        echo["padding"] = json!("x".repeat(usize::try_from(size).unwrap_or(0)));
+    }
+    if !http {
+        return Ok(echo);
+    }
+    let status = commands
+        .get("status")
+        .and_then(Value::as_u64)
+        .unwrap_or(200);
+    Ok(json!({
+        "statusCode": status,
+        "headers": { "content-type": "application/json", "x-echo": "yes" },
+        "cookies": ["echo=1; Path=/", "second=2"],
+        "body": echo.to_string(),
+        "isBase64Encoded": false,
+    }))
+}
+
+async fn obey(commands: &Value, request_id: &str) -> Result<(), Diagnostic> {
+    if let Some(path) = commands.get("marker").and_then(Value::as_str) {
+        let appended = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut file| writeln!(file, "{request_id}"));
+        if let Err(error) = appended {
+            eprintln!("echo fn: cannot write marker {path}: {error}");
+        }
+    }
+    if let Some(text) = commands.get("log").and_then(Value::as_str) {
+        println!("{text}");
+    }
+    if let Some(ms) = commands.get("sleep_ms").and_then(Value::as_u64) {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    match commands.get("exit") {
+        Some(Value::Bool(true)) => std::process::exit(1),
+        Some(Value::Number(code)) => std::process::exit(
+            code.as_i64()
+                .and_then(|c| i32::try_from(c).ok())
+                .unwrap_or(1),
+        ),
+        _ => {}
+    }
+    if commands.get("panic").and_then(Value::as_bool) == Some(true) {
+        panic!("echo fn panics as asked");
+    }
+    if let Some(error_type) = commands.get("fail").and_then(Value::as_str) {
+        return Err(Diagnostic {
+            error_type: error_type.to_owned(),
+            error_message: format!("echo fn failed with {error_type} as asked"),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,141 @@
+//! The `lambda-local` binary: endpoints on stdout's first two lines, options from flags and
+//! `LAMBDA_LOCAL_*` variables, SIGTERM kills the function processes.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_config::BehaviorVersion;
+use aws_sdk_lambda::config::{Credentials, Region};
+use aws_sdk_lambda::primitives::Blob;
+use common::{echo_bin, http};
+use serde_json::{Value, json};
+
+struct Running {
+    child: Child,
+    lines: Vec<String>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn run(args: &[&str], env: &[(&str, &str)], lines: usize) -> Running {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lambda-local"))
+        .args(args)
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("lambda-local starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut reader = BufReader::new(stdout);
+    let mut read = Vec::new();
+    for _ in 0..lines {
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("read stdout");
+        read.push(line.trim().to_owned());
+    }
+    Running { child, lines: read }
+}
+
+async fn sdk_invoke(endpoint: &str, function: &str, payload: Value) -> Value {
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "static"))
+        .endpoint_url(endpoint)
+        .load()
+        .await;
+    let output = aws_sdk_lambda::Client::new(&config)
+        .invoke()
+        .function_name(function)
+        .payload(Blob::new(payload.to_string()))
+        .send()
+        .await
+        .expect("invoke");
+    serde_json::from_slice(output.payload().map(Blob::as_ref).unwrap_or_default()).expect("JSON")
+}
+
+#[tokio::test]
+async fn prints_endpoints_serves_and_stops_on_sigterm() {
+    let function = format!("echo={}", echo_bin().display());
+    let mut running = run(
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--function",
+            &function,
+            "--env",
+            "echo:GREETING=from the command line",
+            "--http",
+            "POST /echo=echo",
+            "--http-listen",
+            "127.0.0.1:0",
+        ],
+        &[("LAMBDA_LOCAL_TIMEOUTS", "echo=2")],
+        2,
+    );
+    let endpoint = running.lines[0].clone();
+    let http_endpoint = running.lines[1].clone();
+    assert!(endpoint.starts_with("http://127.0.0.1:"), "{endpoint}");
+    assert!(
+        http_endpoint.starts_with("http://127.0.0.1:"),
+        "{http_endpoint}"
+    );
+    let body = sdk_invoke(&endpoint, "echo", json!({"env": "GREETING"})).await;
+    assert_eq!(body["env"], "from the command line");
+    let deadline_in = body["deadline_ms"].as_u64().expect("deadline")
+        - std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis() as u64;
+    assert!(
+        deadline_in <= 2_000,
+        "timeout from LAMBDA_LOCAL_TIMEOUTS: {deadline_in}"
+    );
+    let pid = body["pid"].as_u64().expect("pid");
+
+    let addr: SocketAddr = http_endpoint
+        .trim_start_matches("http://")
+        .parse()
+        .expect("address");
+    let response = http(addr, "POST", "/echo", &[], b"{}").await;
+    assert_eq!(response.status, 200);
+
+    let status = Command::new("kill")
+        .args(["-TERM", &running.child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let started = Instant::now();
+    let exit = loop {
+        if let Some(exit) = running.child.try_wait().expect("try_wait") {
+            break exit;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "{exit:?}");
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "function process {pid} survived"
+    );
+}
+
+#[test]
+fn bad_options_fail_with_a_message() {
+    let output = Command::new(env!("CARGO_BIN_EXE_lambda-local"))
+        .args(["--listen", "127.0.0.1:0", "--function", "x=/no/such/file"])
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("/no/such/file"), "{stderr}");
+    assert!(output.stdout.is_empty());
+}

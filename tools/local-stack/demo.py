@@ -1,0 +1,103 @@
+"""The main job, offline: sample documents through the S3 trigger, the document workflow
+and the HTTP API of the local stack, with the local model; prints a report.
+
+Run it through ``make demo`` (which installs and builds first).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from stack import ROOT, BUCKET, LocalStack, StackOptions
+
+SAMPLES = ROOT / "shared" / "bedrock" / "tests" / "data" / "languages"
+MODEL = ROOT / ".cache" / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def long_document() -> bytes:
+    """An English report longer than the local model's 8,192-token window."""
+    base = (SAMPLES / "en.txt").read_text()
+    sections = [f"## Region {i + 1}\n\n{base}" for i in range(30)]
+    return "\n\n".join(sections).encode()
+
+
+def main() -> int:
+    options = StackOptions(model=MODEL, context_window=8192,
+                           function_env={"SUMMARY_CONCURRENCY": "1", "PART_SUMMARY_TOKENS": "200"})
+    started = time.time()
+    with LocalStack(options) as stack:
+        print(f"local stack up in {time.time() - started:.1f}s: S3/Step Functions {stack.aws_endpoint}, "
+              f"Lambda {stack.lambda_endpoint}, HTTP API {stack.http_endpoint}, Bedrock {stack.bedrock_endpoint}")
+        print("(the model is SmolLM2-135M-Instruct, a tiny stand-in for Llama 3.2 3B: expect plumbing, not quality)\n")
+
+        uploads = {
+            "incoming/quarterly-report.txt": (SAMPLES / "en.txt").read_bytes(),
+            "incoming/betriebsversammlung.txt": (SAMPLES / "de.txt").read_bytes(),
+            "incoming/long-report.md": long_document(),
+            "incoming/photo.png": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
+        }
+        timings = {}
+        for key, body in uploads.items():
+            timings[key] = time.time()
+            stack.upload_for_summary(key, body)
+        workflow_docs = {
+            "workflow/compte-rendu.txt": (SAMPLES / "fr.txt").read_bytes(),
+            "workflow/quarterly-report.txt": (SAMPLES / "en.txt").read_bytes(),
+        }
+        executions = {key: (stack.upload_for_workflow(key, body), time.time()) for key, body in workflow_docs.items()}
+
+        print("== S3 uploads (summarize-document, triggered like an S3 notification)")
+        for key in uploads:
+            where = stack.wait_object([f"summaries/{key}.json", f"failed/{key}.json"])
+            record = stack.get_json(where)
+            print(f"\n-- s3://{BUCKET}/{key} -> s3://{BUCKET}/{where} ({time.time() - timings[key]:.1f}s)")
+            if where.startswith("failed/"):
+                print(f"   failed: {record['error']['type']}: {record['error']['message']}")
+                continue
+            usage = record["usage"]
+            print(f"   language {record['language']}, format {record['format']}, parts {record['parts']}, "
+                  f"model calls {usage['model_calls']}, tokens {usage['prompt_tokens']} in / "
+                  f"{usage['generation_tokens']} out, model {record['model']}")
+            print("   summary: " + record["summary"].replace("\n", "\n            ")[:600])
+
+        print("\n== Document workflow (Step Functions, started like the EventBridge rule)")
+        for key, (arn, t0) in executions.items():
+            desc = stack.wait_execution(arn)
+            where = stack.wait_object([f"results/{key}.json", f"failed/{key}.json"], timeout=30)
+            record = stack.get_json(where)
+            print(f"\n-- s3://{BUCKET}/{key}: execution {desc['status']} ({time.time() - t0:.1f}s) -> "
+                  f"s3://{BUCKET}/{where}")
+            if where.startswith("failed/"):
+                print(f"   failed: {record['error']}")
+                continue
+            classification = record.get("classification") or {}
+            print(f"   language {record.get('language')}, translated {record.get('translated')}, "
+                  f"category {classification.get('category')} (priority {classification.get('priority')}, "
+                  f"needs_review {classification.get('needs_review')})")
+            print("   summary: " + str(record.get("summary", ""))[:600])
+
+        print("\n== HTTP API")
+        status, body = stack.http("POST /tickets/classify", {
+            "subject": "Charged twice for my subscription",
+            "body": "Hello, my card was charged two times this month for the same plan. Please refund one.",
+            "channel": "email", "customer_tier": "premium"})
+        print(f"POST /tickets/classify -> {status}: category {body.get('category')}, priority "
+              f"{body.get('priority')}, queue {body.get('queue')}, needs_review {body.get('needs_review')}, "
+              f"tokens {body.get('usage')}")
+        status, body = stack.http("POST /translations", {"text": "Die Lieferung erfolgt innerhalb von drei Werktagen.",
+                                                         "target_language": "en"})
+        print(f"POST /translations -> {status}: {body.get('source_language')} -> {body.get('target_language')}: "
+              f"{str(body.get('translation'))[:200]!r}")
+        status, body = stack.http("POST /translations", {"text": "Hallo", "target_language": "ja"})
+        print(f"POST /translations (unsupported target) -> {status}: {body.get('error', {}).get('message')}")
+
+        print(f"\nResults are in the local bucket {BUCKET}: {', '.join(stack.keys('summaries/') + stack.keys('results/') + stack.keys('failed/'))}")
+        print(f"Logs of every process: {options.log_dir}")
+    print(f"\nlocal stack stopped; total {time.time() - started:.1f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,324 @@
+"""The offline local stack: the same functions, ASL and SDK calls as in AWS, on one machine.
+
+Started pieces (all on free loopback ports, all stopped by ``LocalStack.stop``):
+
+* ``bedrock-local``: the Bedrock Runtime emulator, with the local GGUF model or a scripted
+  test double, optionally with injected faults;
+* ``lambda-local``: the three Lambda functions behind the real Lambda Invoke and Runtime
+  APIs, plus an HTTP API (payload 2.0) front for the API routes;
+* moto in server mode: S3 and Step Functions, executing the ASL from ``statemachines/``
+  with its ``${...}`` substitutions resolved to the local functions. moto's Step Functions
+  invokes Lambda at ``http://localhost:$MOTO_PORT``, so ``MOTO_PORT`` is set to
+  lambda-local's port in moto's environment.
+
+What AWS does on its own is played by this module, labelled as such: the S3 -> Lambda
+notification (``upload_for_summary`` sends the S3 event as an asynchronous invocation) and
+the EventBridge rule (``upload_for_workflow`` starts the execution with the EventBridge
+event).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+
+ROOT = Path(__file__).resolve().parents[2]
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+BUCKET = "text-processing-documents"
+FUNCTIONS = ("summarize-document", "classify-ticket", "translate")
+HTTP_ROUTES = {
+    "POST /summaries": "summarize-document",
+    "POST /tickets/classify": "classify-ticket",
+    "POST /translations": "translate",
+}
+STATE_MACHINE = "document-workflow"
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_REGION": REGION,
+               "AWS_DEFAULT_REGION": REGION}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def function_arn(name: str) -> str:
+    return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+
+
+@dataclass
+class StackOptions:
+    """How to start the stack."""
+
+    #: Path of a GGUF model for the emulator, or None to use ``scripted``.
+    model: Path | None = None
+    #: Path of a scripted rules file (the emulator's test double).
+    scripted: Path | None = None
+    #: Context window the functions budget for (the local model's).
+    context_window: int = 8192
+    #: Extra emulator flags (faults, capacity), e.g. ["--throttle-rate", "0.5"].
+    emulator_args: list[str] = field(default_factory=list)
+    #: Cargo profile directory the binaries were built in.
+    profile: str = "debug"
+    #: Where logs of the started processes go.
+    log_dir: Path = ROOT / "target" / "local-stack"
+    #: Extra environment for every function.
+    function_env: dict[str, str] = field(default_factory=dict)
+    #: Step Functions Map concurrency substituted into the ASL.
+    map_concurrency: int = 4
+
+
+class LocalStack:
+    """Starts and stops the local stack; gives SDK clients and helpers for the workload."""
+
+    def __init__(self, options: StackOptions):
+        self.options = options
+        self.procs: list[subprocess.Popen] = []
+        self.bedrock_endpoint = ""
+        self.lambda_endpoint = ""
+        self.http_endpoint = ""
+        self.aws_endpoint = ""
+
+    # ----- lifecycle -----------------------------------------------------------------
+
+    def start(self) -> "LocalStack":
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        opts = self.options
+        opts.log_dir.mkdir(parents=True, exist_ok=True)
+        binaries = ROOT / "target" / opts.profile
+        emulator = [str(binaries / "bedrock-local"), "--listen", "127.0.0.1:0"]
+        if opts.model:
+            emulator += ["--model", str(opts.model)]
+        elif opts.scripted:
+            emulator += ["--scripted", str(opts.scripted)]
+        emulator += ["--context-window", str(opts.context_window), *opts.emulator_args]
+        self.bedrock_endpoint = self._spawn("bedrock-local", emulator)[0]
+
+        moto_port = free_port()
+        self.aws_endpoint = f"http://127.0.0.1:{moto_port}"
+        function_env = {
+            **CREDENTIALS,
+            "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": self.bedrock_endpoint,
+            "AWS_ENDPOINT_URL_S3": self.aws_endpoint,
+            "S3_FORCE_PATH_STYLE": "true",
+            "BEDROCK_CONTEXT_WINDOW": str(opts.context_window),
+            "RUST_LOG": "info",
+            **opts.function_env,
+        }
+        lambda_cmd = [str(binaries / "lambda-local"), "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"]
+        for name in FUNCTIONS:
+            lambda_cmd += ["--function", f"{name}={binaries / name}", "--timeout", f"{name}=900",
+                           "--concurrency", f"{name}=4"]
+            for key, value in function_env.items():
+                lambda_cmd += ["--env", f"{name}:{key}={value}"]
+        for route, name in HTTP_ROUTES.items():
+            lambda_cmd += ["--http", f"{route}={name}"]
+        lambda_cmd += ["--dlq-dir", str(opts.log_dir / "dlq")]
+        self.lambda_endpoint, self.http_endpoint = self._spawn("lambda-local", lambda_cmd, lines=2)
+
+        moto_env = {**os.environ, **CREDENTIALS, "MOTO_PORT": self.lambda_endpoint.rsplit(":", 1)[1]}
+        moto = [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)]
+        self._spawn("moto", moto, lines=0, env=moto_env)
+        self._wait_http(f"{self.aws_endpoint}/moto-api/")
+        req = urllib.request.Request(
+            f"{self.aws_endpoint}/moto-api/config",
+            data=json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode(),
+            method="POST",
+        )
+        urllib.request.urlopen(req, timeout=10).read()
+        self.s3().create_bucket(Bucket=BUCKET)
+        self.state_machine_arn = self._register_state_machine()
+
+    def _spawn(self, name: str, cmd: list[str], lines: int = 1, env: dict | None = None) -> list[str]:
+        log = open(self.options.log_dir / f"{name}.log", "w")
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE if lines else log, stderr=log, env=env, text=True,
+                                cwd=ROOT)
+        self.procs.append(proc)
+        out = []
+        for _ in range(lines):
+            line = proc.stdout.readline().strip()
+            if not line:
+                raise RuntimeError(f"{name} did not start; see {log.name}")
+            out.append(line)
+        return out
+
+    @staticmethod
+    def _wait_http(url: str, timeout: float = 60) -> None:
+        end = time.time() + timeout
+        while time.time() < end:
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                return
+            except urllib.error.HTTPError:
+                return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"{url} did not answer")
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        self.procs.clear()
+
+    def __enter__(self) -> "LocalStack":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # ----- clients ---------------------------------------------------------------------
+
+    def _client(self, service: str, endpoint: str):
+        return boto3.client(service, endpoint_url=endpoint, region_name=REGION, aws_access_key_id="local",
+                            aws_secret_access_key="local",
+                            config=Config(retries={"max_attempts": 2}, read_timeout=900))
+
+    def s3(self):
+        return self._client("s3", self.aws_endpoint)
+
+    def sfn(self):
+        return self._client("stepfunctions", self.aws_endpoint)
+
+    def lambda_(self):
+        return self._client("lambda", self.lambda_endpoint)
+
+    # ----- the state machine -----------------------------------------------------------
+
+    def _register_state_machine(self) -> str:
+        asl = (ROOT / "statemachines" / "document-workflow.asl.json").read_text()
+        substitutions = {
+            "SummarizeDocumentFunctionArn": function_arn("summarize-document"),
+            "ClassifyTicketFunctionArn": function_arn("classify-ticket"),
+            "TranslateFunctionArn": function_arn("translate"),
+            "DocumentsBucketName": BUCKET,
+            "WorkingLanguage": "en",
+            "MapMaxConcurrency": str(self.options.map_concurrency),
+        }
+
+        def resolve(match: re.Match) -> str:
+            name = match.group(1)
+            if name not in substitutions:
+                raise KeyError(f"ASL substitution ${{{name}}} has no local value")
+            return substitutions[name]
+
+        definition = re.sub(r"\$\{(\w+)\}", resolve, asl)
+        json.loads(definition)
+        out = self.sfn().create_state_machine(
+            name=STATE_MACHINE, definition=definition, roleArn=f"arn:aws:iam::{ACCOUNT}:role/document-workflow",
+            type="STANDARD")
+        return out["stateMachineArn"]
+
+    # ----- what AWS would do on its own (played here) ----------------------------------
+
+    def upload_for_summary(self, key: str, body: bytes) -> dict:
+        """Puts an object under ``incoming/`` and delivers the S3 ObjectCreated
+        notification to summarize-document as an asynchronous invocation, as S3 does."""
+        put = self.s3().put_object(Bucket=BUCKET, Key=key, Body=body)
+        event = s3_event(key, put["ETag"].strip('"'), len(body))
+        resp = self.lambda_().invoke(FunctionName=function_arn("summarize-document"), InvocationType="Event",
+                                     Payload=json.dumps(event).encode())
+        assert resp["StatusCode"] == 202, resp
+        return event
+
+    def upload_for_workflow(self, key: str, body: bytes) -> str:
+        """Puts an object under ``workflow/`` and starts the state machine with the
+        EventBridge ``Object Created`` event, as the EventBridge rule does."""
+        put = self.s3().put_object(Bucket=BUCKET, Key=key, Body=body)
+        event = eventbridge_event(key, put["ETag"].strip('"'), len(body))
+        name = re.sub(r"[^A-Za-z0-9_-]", "-", key)[-60:] + f"-{int(time.time() * 1000) % 10**8}"
+        return self.sfn().start_execution(stateMachineArn=self.state_machine_arn, name=name,
+                                          input=json.dumps(event))["executionArn"]
+
+    def wait_execution(self, arn: str, timeout: float = 900) -> dict:
+        end = time.time() + timeout
+        while time.time() < end:
+            desc = self.sfn().describe_execution(executionArn=arn)
+            if desc["status"] != "RUNNING":
+                return desc
+            time.sleep(0.5)
+        raise TimeoutError(f"execution {arn} still running")
+
+    def wait_object(self, keys: list[str], timeout: float = 900) -> str:
+        """Waits until one of ``keys`` exists; returns it."""
+        end = time.time() + timeout
+        while time.time() < end:
+            for key in keys:
+                try:
+                    self.s3().head_object(Bucket=BUCKET, Key=key)
+                    return key
+                except self.s3().exceptions.ClientError:
+                    pass
+            time.sleep(0.5)
+        raise TimeoutError(f"none of {keys} appeared")
+
+    def get_json(self, key: str) -> dict:
+        return json.loads(self.s3().get_object(Bucket=BUCKET, Key=key)["Body"].read())
+
+    def keys(self, prefix: str) -> list[str]:
+        out = self.s3().list_objects_v2(Bucket=BUCKET, Prefix=prefix)
+        return sorted(o["Key"] for o in out.get("Contents", []))
+
+    def http(self, route: str, body: dict) -> tuple[int, dict]:
+        method, path = route.split(" ", 1)
+        req = urllib.request.Request(f"{self.http_endpoint}{path}", data=json.dumps(body).encode(), method=method,
+                                     headers={"content-type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=900) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read() or b"{}")
+
+
+def s3_event(key: str, etag: str, size: int) -> dict:
+    """An S3 ObjectCreated:Put notification as S3 sends it (key URL-encoded)."""
+    encoded = urllib.parse.quote_plus(key, safe="/")
+    return {"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": REGION,
+        "eventTime": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()), "eventName": "ObjectCreated:Put",
+        "userIdentity": {"principalId": "AWS:LOCAL"}, "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+        "responseElements": {"x-amz-request-id": "LOCAL", "x-amz-id-2": "LOCAL"},
+        "s3": {"s3SchemaVersion": "1.0", "configurationId": "summarize-uploads",
+               "bucket": {"name": BUCKET, "ownerIdentity": {"principalId": "LOCAL"}, "arn": f"arn:aws:s3:::{BUCKET}"},
+               "object": {"key": encoded, "size": size, "eTag": etag, "sequencer": "0000000000000001"}},
+    }]}
+
+
+def eventbridge_event(key: str, etag: str, size: int) -> dict:
+    """The EventBridge ``Object Created`` event S3 emits (key not encoded)."""
+    return {
+        "version": "0", "id": f"local-{time.time_ns()}", "detail-type": "Object Created", "source": "aws.s3",
+        "account": ACCOUNT, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "region": REGION,
+        "resources": [f"arn:aws:s3:::{BUCKET}"],
+        "detail": {"version": "0", "bucket": {"name": BUCKET},
+                   "object": {"key": key, "size": size, "etag": etag, "sequencer": "0000000000000001"},
+                   "request-id": "LOCAL", "requester": ACCOUNT, "source-ip-address": "127.0.0.1",
+                   "reason": "PutObject"},
+    }
+
