@@ -117,8 +117,9 @@ class LocalStack:
 
         moto_port = free_port()
         self.aws_endpoint = f"http://127.0.0.1:{moto_port}"
+        # Credentials and region reach the functions through lambda-local's own
+        # environment (Lambda reserves those names for itself).
         function_env = {
-            **CREDENTIALS,
             "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": self.bedrock_endpoint,
             "AWS_ENDPOINT_URL_S3": self.aws_endpoint,
             "S3_FORCE_PATH_STYLE": "true",
@@ -135,7 +136,8 @@ class LocalStack:
         for route, name in HTTP_ROUTES.items():
             lambda_cmd += ["--http", f"{route}={name}"]
         lambda_cmd += ["--dlq-dir", str(opts.log_dir / "dlq")]
-        self.lambda_endpoint, self.http_endpoint = self._spawn("lambda-local", lambda_cmd, lines=2)
+        self.lambda_endpoint, self.http_endpoint = self._spawn("lambda-local", lambda_cmd, lines=2,
+                                                               env={**os.environ, **CREDENTIALS})
 
         moto_env = {**os.environ, **CREDENTIALS, "MOTO_PORT": self.lambda_endpoint.rsplit(":", 1)[1]}
         moto = [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)]
@@ -154,6 +156,7 @@ class LocalStack:
         log = open(self.options.log_dir / f"{name}.log", "w")
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE if lines else log, stderr=log, env=env, text=True,
                                 cwd=ROOT)
+        log.close()  # the child holds its own descriptor
         self.procs.append(proc)
         out = []
         for _ in range(lines):
@@ -185,6 +188,9 @@ class LocalStack:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+                proc.wait()
+            if proc.stdout:
+                proc.stdout.close()
         self.procs.clear()
 
     def __enter__(self) -> "LocalStack":

@@ -167,6 +167,27 @@ pub async fn summarize(
     Ok(summary)
 }
 
+/// Summarizes a document that fits one call.
+pub async fn summarize_whole(
+    client: &LlamaClient,
+    document: &str,
+    options: &SummaryOptions,
+    language: Language,
+    sizes: &Sizes,
+    deadline: Deadline,
+) -> Result<Summary, BedrockError> {
+    let done = call(
+        client,
+        &prompt::whole(document, options, language),
+        sizes.final_len,
+        deadline,
+    )
+    .await?;
+    let mut totals = Totals::default();
+    totals.add(&done);
+    Ok(finish(done, totals, 1, 0))
+}
+
 /// Summarizes part `index` (1-based) of `total`.
 pub async fn summarize_part(
     client: &LlamaClient,

@@ -12,7 +12,7 @@ use text::Language;
 use crate::App;
 use crate::document::extract_text;
 use crate::options::SummaryOptions;
-use crate::summarize::{Sizes, combine, summarize_part};
+use crate::summarize::{Sizes, combine, summarize_part, summarize_whole};
 
 /// One workflow step.
 #[derive(Debug, Deserialize)]
@@ -187,18 +187,33 @@ pub async fn run(app: &App, step: Step, deadline: Deadline) -> Result<Value, Tas
                     "part {start}..{end} is not a character range of {text_key}"
                 ))
             })?;
-            let sizes = Sizes::new(
-                &app.llama,
-                &SummaryOptions::default(),
-                &app.config.plan,
-                language,
-            );
-            let done =
-                summarize_part(&app.llama, part, index, total, language, &sizes, deadline).await?;
+            let options = SummaryOptions::default();
+            let sizes = Sizes::new(&app.llama, &options, &app.config.plan, language);
+            // A one-part document gets its final summary here; combining a single
+            // summary passes it through.
+            let (summary, model, usage) =
+                if total == 1 && sizes.fits_whole(part, &options, language) {
+                    let s = summarize_whole(&app.llama, part, &options, language, &sizes, deadline)
+                        .await?;
+                    (
+                        s.summary,
+                        s.model,
+                        (s.usage.prompt_tokens, s.usage.generation_tokens),
+                    )
+                } else {
+                    let done =
+                        summarize_part(&app.llama, part, index, total, language, &sizes, deadline)
+                            .await?;
+                    let usage = (
+                        u64::from(done.usage.prompt_tokens),
+                        u64::from(done.usage.generation_tokens),
+                    );
+                    (done.generation.trim().to_owned(), done.model_id, usage)
+                };
             Ok(json!({
-                "summary": done.generation.trim(),
-                "model": done.model_id,
-                "usage": {"prompt_tokens": done.usage.prompt_tokens, "generation_tokens": done.usage.generation_tokens},
+                "summary": summary,
+                "model": model,
+                "usage": {"prompt_tokens": usage.0, "generation_tokens": usage.1},
             }))
         }
         Step::Combine {
