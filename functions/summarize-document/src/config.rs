@@ -3,6 +3,7 @@
 use lambda_kit::TaskError;
 use lambda_kit::config::env_limit;
 
+use crate::options::SummaryOptions;
 use crate::summarize::Plan;
 
 /// Settings from the environment (see the crate README for names and defaults).
@@ -26,6 +27,8 @@ pub struct Config {
     pub max_request_bytes: u64,
     /// Map-reduce tuning.
     pub plan: Plan,
+    /// Options for S3-triggered summaries (`SUMMARY_LENGTH`, `SUMMARY_FORMAT`).
+    pub upload_options: SummaryOptions,
 }
 
 impl Config {
@@ -64,6 +67,7 @@ impl Config {
                 .unwrap_or(defaults.part_summary_tokens)
                 .min(2048),
             },
+            upload_options: upload_options()?,
         };
         if [
             &config.summary_prefix,
@@ -90,4 +94,17 @@ impl Config {
         .iter()
         .any(|p| key.starts_with(p.as_str()))
     }
+}
+
+/// `SUMMARY_LENGTH` (short/medium/long) and `SUMMARY_FORMAT` (paragraph/bullets) for
+/// S3-triggered summaries.
+fn upload_options() -> Result<SummaryOptions, TaskError> {
+    let mut fields = serde_json::Map::new();
+    for (var, field) in [("SUMMARY_LENGTH", "length"), ("SUMMARY_FORMAT", "format")] {
+        if let Ok(value) = std::env::var(var) {
+            fields.insert(field.into(), value.trim().to_ascii_lowercase().into());
+        }
+    }
+    serde_json::from_value(serde_json::Value::Object(fields))
+        .map_err(|e| TaskError::InvalidInput(format!("SUMMARY_LENGTH / SUMMARY_FORMAT: {e}")))
 }

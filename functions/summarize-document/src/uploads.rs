@@ -8,7 +8,6 @@ use serde_json::json;
 
 use crate::App;
 use crate::document::summarize_object;
-use crate::options::SummaryOptions;
 
 /// What happened to one record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -143,7 +142,7 @@ async fn process(
             }
         }
     }
-    match summarize_object(app, bucket, key, SummaryOptions::default(), deadline).await {
+    match summarize_object(app, bucket, key, app.config.upload_options, deadline).await {
         Ok(record) => {
             lambda_kit::storage::put_json(&app.s3, out_bucket, &summary_key, &record).await?;
             tracing::info!(key = %key, parts = record.parts, model_calls = record.usage.model_calls, "document summarized");

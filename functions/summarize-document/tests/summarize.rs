@@ -6,6 +6,7 @@ use std::time::Duration;
 use bedrock::Deadline;
 use bedrock_local::{ErrorKind, Outcome, Rule, Script};
 use serde_json::{Value, json};
+use summarize_document::options::SummaryOptions;
 use summarize_document::summarize::Plan;
 use summarize_document::{App, Config, handle};
 use testkit::{Emulator, LocalS3};
@@ -40,6 +41,7 @@ async fn stack_with(rules: Vec<Rule>, tweak: impl FnOnce(&mut Config)) -> Stack 
             overlap_per_mille: 20,
             part_summary_tokens: 64,
         },
+        upload_options: SummaryOptions::default(),
     };
     tweak(&mut config);
     let app = App {
