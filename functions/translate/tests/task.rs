@@ -225,14 +225,19 @@ async fn output_key_writes_the_translation_to_s3_and_leaves_it_out_of_the_result
     let (env, s3) = env_with_s3(Script::default(), Config::default()).await;
     s3.put(BUCKET, "work/exec/source.txt", GERMAN).await;
     let out = env
-        .task(json!({"bucket": BUCKET, "key": "work/exec/source.txt", "target_language": "en",
-                     "source_language": "de", "output_key": "work/exec/translated.txt"}))
+        .task(
+            json!({"bucket": BUCKET, "key": "work/exec/source.txt", "target_language": "en",
+                     "source_language": "de", "output_key": "work/exec/translated.txt"}),
+        )
         .await
         .unwrap();
     assert!(out.get("translation").is_none(), "{out}");
     assert_eq!(out["output_key"], "work/exec/translated.txt");
     let written = s3.get(BUCKET, "work/exec/translated.txt").await.unwrap();
-    assert_eq!(common::unecho(std::str::from_utf8(&written).unwrap()), GERMAN);
+    assert_eq!(
+        common::unecho(std::str::from_utf8(&written).unwrap()),
+        GERMAN
+    );
     let err = env
         .task(json!({"text": GERMAN, "target_language": "en", "output_key": "x"}))
         .await
