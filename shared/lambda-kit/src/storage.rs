@@ -92,8 +92,20 @@ pub async fn put_json(
 }
 
 /// Writes UTF-8 `text` to `bucket/key`.
-pub async fn put_text(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, text: &str) -> Result<(), TaskError> {
-    put_bytes(s3, bucket, key, "text/plain; charset=utf-8", text.as_bytes().to_vec()).await
+pub async fn put_text(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    text: &str,
+) -> Result<(), TaskError> {
+    put_bytes(
+        s3,
+        bucket,
+        key,
+        "text/plain; charset=utf-8",
+        text.as_bytes().to_vec(),
+    )
+    .await
 }
 
 async fn put_bytes(
