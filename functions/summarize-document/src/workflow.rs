@@ -252,15 +252,30 @@ pub async fn run(app: &App, step: Step, deadline: Deadline) -> Result<Value, Tas
             let failure_key = format!("{}{key}.json", app.config.failure_prefix);
             let record = json!({
                 "source": {"bucket": bucket, "key": key},
-                "error": {
-                    "type": error.get("Error").cloned().unwrap_or(Value::Null),
-                    "message": error.get("Cause").cloned().unwrap_or(Value::Null),
-                },
+                "error": failure_error(&error),
             });
             put_json(&app.s3, &out_bucket, &failure_key, &record).await?;
             Ok(json!({ "bucket": out_bucket, "failure_key": failure_key }))
         }
     }
+}
+
+/// The `{type, message}` of a Catch's `{"Error", "Cause"}`. A Lambda task's Cause is the
+/// function's error JSON as a string; its `errorMessage` is the message.
+fn failure_error(error: &Value) -> Value {
+    let cause = error
+        .get("Cause")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let message = serde_json::from_str::<Value>(cause)
+        .ok()
+        .and_then(|c| {
+            c.get("errorMessage")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| cause.to_owned());
+    json!({"type": error.get("Error").cloned().unwrap_or(Value::Null), "message": message})
 }
 
 fn with_slash(prefix: &str) -> String {

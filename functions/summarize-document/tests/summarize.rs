@@ -570,7 +570,8 @@ async fn workflow_steps_prepare_plan_map_combine_and_record() {
     let failed = handle(
         &s.app,
         json!({"action": "write_failure", "bucket": BUCKET, "key": "workflow/x.bin",
-               "error": {"Error": "UnsupportedDocument", "Cause": "not a document"}}),
+               "error": {"Error": "UnsupportedDocument",
+                         "Cause": "{\"errorType\":\"UnsupportedDocument\",\"errorMessage\":\"not a document\"}"}}),
         deadline(),
     )
     .await
