@@ -1,16 +1,18 @@
 """The main job, offline: sample documents through the S3 trigger, the document workflow
 and the HTTP API of the local stack, with the local model; prints a report.
 
-Run it through ``make demo`` (which installs and builds first).
+Run it through ``make demo`` (which installs and builds first). ``--aws STACK`` runs the
+same workload against a deployed SAM stack instead (AWS credentials from the usual chain).
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
 
-from stack import ROOT, BUCKET, LocalStack, StackOptions
+from stack import BUCKET, ROOT, LocalStack, StackOptions
 
 SAMPLES = ROOT / "shared" / "bedrock" / "tests" / "data" / "languages"
 MODEL = ROOT / ".cache" / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -24,16 +26,28 @@ def long_document() -> bytes:
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--aws", metavar="STACK", help="run against this deployed CloudFormation stack")
+    args = parser.parse_args()
     # Short outputs keep the tiny CPU model's run to minutes: it tends to write until the limit.
     options = StackOptions(model=MODEL, context_window=8192,
                            function_env={"SUMMARY_CONCURRENCY": "1", "PART_SUMMARY_TOKENS": "160",
                                          "SUMMARY_LENGTH": "short", "TRANSLATE_MAX_GEN_LEN": "768",
                                          "CLASSIFY_MAX_GEN_LEN": "160"})
     started = time.time()
-    with LocalStack(options) as stack:
+    if args.aws:
+        from remote import RemoteStack
+
+        target = RemoteStack(args.aws)
+    else:
+        target = LocalStack(options)
+    with target as stack:
+        bucket = getattr(stack, "bucket", BUCKET)
         print(f"local stack up in {time.time() - started:.1f}s: S3/Step Functions {stack.aws_endpoint}, "
               f"Lambda {stack.lambda_endpoint}, HTTP API {stack.http_endpoint}, Bedrock {stack.bedrock_endpoint}")
-        print("(the model is SmolLM2-135M-Instruct, a tiny stand-in for Llama 3.2 3B: expect plumbing, not quality)\n")
+        if not args.aws:
+            print("(the model is SmolLM2-135M-Instruct, a tiny stand-in for Llama 3.2 3B: expect plumbing, "
+                  "not quality)\n")
 
         uploads = {
             "incoming/quarterly-report.txt": (SAMPLES / "en.txt").read_bytes(),
@@ -55,7 +69,7 @@ def main() -> int:
         for key in uploads:
             where = stack.wait_object([f"summaries/{key}.json", f"failed/{key}.json"])
             record = stack.get_json(where)
-            print(f"\n-- s3://{BUCKET}/{key} -> s3://{BUCKET}/{where} ({time.time() - timings[key]:.1f}s)")
+            print(f"\n-- s3://{bucket}/{key} -> s3://{bucket}/{where} ({time.time() - timings[key]:.1f}s)")
             if where.startswith("failed/"):
                 print(f"   failed: {record['error']['type']}: {record['error']['message']}")
                 continue
@@ -70,8 +84,8 @@ def main() -> int:
             desc = stack.wait_execution(arn)
             where = stack.wait_object([f"results/{key}.json", f"failed/{key}.json"], timeout=30)
             record = stack.get_json(where)
-            print(f"\n-- s3://{BUCKET}/{key}: execution {desc['status']} ({time.time() - t0:.1f}s) -> "
-                  f"s3://{BUCKET}/{where}")
+            print(f"\n-- s3://{bucket}/{key}: execution {desc['status']} ({time.time() - t0:.1f}s) -> "
+                  f"s3://{bucket}/{where}")
             if where.startswith("failed/"):
                 print(f"   failed: {record['error']}")
                 continue
@@ -96,9 +110,10 @@ def main() -> int:
         status, body = stack.http("POST /translations", {"text": "Hallo", "target_language": "ja"})
         print(f"POST /translations (unsupported target) -> {status}: {body.get('error', {}).get('message')}")
 
-        print(f"\nResults are in the local bucket {BUCKET}: {', '.join(stack.keys('summaries/') + stack.keys('results/') + stack.keys('failed/'))}")
-        print(f"Logs of every process: {options.log_dir}")
-    print(f"\nlocal stack stopped; total {time.time() - started:.1f}s")
+        print(f"\nResults are in the bucket {bucket}: {', '.join(stack.keys('summaries/') + stack.keys('results/') + stack.keys('failed/'))}")
+        if not args.aws:
+            print(f"Logs of every process: {options.log_dir}")
+    print(f"\ndone; total {time.time() - started:.1f}s")
     return 0
 
 
