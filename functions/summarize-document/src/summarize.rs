@@ -51,6 +51,13 @@ pub struct Totals {
 }
 
 impl Totals {
+    fn merge(&mut self, other: &Totals) {
+        self.prompt_tokens += other.prompt_tokens;
+        self.generation_tokens += other.generation_tokens;
+        self.model_calls += other.model_calls;
+        self.attempts += other.attempts;
+    }
+
     fn add(&mut self, c: &Completion) {
         self.prompt_tokens += u64::from(c.usage.prompt_tokens);
         self.generation_tokens += u64::from(c.usage.generation_tokens);
@@ -134,16 +141,7 @@ pub async fn summarize(
 ) -> Result<Summary, BedrockError> {
     let sizes = Sizes::new(client, options, plan, language);
     if sizes.fits_whole(document, options, language) {
-        let done = call(
-            client,
-            &prompt::whole(document, options, language),
-            sizes.final_len,
-            deadline,
-        )
-        .await?;
-        let mut totals = Totals::default();
-        totals.add(&done);
-        return Ok(finish(done, totals, 1, 0));
+        return summarize_whole(client, document, options, language, &sizes, deadline).await;
     }
     // Map: parts summarized concurrently, results kept in input order.
     let parts = text::split(document, sizes.part_tokens, sizes.overlap);
@@ -158,10 +156,7 @@ pub async fn summarize(
     let (summaries, mut totals) =
         summarize_parts(client, &texts, language, &sizes, plan, deadline).await?;
     let mut summary = combine(client, summaries, options, language, &sizes, plan, deadline).await?;
-    totals.prompt_tokens += summary.usage.prompt_tokens;
-    totals.generation_tokens += summary.usage.generation_tokens;
-    totals.model_calls += summary.usage.model_calls;
-    totals.attempts += summary.usage.attempts;
+    totals.merge(&summary.usage);
     summary.usage = totals;
     summary.parts = total;
     Ok(summary)
@@ -217,20 +212,34 @@ async fn summarize_parts(
     deadline: Deadline,
 ) -> Result<(Vec<String>, Totals), BedrockError> {
     let total = parts.len();
-    let results: Vec<Result<Completion, BedrockError>> =
-        futures::stream::iter(parts.iter().enumerate())
-            .map(|(i, part)| summarize_part(client, part, i + 1, total, language, sizes, deadline))
-            .buffered(plan.concurrency.max(1))
-            .collect()
-            .await;
+    let prompts = parts
+        .iter()
+        .enumerate()
+        .map(|(i, part)| prompt::part(part, i + 1, total, language));
+    generate_all(client, prompts, sizes.part_len, plan, deadline).await
+}
+
+/// Runs `prompts` with bounded concurrency; the generations come back in input order.
+async fn generate_all(
+    client: &LlamaClient,
+    prompts: impl Iterator<Item = ChatPrompt>,
+    max_gen_len: u32,
+    plan: &Plan,
+    deadline: Deadline,
+) -> Result<(Vec<String>, Totals), BedrockError> {
+    let results: Vec<Result<Completion, BedrockError>> = futures::stream::iter(prompts)
+        .map(|p| async move { call(client, &p, max_gen_len, deadline).await })
+        .buffered(plan.concurrency.max(1))
+        .collect()
+        .await;
     let mut totals = Totals::default();
-    let mut summaries = Vec::with_capacity(total);
+    let mut generations = Vec::with_capacity(results.len());
     for result in results {
         let done = result?;
         totals.add(&done);
-        summaries.push(done.generation);
+        generations.push(done.generation);
     }
-    Ok((summaries, totals))
+    Ok((generations, totals))
 }
 
 /// Combines part summaries, in order, into the final summary: in groups and recursively
@@ -274,20 +283,13 @@ pub async fn combine(
                 context_window: sizes.window,
             });
         }
-        let combined: Vec<Result<Completion, BedrockError>> = futures::stream::iter(groups)
-            .map(|g| {
-                let p = prompt::combine(&g, options, language, false);
-                async move { call(client, &p, sizes.part_len, deadline).await }
-            })
-            .buffered(plan.concurrency.max(1))
-            .collect()
-            .await;
-        summaries = Vec::new();
-        for result in combined {
-            let done = result?;
-            totals.add(&done);
-            summaries.push(done.generation);
-        }
+        let prompts = groups
+            .iter()
+            .map(|g| prompt::combine(g, options, language, false));
+        let (combined, round) =
+            generate_all(client, prompts, sizes.part_len, plan, deadline).await?;
+        totals.merge(&round);
+        summaries = combined;
     }
 }
 

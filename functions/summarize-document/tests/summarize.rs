@@ -586,3 +586,31 @@ async fn workflow_steps_prepare_plan_map_combine_and_record() {
         .unwrap_err();
     assert_eq!(bad.error_type(), "InvalidInput");
 }
+
+#[tokio::test]
+async fn long_part_summaries_are_combined_in_groups_then_once_more() {
+    let doc = long_document(40);
+    let long_summary =
+        "The report describes shipments, storms, sorting lines and staffing. ".repeat(12);
+    let s = stack(vec![
+        Rule::new(Outcome::text(long_summary)).prompt_contains("This is part"),
+        Rule::new(Outcome::text("GROUP SUMMARY")).prompt_contains("into one dense paragraph"),
+        Rule::new(Outcome::text("FINAL SUMMARY"))
+            .prompt_contains("one summary of the whole document"),
+    ])
+    .await;
+    s.s3.put(BUCKET, "incoming/long.txt", doc).await;
+    let r = handle(
+        &s.app,
+        json!({"bucket": BUCKET, "key": "incoming/long.txt"}),
+        deadline(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r["summary"], "FINAL SUMMARY");
+    let parts = r["parts"].as_u64().unwrap();
+    let calls = r["usage"]["model_calls"].as_u64().unwrap();
+    // Parts, at least two group combinations, and the final one.
+    assert!(calls >= parts + 3, "{calls} calls for {parts} parts");
+    assert_eq!(calls, s.emulator.calls());
+}
