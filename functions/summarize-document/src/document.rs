@@ -124,6 +124,16 @@ pub async fn summarize_text(
     })
 }
 
+/// Summarizes text sent inline (HTTP body or task input).
+pub async fn summarize_inline(
+    app: &App,
+    text: &str,
+    options: SummaryOptions,
+    deadline: Deadline,
+) -> Result<SummaryRecord, TaskError> {
+    summarize_text(app, text, "text", None, options, deadline, Instant::now()).await
+}
+
 /// Reads `bucket/key` from S3, extracts its text and summarizes it.
 pub async fn summarize_object(
     app: &App,

@@ -1,7 +1,5 @@
 //! `POST /summaries` and Step Functions task input.
 
-use std::time::Instant;
-
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use bedrock::Deadline;
 use lambda_kit::TaskError;
@@ -9,7 +7,7 @@ use lambda_kit::http::{error_response, json_body, json_response, route};
 use serde::Deserialize;
 
 use crate::App;
-use crate::document::{SummaryRecord, summarize_object, summarize_text};
+use crate::document::{SummaryRecord, summarize_inline, summarize_object};
 use crate::options::SummaryOptions;
 
 /// The body of `POST /summaries`.
@@ -62,16 +60,7 @@ async fn http_summary(
     }
     let max = usize::try_from(app.config.max_request_bytes).unwrap_or(usize::MAX);
     let input: InlineRequest = json_body(request, max)?;
-    summarize_text(
-        app,
-        &input.text,
-        "text",
-        None,
-        input.options,
-        deadline,
-        Instant::now(),
-    )
-    .await
+    summarize_inline(app, &input.text, input.options, deadline).await
 }
 
 /// Runs a Step Functions task.
@@ -94,16 +83,7 @@ pub async fn handle_task(
                     app.config.max_request_bytes
                 )));
             }
-            summarize_text(
-                app,
-                &text,
-                "text",
-                None,
-                input.options,
-                deadline,
-                Instant::now(),
-            )
-            .await
+            summarize_inline(app, &text, input.options, deadline).await
         }
         _ => Err(TaskError::InvalidInput(
             "task input needs either `bucket` and `key`, or `text`".into(),
