@@ -161,6 +161,34 @@ impl Emulator {
         }
     }
 
+    /// Starts the emulator with the real local model (`scripts/setup.sh` fetches it into
+    /// `.cache/models/`; `BEDROCK_LOCAL_MODEL` overrides the path), for smoke tests of
+    /// the whole path. The window is the model's own (8,192 tokens for SmolLM2).
+    pub async fn start_local_model() -> Self {
+        let path = std::env::var_os("BEDROCK_LOCAL_MODEL").map_or_else(
+            || {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../../.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+            },
+            std::path::PathBuf::from,
+        );
+        assert!(
+            path.exists(),
+            "{} is missing: run scripts/setup.sh",
+            path.display()
+        );
+        let server = Server::start(Config {
+            backend: bedrock_local::Backend::Llama(bedrock_local::LlamaOptions::new(path)),
+            ..Config::default()
+        })
+        .await
+        .expect("start emulator with the local model");
+        Self {
+            server,
+            metrics: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
     /// Default client settings for tests: this window, fast retries, metrics in memory.
     pub fn settings(&self, context_window: u32) -> ClientSettings {
         ClientSettings {

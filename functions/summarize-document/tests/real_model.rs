@@ -1,0 +1,48 @@
+//! Smoke run over the whole path with the real local model (SmolLM2-135M-Instruct via
+//! llama.cpp in the emulator): the answer's quality is the stand-in's, the path is real.
+
+use std::time::Duration;
+
+use bedrock::Deadline;
+use serde_json::json;
+use summarize_document::options::SummaryOptions;
+use summarize_document::summarize::Plan;
+use summarize_document::{App, Config, handle};
+use testkit::{Emulator, LocalS3};
+
+#[tokio::test]
+async fn summarizes_an_uploaded_document_with_the_local_model() {
+    let s3 = LocalS3::start(&["docs"]).await;
+    let emulator = Emulator::start_local_model().await;
+    let app = App {
+        llama: emulator.client(emulator.settings(8192)),
+        s3: s3.client(),
+        config: Config {
+            output_bucket: None,
+            input_prefix: "incoming/".into(),
+            summary_prefix: "summaries/".into(),
+            failure_prefix: "failed/".into(),
+            result_prefix: "results/".into(),
+            max_document_bytes: 1 << 20,
+            max_text_bytes: 1 << 20,
+            max_request_bytes: 1 << 20,
+            plan: Plan::default(),
+            upload_options: SummaryOptions::default(),
+        },
+    };
+    let text = include_str!("../../../shared/bedrock/tests/data/languages/en.txt");
+    s3.put("docs", "incoming/report.txt", text).await;
+    let out = handle(
+        &app,
+        json!({"bucket": "docs", "key": "incoming/report.txt", "options": {"length": "short"}}),
+        Deadline::after(Duration::from_secs(300)),
+    )
+    .await
+    .unwrap();
+    assert!(!out["summary"].as_str().unwrap().trim().is_empty(), "{out}");
+    assert_eq!(out["language"], "en");
+    assert_eq!(out["usage"]["model_calls"], 1);
+    assert!(out["usage"]["prompt_tokens"].as_u64().unwrap() > 100);
+    assert!(out["usage"]["generation_tokens"].as_u64().unwrap() > 0);
+    assert_eq!(emulator.calls(), 1);
+}
