@@ -9,9 +9,11 @@ demo:
 test:
 	./scripts/test.sh
 
-## Benchmarks of the shared Bedrock crate's own overhead.
+## Benchmarks: the shared Bedrock crate's own overhead (criterion), then the functions vs a
+## Python boto3 reference (cold start, warm overhead, long document, size, load), written to
+## docs/benchmarks.md.
 bench: setup
-	cargo bench -p bedrock --bench overhead
+	./scripts/bench.sh
 
 setup:
 	./scripts/setup.sh

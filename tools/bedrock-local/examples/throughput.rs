@@ -1,14 +1,17 @@
 //! Measures what the emulator costs: the same GGUF, prompt and settings (greedy, 128 tokens,
 //! 2 threads) run (a) directly through llama-cpp-2, (b) through bedrock-local with InvokeModel
-//! and (c) with InvokeModelWithResponseStream, both through the AWS SDK over HTTP. Writes the
-//! results to tools/bedrock-local/BENCHMARKS.md.
+//! and (c) with InvokeModelWithResponseStream, both through the AWS SDK over HTTP. The three
+//! are interleaved run by run on warm models ((a) in a child process of this program, since
+//! llama.cpp allows one backend per process). Writes tools/bedrock-local/BENCHMARKS.md.
 //!
 //! `cargo run --release -p bedrock-local --example throughput` (env: `BEDROCK_LOCAL_MODEL`,
 //! `BENCH_REPS`, default 5).
 
 use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Write as _};
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_config::BehaviorVersion;
@@ -29,6 +32,7 @@ type Error = Box<dyn std::error::Error>;
 
 const MAX_GEN_LEN: u32 = 128;
 const THREADS: u16 = 2;
+const WORKER_FLAG: &str = "--direct-worker";
 const MODEL_ID: &str = "us.meta.llama3-2-3b-instruct-v1:0";
 const USER_MESSAGE: &str = "Write a detailed story about a lighthouse keeper who finds a message in a bottle. \
     Describe the island, the weather, the keeper's daily routine, and what the message says.";
@@ -62,8 +66,10 @@ fn llama3_prompt() -> String {
     )
 }
 
-/// (a) llama-cpp-2 with no server, mirroring what the emulator does per request.
-fn direct(path: &Path, reps: usize) -> Result<Vec<Run>, Error> {
+/// (a) llama-cpp-2 with no server, mirroring what the emulator does per request. Runs as a
+/// child process: one generation per line on stdin, one line of results per generation on
+/// stdout (`prompt_tokens generated_tokens prompt_done_ns total_ns`).
+fn direct_worker(path: &Path) -> Result<(), Error> {
     let backend = LlamaBackend::init()?;
     llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default().with_logs_enabled(false));
     let model = LlamaModel::load_from_file(&backend, path, &LlamaModelParams::default())?;
@@ -81,8 +87,9 @@ fn direct(path: &Path, reps: usize) -> Result<Vec<Run>, Error> {
     let prompt_tokens = u32::try_from(tokens.len())?;
     let needed = prompt_tokens + MAX_GEN_LEN;
     let n_ctx = needed.div_ceil(256) * 256;
-    let mut runs = Vec::new();
-    for _ in 0..=reps {
+    let mut stdout = std::io::stdout();
+    for line in std::io::stdin().lines() {
+        line?;
         let started = Instant::now();
         let params = LlamaContextParams::default()
             .with_n_ctx(NonZeroU32::new(n_ctx))
@@ -113,15 +120,65 @@ fn direct(path: &Path, reps: usize) -> Result<Vec<Run>, Error> {
             position += 1;
             ctx.decode(&mut batch)?;
         }
-        runs.push(Run {
-            prompt_tokens,
-            generated_tokens: generated,
-            first: Some(prompt_done),
-            total: started.elapsed(),
-        });
+        let total = started.elapsed();
+        writeln!(
+            stdout,
+            "{prompt_tokens} {generated} {} {}",
+            prompt_done.as_nanos(),
+            total.as_nanos()
+        )?;
+        stdout.flush()?;
     }
-    runs.remove(0); // warm-up
-    Ok(runs)
+    Ok(())
+}
+
+/// The parent's handle on the direct worker.
+struct DirectWorker {
+    child: Child,
+    lines: std::io::Lines<BufReader<ChildStdout>>,
+}
+
+impl DirectWorker {
+    fn spawn(path: &Path) -> Result<Self, Error> {
+        let mut child = Command::new(std::env::current_exe()?)
+            .arg(WORKER_FLAG)
+            .env("BEDROCK_LOCAL_MODEL", path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let stdout = child.stdout.take().ok_or("no worker stdout")?;
+        Ok(Self {
+            child,
+            lines: BufReader::new(stdout).lines(),
+        })
+    }
+
+    fn run(&mut self) -> Result<Run, Error> {
+        let stdin = self.child.stdin.as_mut().ok_or("no worker stdin")?;
+        writeln!(stdin, "run")?;
+        stdin.flush()?;
+        let line = self.lines.next().ok_or("worker exited")??;
+        let fields: Vec<u64> = line
+            .split_whitespace()
+            .map(str::parse)
+            .collect::<Result<_, _>>()?;
+        let [prompt_tokens, generated_tokens, first, total] = fields[..] else {
+            return Err(format!("bad worker line {line:?}").into());
+        };
+        Ok(Run {
+            prompt_tokens: u32::try_from(prompt_tokens)?,
+            generated_tokens: u32::try_from(generated_tokens)?,
+            first: Some(Duration::from_nanos(first)),
+            total: Duration::from_nanos(total),
+        })
+    }
+}
+
+impl Drop for DirectWorker {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
 }
 
 fn request_body() -> Blob {
@@ -186,8 +243,9 @@ async fn stream(client: &Client) -> Result<Run, Error> {
     Ok(run)
 }
 
-/// (b) and (c), interleaved, against one server.
-async fn through_emulator(path: &Path, reps: usize) -> Result<(Vec<Run>, Vec<Run>), Error> {
+/// (a), (b) and (c), interleaved run by run, each warmed up once.
+async fn measure(path: &Path, reps: usize) -> Result<[Vec<Run>; 3], Error> {
+    let mut worker = DirectWorker::spawn(path)?;
     let server = Server::start(Config {
         backend: Backend::Llama(LlamaOptions {
             model_path: path.to_path_buf(),
@@ -204,15 +262,18 @@ async fn through_emulator(path: &Path, reps: usize) -> Result<(Vec<Run>, Vec<Run
         .load()
         .await;
     let client = Client::new(&config);
-    invoke(&client).await?; // warm-up
+    worker.run()?;
+    invoke(&client).await?;
     stream(&client).await?;
-    let (mut invokes, mut streams) = (Vec::new(), Vec::new());
-    for _ in 0..reps {
-        invokes.push(invoke(&client).await?);
-        streams.push(stream(&client).await?);
+    let mut runs: [Vec<Run>; 3] = Default::default();
+    for rep in 0..reps {
+        eprintln!("run {}/{reps}", rep + 1);
+        runs[0].push(worker.run()?);
+        runs[1].push(invoke(&client).await?);
+        runs[2].push(stream(&client).await?);
     }
     server.shutdown().await;
-    Ok((invokes, streams))
+    Ok(runs)
 }
 
 struct Summary {
@@ -220,6 +281,7 @@ struct Summary {
     prompt_tokens: u32,
     generated_tokens: u32,
     total_ms: f64,
+    best_ms: f64,
     first_ms: Option<f64>,
 }
 
@@ -231,6 +293,10 @@ impl Summary {
             prompt_tokens: runs.first().map_or(0, |r| r.prompt_tokens),
             generated_tokens: runs.first().map_or(0, |r| r.generated_tokens),
             total_ms: median(runs.iter().map(|r| ms(r.total)).collect()),
+            best_ms: runs
+                .iter()
+                .map(|r| ms(r.total))
+                .fold(f64::INFINITY, f64::min),
             first_ms: runs
                 .iter()
                 .map(|r| r.first.map(ms))
@@ -277,7 +343,15 @@ fn machine() -> String {
     )
 }
 
-fn report(path: &Path, reps: usize, rows: &[Summary]) -> String {
+/// The 1-minute load average (other work on the machine skews the numbers).
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+fn report(path: &Path, reps: usize, load: (&str, &str), rows: &[Summary]) -> String {
     let direct = &rows[0];
     let fmt = |x: Option<f64>| x.map_or_else(|| "—".to_owned(), |x| format!("{x:.1}"));
     let mut out = String::new();
@@ -288,6 +362,11 @@ fn report(path: &Path, reps: usize, rows: &[Summary]) -> String {
          directly through `llama-cpp-2` and through `bedrock-local` with the AWS SDK for Rust over HTTP.\n"
     );
     let _ = writeln!(out, "- Machine: {}", machine());
+    let _ = writeln!(
+        out,
+        "- 1-minute load average: {} before, {} after the run",
+        load.0, load.1
+    );
     let _ = writeln!(
         out,
         "- Command: `cargo run --release -p bedrock-local --example throughput`"
@@ -304,22 +383,24 @@ fn report(path: &Path, reps: usize, rows: &[Summary]) -> String {
         out,
         "- Settings: greedy (temperature 0), max_gen_len {MAX_GEN_LEN}, {THREADS} threads, one \
          request at a time, fixed Llama 3 chat prompt (re-rendered to the model's template), \
-         median of {reps} runs after one warm-up\n"
+         the three paths interleaved run by run on warm models, {reps} runs each after one \
+         warm-up; the tok/s columns use medians\n"
     );
     let _ = writeln!(
         out,
-        "| Path | Prompt tokens | Generated tokens | Median request ms | Time to prompt done / first chunk ms | Prompt tok/s | Generation tok/s | End-to-end generated tok/s | Overhead vs direct |"
+        "| Path | Prompt tokens | Generated tokens | Median request ms | Best request ms | Time to prompt done / first chunk ms | Prompt tok/s | Generation tok/s | End-to-end generated tok/s | Overhead vs direct (median / best) |"
     );
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for row in rows {
-        let overhead = (row.total_ms - direct.total_ms) / direct.total_ms * 100.0;
+        let overhead = |ms: f64, base: f64| format!("{:+.1}%", (ms - base) / base * 100.0);
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {:.1} | {} | {} | {} | {:.1} | {} |",
+            "| {} | {} | {} | {:.1} | {:.1} | {} | {} | {} | {:.1} | {} |",
             row.name,
             row.prompt_tokens,
             row.generated_tokens,
             row.total_ms,
+            row.best_ms,
             fmt(row.first_ms),
             fmt(row.prompt_tps()),
             fmt(row.generation_tps()),
@@ -327,14 +408,18 @@ fn report(path: &Path, reps: usize, rows: &[Summary]) -> String {
             if row.name.starts_with("(a)") {
                 "—".to_owned()
             } else {
-                format!("{overhead:+.1}%")
+                format!(
+                    "{} / {}",
+                    overhead(row.total_ms, direct.total_ms),
+                    overhead(row.best_ms, direct.best_ms)
+                )
             }
         );
     }
     let _ = writeln!(
         out,
-        "\nOverhead is the median request time against the direct run's (context creation, prompt \
-         and generation). The stream's prompt tok/s is measured to the first chunk, so it also holds \
+        "\nOverhead compares whole request times with the direct run's (context creation, prompt \
+         and generation): medians, and best runs (least disturbed by other load on the machine). The stream's prompt tok/s is measured to the first chunk, so it also holds \
          the first generated token and the HTTP round trip. Target: overhead under 5%."
     );
     out
@@ -353,11 +438,12 @@ async fn main() -> Result<(), Error> {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(5);
-    eprintln!("(a) direct llama-cpp-2 ...");
-    // Runs first and frees its llama.cpp backend before the server loads its own.
-    let direct_runs = direct(&path, reps)?;
-    eprintln!("(b)/(c) bedrock-local ...");
-    let (invokes, streams) = through_emulator(&path, reps).await?;
+    if std::env::args().nth(1).as_deref() == Some(WORKER_FLAG) {
+        return direct_worker(&path);
+    }
+    let load_before = load_average();
+    let [direct_runs, invokes, streams] = measure(&path, reps).await?;
+    let load_after = load_average();
     let rows = [
         Summary::new("(a) llama-cpp-2 direct", &direct_runs),
         Summary::new("(b) InvokeModel over HTTP", &invokes),
@@ -368,7 +454,7 @@ async fn main() -> Result<(), Error> {
     }) {
         eprintln!("warning: the three paths did not see the same token counts");
     }
-    let text = report(&path, reps, &rows);
+    let text = report(&path, reps, (&load_before, &load_after), &rows);
     print!("{text}");
     let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md");
     std::fs::write(&out, text)?;
