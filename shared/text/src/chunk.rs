@@ -54,11 +54,10 @@ const WORD: usize = 3;
 /// The weakest boundary, between characters.
 const CHARACTER: usize = SEPARATORS.len();
 
-/// A piece that is never split further: its range, estimate, and the strength of the
-/// boundary it ends at.
+/// A piece that is never split further: its range and the strength of the boundary it
+/// ends at.
 struct Unit {
     range: Range<usize>,
-    tokens: u32,
     end_level: usize,
 }
 
@@ -73,13 +72,8 @@ fn collect_units(
     if range.is_empty() {
         return;
     }
-    let tokens = estimate_tokens(&text[range.clone()]);
-    if tokens <= max && level > WORD {
-        out.push(Unit {
-            range,
-            tokens,
-            end_level,
-        });
+    if level > WORD && estimate_tokens(&text[range.clone()]) <= max {
+        out.push(Unit { range, end_level });
         return;
     }
     let Some(separators) = SEPARATORS.get(level) else {
@@ -126,21 +120,16 @@ fn cut_characters(
 ) {
     let mut start = range.start;
     while start < range.end {
-        let mut end = start;
-        let mut last_fit = None;
-        for c in text[start..range.end].chars() {
-            end += c.len_utf8();
-            let tokens = estimate_tokens(&text[start..end]);
-            if tokens > max {
-                break;
-            }
-            last_fit = Some((end, tokens));
-        }
-        // A single character always fits a budget of one token or more.
-        let (end, tokens) = last_fit.unwrap_or_else(|| {
-            let one = start + text[start..].chars().next().map_or(1, char::len_utf8);
-            (one, estimate_tokens(&text[start..one]))
+        // The longest prefix that fits; a single character always fits a budget of one
+        // token or more.
+        let ends: Vec<usize> = text[start..range.end]
+            .char_indices()
+            .map(|(i, c)| start + i + c.len_utf8())
+            .collect();
+        let fit = longest_fit(ends.len(), |i| {
+            estimate_tokens(&text[start..ends[i]]) <= max
         });
+        let end = ends[fit];
         let level = if end == range.end {
             end_level
         } else {
@@ -148,46 +137,63 @@ fn cut_characters(
         };
         out.push(Unit {
             range: start..end,
-            tokens,
             end_level: level,
         });
         start = end;
     }
 }
 
+/// The largest `i < count` with `fits(i)`, given that `fits(0)` holds and `fits` is
+/// monotone: a gallop then a bisection, so O(log n) probes whose cost grows with `i`.
+fn longest_fit(count: usize, fits: impl Fn(usize) -> bool) -> usize {
+    let mut fit = 0;
+    let mut beyond = count;
+    let mut step = 1;
+    while fit + step < count {
+        if fits(fit + step) {
+            fit += step;
+            step *= 2;
+        } else {
+            beyond = fit + step;
+            break;
+        }
+    }
+    while beyond - fit > 1 {
+        let middle = fit + (beyond - fit) / 2;
+        if fits(middle) {
+            fit = middle;
+        } else {
+            beyond = middle;
+        }
+    }
+    fit
+}
+
 fn pack<'a>(text: &'a str, units: &[Unit], max: u32, overlap: u32) -> Vec<Chunk<'a>> {
+    let span = |first: usize, last: usize| units[first].range.start..units[last].range.end;
+    let fits = |first: usize, last: usize| estimate_tokens(&text[span(first, last)]) <= max;
     let mut chunks = Vec::new();
     let mut first = 0;
     while first < units.len() {
-        // Fill up to the budget.
-        let mut last = first;
-        let mut tokens = units[first].tokens;
-        while last + 1 < units.len() {
-            let sum = tokens + units[last + 1].tokens;
-            // Sums of unit estimates are close to the estimate of the whole; only near the
-            // limit is the whole measured.
-            if sum > max
-                && estimate_tokens(&text[units[first].range.start..units[last + 1].range.end]) > max
-            {
-                break;
-            }
-            tokens = sum;
-            last += 1;
-        }
-        // Then end at the strongest boundary in the chunk's second half.
+        // The longest run of units from `first` that fits, estimated as a whole (a sum of
+        // unit estimates over-counts the spaces between them); a single unit always fits.
+        let fit = first + longest_fit(units.len() - first, |i| fits(first, first + i));
+        // Then end at the strongest boundary in the chunk's second half, the latest one
+        // among equals.
+        let mut last = fit;
         if last + 1 < units.len() {
-            let half = tokens / 2;
-            let mut running = 0;
-            let mut best = last;
-            for i in first..=last {
-                running += units[i].tokens;
-                if running >= half && units[i].end_level < units[best].end_level {
-                    best = i;
+            let range = span(first, last);
+            let middle = range.start + range.len() / 2;
+            for i in (first..=fit).rev() {
+                if units[i].range.end < middle {
+                    break;
+                }
+                if units[i].end_level < units[last].end_level {
+                    last = i;
                 }
             }
-            last = best;
         }
-        let range = units[first].range.start..units[last].range.end;
+        let range = span(first, last);
         chunks.push(Chunk {
             text: &text[range.clone()],
             start: range.start,
@@ -198,9 +204,7 @@ fn pack<'a>(text: &'a str, units: &[Unit], max: u32, overlap: u32) -> Vec<Chunk<
         }
         // Start the next chunk far enough back to overlap, but always move forward.
         let mut next = last + 1;
-        let mut carried = 0;
-        while next > first + 1 && carried + units[next - 1].tokens <= overlap {
-            carried += units[next - 1].tokens;
+        while next > first + 1 && estimate_tokens(&text[span(next - 1, last)]) <= overlap {
             next -= 1;
         }
         // Prefer to start the overlap at a sentence start.
@@ -262,6 +266,21 @@ mod tests {
                 &c.text[c.text.len().saturating_sub(20)..]
             );
         }
+    }
+
+    #[test]
+    fn chunks_end_at_the_last_paragraph_that_fits() {
+        let text = sample("en").repeat(20);
+        let paragraph_max = text.split("\n\n").map(estimate_tokens).max().unwrap_or(0);
+        let max = 600;
+        let chunks = split(&text, max, 0);
+        for c in &chunks[..chunks.len() - 1] {
+            assert!(c.text.ends_with("\n\n") || c.text.ends_with(".\n"));
+            // The next paragraph would not have fitted.
+            assert!(c.tokens + paragraph_max + 2 > max, "{} tokens", c.tokens);
+        }
+        let total = estimate_tokens(&text);
+        assert!(chunks.len() <= (total / (max - paragraph_max - 2) + 1) as usize);
     }
 
     #[test]
