@@ -10,7 +10,8 @@ use lambda_kit::deadline::{DEFAULT_MARGIN, invocation_deadline};
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
 
-#[tokio::main]
+// One invocation at a time: a single-threaded runtime, no cross-thread wake-ups.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_kit::logging::init_logging();
     let config = Config::from_env()?;

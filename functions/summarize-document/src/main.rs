@@ -1,15 +1,15 @@
 //! Bootstrap: settings and clients once per cold start, then the Lambda runtime loop.
 #![recursion_limit = "256"]
 
-use aws_config::BehaviorVersion;
 use lambda_kit::deadline::{DEFAULT_MARGIN, invocation_deadline};
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use summarize_document::{App, Config, handle};
 
-#[tokio::main]
+// One invocation at a time: a single-threaded runtime, no cross-thread wake-ups.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_kit::logging::init_logging();
-    let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let sdk = bedrock::sdk::load_config().await;
     let path_style = std::env::var("S3_FORCE_PATH_STYLE").is_ok_and(|v| v == "true");
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&sdk)

@@ -1,17 +1,17 @@
 //! Lambda bootstrap for translate: build the clients once, then serve events.
 
-use aws_config::BehaviorVersion;
 use bedrock::{ClientSettings, LlamaClient};
 use lambda_kit::deadline::{DEFAULT_MARGIN, invocation_deadline};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 use translate::{App, Config, handle};
 
-#[tokio::main]
+// One invocation at a time: a single-threaded runtime, no cross-thread wake-ups.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_kit::logging::init_logging();
     let config = Config::from_env()?;
-    let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let sdk = bedrock::sdk::load_config().await;
     let llm = LlamaClient::new(&sdk, ClientSettings::from_env()?);
     let force_path_style =
         std::env::var("S3_FORCE_PATH_STYLE").is_ok_and(|v| v.trim().eq_ignore_ascii_case("true"));

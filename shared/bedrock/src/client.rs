@@ -4,7 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::SdkConfig;
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_smithy_types::retry::RetryConfig;
 use tracing::{Instrument, field::Empty};
@@ -96,7 +96,7 @@ impl LlamaClient {
     /// for example to the local emulator.
     pub async fn from_env() -> Result<Self, BedrockError> {
         let settings = ClientSettings::from_env()?;
-        let sdk_config = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        let sdk_config = crate::sdk::load_config().await;
         Ok(Self::new(&sdk_config, settings))
     }
 

@@ -26,6 +26,7 @@ pub mod params;
 pub mod prompt;
 pub mod response;
 pub mod retry;
+pub mod sdk;
 mod sdk_error;
 pub mod settings;
 mod stream;

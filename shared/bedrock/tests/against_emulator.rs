@@ -67,6 +67,7 @@ impl Harness {
 fn sdk_config(endpoint: &str) -> SdkConfig {
     SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
+        .http_client(bedrock::sdk::https_client())
         .region(Region::new("us-east-1"))
         .credentials_provider(
             aws_sdk_bedrockruntime::config::SharedCredentialsProvider::new(Credentials::new(

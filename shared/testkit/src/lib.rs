@@ -23,6 +23,7 @@ pub const SECRET_KEY: &str = "test-secret-key";
 pub fn sdk_config(endpoint: &str) -> SdkConfig {
     aws_config::SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
+        .http_client(bedrock::sdk::https_client())
         .region(Region::new("us-east-1"))
         .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(
             aws_sdk_s3::config::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "testkit"),

@@ -255,6 +255,7 @@ async fn measure(path: &Path, reps: usize) -> Result<[Vec<Run>; 3], Error> {
     })
     .await?;
     let config = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "static"))
         .endpoint_url(server.endpoint())

@@ -34,6 +34,7 @@ async fn binary_prints_its_address_and_stops_on_sigterm() {
     assert_eq!(health.status, 200);
 
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
         .region(aws_sdk_bedrockruntime::config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_bedrockruntime::config::Credentials::new(
             "test", "test", None, None, "static",

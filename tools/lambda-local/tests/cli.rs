@@ -47,6 +47,7 @@ fn run(args: &[&str], env: &[(&str, &str)], lines: usize) -> Running {
 
 async fn sdk_invoke(endpoint: &str, function: &str, payload: Value) -> Value {
     let config = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "static"))
         .endpoint_url(endpoint)

@@ -38,6 +38,7 @@ pub async fn client(server: &Server) -> Client {
 
 pub async fn client_with(server: &Server, retry: RetryConfig) -> Client {
     let config = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "static"))
         .endpoint_url(server.endpoint())

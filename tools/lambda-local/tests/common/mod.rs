@@ -47,6 +47,7 @@ pub async fn start_echo() -> Server {
 /// A real SDK client for `server`, retries off so every error surfaces.
 pub async fn client(server: &Server) -> Client {
     let config = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "static"))
         .endpoint_url(server.endpoint())
