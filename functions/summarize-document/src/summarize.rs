@@ -140,8 +140,10 @@ pub async fn summarize(
     deadline: Deadline,
 ) -> Result<Summary, BedrockError> {
     let sizes = Sizes::new(client, options, plan, language);
-    if sizes.fits_whole(document, options, language) {
-        return summarize_whole(client, document, options, language, &sizes, deadline).await;
+    // One call when the client's budget check (before any network call) lets it through.
+    match summarize_whole(client, document, options, language, &sizes, deadline).await {
+        Err(BedrockError::ContextOverflow { .. }) => {}
+        whole => return whole,
     }
     // Map: parts summarized concurrently, results kept in input order.
     let parts = text::split(document, sizes.part_tokens, sizes.overlap);

@@ -202,11 +202,12 @@ fn pack<'a>(text: &'a str, units: &[Unit], max: u32, overlap: u32) -> Vec<Chunk<
         if last + 1 >= units.len() {
             break;
         }
-        // Start the next chunk far enough back to overlap, but always move forward.
-        let mut next = last + 1;
-        while next > first + 1 && estimate_tokens(&text[span(next - 1, last)]) <= overlap {
-            next -= 1;
-        }
+        // Start the next chunk far enough back to overlap (the most units before `last + 1`
+        // that fit `overlap`), but always move forward.
+        let back = longest_fit(last - first + 1, |i| {
+            i == 0 || estimate_tokens(&text[span(last + 1 - i, last)]) <= overlap
+        });
+        let next = last + 1 - back;
         // Prefer to start the overlap at a sentence start.
         first = (next..=last)
             .find(|&i| units[i - 1].end_level <= SENTENCE)
