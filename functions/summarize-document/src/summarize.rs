@@ -31,7 +31,7 @@ impl Default for Plan {
     fn default() -> Self {
         Self {
             concurrency: 4,
-            overlap_per_mille: 20,
+            overlap_per_mille: 10,
             part_summary_tokens: 384,
         }
     }

@@ -252,7 +252,7 @@ async fn a_document_larger_than_the_window_is_split_and_combined_in_order() {
     for i in (1..=40).rev() {
         rules.push(
             Rule::new(Outcome::text(format!("P{i}")))
-                .prompt_contains(format!("This is part {i} of")),
+                .prompt_contains(format!("Summarize part {i} of")),
         );
     }
     rules.push(Rule::new(Outcome::text("COMBINED")).prompt_contains("You combine summaries"));
@@ -282,7 +282,7 @@ async fn part_summaries_are_combined_in_input_order() {
     for i in (1..=20).rev() {
         rules.push(
             Rule::new(Outcome::text(format!("P{i}")))
-                .prompt_contains(format!("This is part {i} of")),
+                .prompt_contains(format!("Summarize part {i} of")),
         );
     }
     // The combination prompt lists "Part 1:\nP1", "Part 2:\nP2", ... only if the order held.
@@ -510,7 +510,7 @@ async fn workflow_steps_prepare_plan_map_combine_and_record() {
     for i in (1..=30).rev() {
         rules.push(
             Rule::new(Outcome::text(format!("P{i}")))
-                .prompt_contains(format!("This is part {i} of")),
+                .prompt_contains(format!("Summarize part {i} of")),
         );
     }
     rules.push(Rule::new(Outcome::text("WHOLE")).prompt_contains("Part 1:\nP1\n\nPart 2:\nP2"));

@@ -106,15 +106,48 @@ fn ceil_tokens(weight: f32) -> u32 {
 /// assert!((10..=16).contains(&n));
 /// ```
 pub fn estimate_tokens(text: &str) -> u32 {
-    let mut total: u32 = 0;
-    let mut rest = text;
-    while let Some(c) = rest.chars().next() {
+    Pieces { text, pos: 0 }.fold(0u32, |total, (_, tokens)| total.saturating_add(tokens))
+}
+
+/// The estimate of `text` as a running total, in one pass: for each piece the estimator
+/// prices (a word, a run of spaces, digits or symbols, a line break, a special token) the
+/// byte offset where it ends and the total up to there. The last total is
+/// [`estimate_tokens`]`(text)`.
+///
+/// Differences of totals size slices without re-estimating them: for piece ends `a < b`,
+/// `estimate_tokens(&text[a..b])` exceeds `total(b) - total(a)` by at most one token (a
+/// trailing space that no longer rides along with the next word). At an offset inside a
+/// piece, the slice may also pay for the part of that piece before the offset.
+///
+/// ```
+/// let text = "Two words. And three more.";
+/// let last = bedrock::budget::running_estimate(text).last();
+/// assert_eq!(last, Some((text.len(), bedrock::estimate_tokens(text))));
+/// ```
+pub fn running_estimate(text: &str) -> impl Iterator<Item = (usize, u32)> + '_ {
+    Pieces { text, pos: 0 }.scan(0u32, |total, (end, tokens)| {
+        *total = total.saturating_add(tokens);
+        Some((end, *total))
+    })
+}
+
+/// The pieces of `text` the estimate prices: their end offsets and tokens.
+struct Pieces<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+impl Iterator for Pieces<'_> {
+    type Item = (usize, u32);
+
+    fn next(&mut self) -> Option<(usize, u32)> {
+        let rest = &self.text[self.pos..];
+        let c = rest.chars().next()?;
         if c == '<'
             && let Some(special) = SPECIAL_TOKENS.iter().find(|s| rest.starts_with(**s))
         {
-            total = total.saturating_add(1);
-            rest = &rest[special.len()..];
-            continue;
+            self.pos += special.len();
+            return Some((self.pos, 1));
         }
         let class = classify(c);
         let (tokens, consumed) = if is_word(class) {
@@ -131,10 +164,9 @@ pub fn estimate_tokens(text: &str) -> u32 {
                 _ => symbols(rest),
             }
         };
-        total = total.saturating_add(tokens);
-        rest = &rest[consumed..];
+        self.pos += consumed;
+        Some((self.pos, tokens))
     }
-    total
 }
 
 /// Scans a run of chars whose class satisfies `keep`; `cost(chars, bytes)` prices it.
@@ -264,6 +296,27 @@ impl ContextBudget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn running_totals_bound_slices_between_piece_ends() {
+        for lang in ["en", "de", "hi", "th", "mixed"] {
+            let text = std::fs::read_to_string(format!(
+                "{}/tests/data/languages/{lang}.txt",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .unwrap();
+            let ends: Vec<(usize, u32)> = std::iter::once((0, 0))
+                .chain(running_estimate(&text))
+                .collect();
+            assert_eq!(ends.last().map(|e| e.1), Some(estimate_tokens(&text)));
+            for (i, &(a, at_a)) in ends.iter().enumerate().step_by(7) {
+                for &(b, at_b) in ends[i + 1..].iter().step_by(5) {
+                    let slice = estimate_tokens(&text[a..b]);
+                    assert!(slice <= at_b - at_a + 1, "{lang} {a}..{b}: {slice}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn empty_text_is_zero_tokens() {

@@ -31,7 +31,7 @@ mod sdk_error;
 pub mod settings;
 mod stream;
 
-pub use budget::{ContextBudget, estimate_tokens};
+pub use budget::{ContextBudget, estimate_tokens, running_estimate};
 pub use client::{Invocation, LlamaClient};
 pub use error::BedrockError;
 pub use model::{ModelId, ModelSelection};

@@ -10,7 +10,7 @@
 
 use std::ops::Range;
 
-use bedrock::estimate_tokens;
+use bedrock::{estimate_tokens, running_estimate};
 
 /// One piece of the original text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,6 +143,24 @@ fn cut_characters(
     }
 }
 
+/// Tokens allowed for where a run's estimate exceeds the difference of running totals.
+const SLACK: u32 = 2;
+
+/// The running estimate of `text` at the end of each unit (the pieces that end by then).
+fn totals_at_unit_ends(text: &str, units: &[Unit]) -> Vec<u32> {
+    let mut pieces = running_estimate(text).peekable();
+    let mut total = 0;
+    units
+        .iter()
+        .map(|unit| {
+            while let Some((_, at)) = pieces.next_if(|&(end, _)| end <= unit.range.end) {
+                total = at;
+            }
+            total
+        })
+        .collect()
+}
+
 /// The largest `i < count` with `fits(i)`, given that `fits(0)` holds and `fits` is
 /// monotone: a gallop then a bisection, so O(log n) probes whose cost grows with `i`.
 fn longest_fit(count: usize, fits: impl Fn(usize) -> bool) -> usize {
@@ -172,12 +190,20 @@ fn longest_fit(count: usize, fits: impl Fn(usize) -> bool) -> usize {
 fn pack<'a>(text: &'a str, units: &[Unit], max: u32, overlap: u32) -> Vec<Chunk<'a>> {
     let span = |first: usize, last: usize| units[first].range.start..units[last].range.end;
     let fits = |first: usize, last: usize| estimate_tokens(&text[span(first, last)]) <= max;
+    let totals = totals_at_unit_ends(text, units);
     let mut chunks = Vec::new();
     let mut first = 0;
     while first < units.len() {
-        // The longest run of units from `first` that fits, estimated as a whole (a sum of
-        // unit estimates over-counts the spaces between them); a single unit always fits.
-        let fit = first + longest_fit(units.len() - first, |i| fits(first, first + i));
+        // The longest run of units from `first` that fits. The running totals give it with
+        // a margin for the run's ends; one estimate of the run confirms it, else a search
+        // (a single unit always fits).
+        let before = if first == 0 { 0 } else { totals[first - 1] };
+        let by_totals = totals[first..].partition_point(|&t| t - before + SLACK <= max);
+        let fit = if by_totals > 0 && fits(first, first + by_totals - 1) {
+            first + by_totals - 1
+        } else {
+            first + longest_fit(units.len() - first, |i| fits(first, first + i))
+        };
         // Then end at the strongest boundary in the chunk's second half, the latest one
         // among equals.
         let mut last = fit;
