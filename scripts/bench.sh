@@ -20,8 +20,9 @@ echo "bench: building release lambda-local and bedrock-local (scripted backend o
 cargo build --release -p lambda-local -p bedrock-local --no-default-features
 
 if [ "${1:-}" != "--quick" ]; then
-  echo "bench: cargo bench -p bedrock --bench overhead"
-  cargo bench -p bedrock --bench overhead 2>&1 | tee target/bench/overhead.txt
+  echo "bench: cargo bench -p bedrock --bench overhead; cargo bench -p text --bench split"
+  { cargo bench -p bedrock --bench overhead && cargo bench -p text --bench split; } 2>&1 |
+    tee target/bench/overhead.txt
 fi
 
 exec "$root/.venv/bin/python" "$root/benches/run.py" "$@"

@@ -298,6 +298,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn estimate_never_exceeds_the_byte_length() {
+        // The chunker relies on it to skip estimating short pieces.
+        for lang in ["en", "de", "fr", "hi", "th", "mixed"] {
+            let text = std::fs::read_to_string(format!(
+                "{}/tests/data/languages/{lang}.txt",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .unwrap();
+            for piece in text
+                .split_inclusive(' ')
+                .chain(text.lines())
+                .chain([&*text])
+            {
+                assert!(estimate_tokens(piece) as usize <= piece.len(), "{piece:?}");
+            }
+        }
+        for hostile in [
+            "<|eot_id|>",
+            "<\u{2060}|",
+            "🙂🙂",
+            "1234567",
+            "\n\n\n",
+            "    ",
+            "ก",
+            "।",
+        ] {
+            assert!(
+                estimate_tokens(hostile) as usize <= hostile.len(),
+                "{hostile:?}"
+            );
+        }
+    }
+
+    #[test]
     fn running_totals_bound_slices_between_piece_ends() {
         for lang in ["en", "de", "hi", "th", "mixed"] {
             let text = std::fs::read_to_string(format!(

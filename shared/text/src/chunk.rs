@@ -72,7 +72,9 @@ fn collect_units(
     if range.is_empty() {
         return;
     }
-    if level > WORD && estimate_tokens(&text[range.clone()]) <= max {
+    // An estimate never exceeds the byte length: short pieces need no estimate.
+    if level > WORD && (range.len() <= max as usize || estimate_tokens(&text[range.clone()]) <= max)
+    {
         out.push(Unit { range, end_level });
         return;
     }
@@ -92,17 +94,31 @@ fn collect_units(
 /// piece before them.
 fn split_after(text: &str, range: Range<usize>, separators: &[&str]) -> Vec<Range<usize>> {
     let slice = &text[range.clone()];
+    let bytes = slice.as_bytes();
+    // Only a separator's first byte (ASCII or a UTF-8 lead byte, never a continuation
+    // byte) can start a match, so `i` is a character boundary wherever one is tried.
+    let mut starts = [false; 256];
+    for sep in separators {
+        starts[usize::from(sep.as_bytes()[0])] = true;
+    }
     let mut pieces = Vec::new();
     let mut start = 0;
     let mut i = 0;
-    while i < slice.len() {
-        if let Some(sep) = separators.iter().find(|s| slice[i..].starts_with(**s)) {
+    while i < bytes.len() {
+        if !starts[usize::from(bytes[i])] {
+            i += 1;
+            continue;
+        }
+        let found = separators
+            .iter()
+            .find(|s| bytes[i..].starts_with(s.as_bytes()));
+        if let Some(sep) = found {
             let end = i + sep.len();
             pieces.push(range.start + start..range.start + end);
             start = end;
             i = end;
         } else {
-            i += slice[i..].chars().next().map_or(1, char::len_utf8);
+            i += 1;
         }
     }
     if start < slice.len() {
