@@ -113,7 +113,7 @@ def render(res: dict, overhead_bench: str | None) -> str:
         "## 2. Warm overhead per invocation (zero model latency)",
         "",
         f"{s['warm_n']} measured invokes per series ({s['warm_mapreduce_n']} for the map-reduced 200 KB "
-        f"series, which are slow on our side; see below), after {s['warm_warmup']} warm-up invokes each, "
+        f"series, each invoke tens of milliseconds), after {s['warm_warmup']} warm-up invokes each, "
         f"sequential, over one kept-alive connection to lambda-local's Invoke API; the series are "
         f"interleaved in blocks of 100. The emulator answers at once (scripted, no added latency). "
         "*Client*: what the caller sees; *REPORT*: lambda-local's `Duration` (the event handed over "
