@@ -137,9 +137,11 @@ fn cut_characters(
     let mut start = range.start;
     while start < range.end {
         // The longest prefix that fits; a single character always fits a budget of one
-        // token or more.
+        // token or more. Units are packed together later, so looking at most four
+        // characters per token ahead (a shorter unit at worst) keeps this linear.
         let ends: Vec<usize> = text[start..range.end]
             .char_indices()
+            .take((max as usize).saturating_mul(4))
             .map(|(i, c)| start + i + c.len_utf8())
             .collect();
         let fit = longest_fit(ends.len(), |i| {
