@@ -8,25 +8,18 @@ import http.client
 import json
 import os
 import re
-import socket
-import subprocess
+import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools" / "local-stack"))
+
+# The local stack's process plumbing (start, address lines, shutdown) and settings; REGION
+# is for run.py.
+from stack import CREDENTIALS, REGION, ROOT, free_port, spawn, stop_processes, wait_http  # noqa: E402,F401
+
 VENV = ROOT / ".venv" / "bin"
-REGION = "us-east-1"
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_REGION": REGION,
-               "AWS_DEFAULT_REGION": REGION}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Service:
@@ -36,31 +29,14 @@ class Service:
         self.name = name
         self.log = log
         log.parent.mkdir(parents=True, exist_ok=True)
-        with open(log, "w") as sink:
-            self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE if lines else sink, stderr=sink,
-                                         env=env, text=True, cwd=ROOT)
-        self.urls = []
-        for _ in range(lines):
-            line = self.proc.stdout.readline().strip()
-            if not line:
-                self.stop()
-                raise RuntimeError(f"{name} did not start; see {log}")
-            self.urls.append(line)
+        self.proc, self.urls = spawn(name, cmd, log, lines, env)
 
     @property
     def pid(self) -> int:
         return self.proc.pid
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc.stdout:
-            self.proc.stdout.close()
+        stop_processes([self.proc], timeout=15)
 
 
 def emulator(profile: str, script: dict, log_dir: Path, tag: str, context_window: int = 131072,
@@ -81,17 +57,12 @@ def moto(log_dir: Path) -> Service:
     svc = Service("moto", [str(VENV / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], log_dir / "moto.log",
                   lines=0, env={**os.environ, **CREDENTIALS})
     svc.urls = [f"http://127.0.0.1:{port}"]
-    end = time.time() + 60
-    while time.time() < end:
-        try:
-            urllib.request.urlopen(f"{svc.urls[0]}/moto-api/", timeout=2)
-            return svc
-        except urllib.error.HTTPError:
-            return svc
-        except OSError:
-            time.sleep(0.2)
-    svc.stop()
-    raise RuntimeError("moto did not answer")
+    try:
+        wait_http(f"{svc.urls[0]}/moto-api/")
+    except RuntimeError:
+        svc.stop()
+        raise
+    return svc
 
 
 @dataclass

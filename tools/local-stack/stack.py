@@ -56,6 +56,52 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def spawn(name: str, cmd: list[str], log: Path, lines: int = 1, env: dict | None = None
+          ) -> tuple[subprocess.Popen, list[str]]:
+    """Starts ``cmd`` with stderr (and stdout, when it prints nothing to read) in ``log`` and
+    reads the ``lines`` addresses it prints first; a process that prints none is stopped."""
+    with open(log, "w") as sink:  # the child holds its own descriptor
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE if lines else sink, stderr=sink, env=env, text=True,
+                                cwd=ROOT)
+    out = []
+    for _ in range(lines):
+        line = proc.stdout.readline().strip()
+        if not line:
+            stop_processes([proc])
+            raise RuntimeError(f"{name} did not start; see {log}")
+        out.append(line)
+    return proc, out
+
+
+def stop_processes(procs: list[subprocess.Popen], timeout: float = 10) -> None:
+    """Terminates ``procs`` (all first, then waits for each), killing any that outlive ``timeout``."""
+    for proc in reversed(procs):
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
+
+
+def wait_http(url: str, timeout: float = 60) -> None:
+    """Waits until ``url`` answers at all (any HTTP status)."""
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer")
+
+
 def function_arn(name: str) -> str:
     return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
 
@@ -142,7 +188,7 @@ class LocalStack:
         moto_env = {**os.environ, **CREDENTIALS, "MOTO_PORT": self.lambda_endpoint.rsplit(":", 1)[1]}
         moto = [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)]
         self._spawn("moto", moto, lines=0, env=moto_env)
-        self._wait_http(f"{self.aws_endpoint}/moto-api/")
+        wait_http(f"{self.aws_endpoint}/moto-api/")
         req = urllib.request.Request(
             f"{self.aws_endpoint}/moto-api/config",
             data=json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode(),
@@ -153,44 +199,12 @@ class LocalStack:
         self.state_machine_arn = self._register_state_machine()
 
     def _spawn(self, name: str, cmd: list[str], lines: int = 1, env: dict | None = None) -> list[str]:
-        log = open(self.options.log_dir / f"{name}.log", "w")
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE if lines else log, stderr=log, env=env, text=True,
-                                cwd=ROOT)
-        log.close()  # the child holds its own descriptor
+        proc, out = spawn(name, cmd, self.options.log_dir / f"{name}.log", lines, env)
         self.procs.append(proc)
-        out = []
-        for _ in range(lines):
-            line = proc.stdout.readline().strip()
-            if not line:
-                raise RuntimeError(f"{name} did not start; see {log.name}")
-            out.append(line)
         return out
 
-    @staticmethod
-    def _wait_http(url: str, timeout: float = 60) -> None:
-        end = time.time() + timeout
-        while time.time() < end:
-            try:
-                urllib.request.urlopen(url, timeout=2)
-                return
-            except urllib.error.HTTPError:
-                return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError(f"{url} did not answer")
-
     def stop(self) -> None:
-        for proc in reversed(self.procs):
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            if proc.stdout:
-                proc.stdout.close()
+        stop_processes(self.procs)
         self.procs.clear()
 
     def __enter__(self) -> "LocalStack":
