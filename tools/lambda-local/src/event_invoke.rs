@@ -26,7 +26,7 @@ async fn run(functions: &Functions, name: &str, invocation: Invocation) {
     let mut shutdown = functions.shutdown.clone();
     let mut last_error = None;
     for attempt in 1..=attempts {
-        match pool.invoke(invocation.clone()).await.outcome {
+        match pool.invoke(invocation.clone()).await {
             Outcome::Success(_) | Outcome::Unavailable => return,
             Outcome::Failed(error) => {
                 tracing::info!(
@@ -117,7 +117,7 @@ mod tests {
 
     #[test]
     fn record_has_lambdas_shape() {
-        let invocation = Invocation::new(Bytes::from_static(br#"{"a":1}"#), "arn".to_owned());
+        let invocation = Invocation::new(Bytes::from_static(br#"{"a":1}"#));
         let error = FunctionError::platform("Boom", "bad".to_owned());
         let record = failure_record("arn:f", &invocation, &error, 3);
         assert_eq!(record["requestContext"]["condition"], "RetriesExhausted");

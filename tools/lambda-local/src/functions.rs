@@ -26,23 +26,13 @@ pub(crate) struct Functions {
 }
 
 impl Functions {
-    /// `arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]`.
-    pub(crate) fn arn(&self, name: &str, qualifier: Option<&str>) -> String {
-        function_arn(&self.region, &self.account_id, name, qualifier)
+    /// `arn:aws:lambda:REGION:ACCOUNT:function:NAME`.
+    pub(crate) fn arn(&self, name: &str) -> String {
+        function_arn(&self.region, &self.account_id, name)
     }
 }
 
-/// `arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]`.
-pub(crate) fn function_arn(
-    region: &str,
-    account_id: &str,
-    name: &str,
-    qualifier: Option<&str>,
-) -> String {
-    let mut arn = format!("arn:aws:lambda:{region}:{account_id}:function:{name}");
-    if let Some(qualifier) = qualifier {
-        arn.push(':');
-        arn.push_str(qualifier);
-    }
-    arn
+/// `arn:aws:lambda:REGION:ACCOUNT:function:NAME`.
+pub(crate) fn function_arn(region: &str, account_id: &str, name: &str) -> String {
+    format!("arn:aws:lambda:{region}:{account_id}:function:{name}")
 }

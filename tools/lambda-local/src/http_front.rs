@@ -96,7 +96,7 @@ async fn route(
         return message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
     };
     let route_key = route.route_key.to_string();
-    let mut invocation = Invocation::new(Bytes::new(), front.functions.arn(&route.function, None));
+    let mut invocation = Invocation::new(Bytes::new());
     let protocol = match parts.version {
         Version::HTTP_10 => "HTTP/1.0",
         Version::HTTP_2 => "HTTP/2.0",
@@ -123,8 +123,7 @@ async fn route(
         return message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
     }
     invocation.payload = payload;
-    let completion = tokio::time::timeout(front.integration_timeout, pool.invoke(invocation)).await;
-    match completion.map(|completion| completion.outcome) {
+    match tokio::time::timeout(front.integration_timeout, pool.invoke(invocation)).await {
         Ok(Outcome::Success(output)) => match payload_v2::response(&output) {
             Ok(response) => response,
             Err(error) => {

@@ -12,22 +12,16 @@ pub(crate) struct Invocation {
     pub(crate) request_id: String,
     /// The event, JSON.
     pub(crate) payload: Bytes,
-    /// The ARN the caller used, qualified when it named a qualifier.
-    pub(crate) invoked_arn: String,
-    /// Decoded `X-Amz-Client-Context` (JSON).
-    pub(crate) client_context: Option<String>,
     /// `Lambda-Runtime-Trace-Id`.
     pub(crate) trace_id: String,
 }
 
 impl Invocation {
     /// A new invocation with a fresh request id and trace id.
-    pub(crate) fn new(payload: Bytes, invoked_arn: String) -> Self {
+    pub(crate) fn new(payload: Bytes) -> Self {
         Self {
             request_id: uuid::Uuid::new_v4().to_string(),
             payload,
-            invoked_arn,
-            client_context: None,
             trace_id: trace_id(),
         }
     }
@@ -110,25 +104,6 @@ pub(crate) enum Outcome {
     Failed(FunctionError),
     /// The server is shutting down and did not run it.
     Unavailable,
-}
-
-/// An outcome with the log lines Lambda would return for `LogType: Tail`.
-#[derive(Debug, Clone)]
-pub(crate) struct Completion {
-    /// How it ended.
-    pub(crate) outcome: Outcome,
-    /// The last 4 KB of the invocation's log (START to REPORT).
-    pub(crate) log_tail: Vec<u8>,
-}
-
-impl Completion {
-    /// Ended without running.
-    pub(crate) fn unavailable() -> Self {
-        Self {
-            outcome: Outcome::Unavailable,
-            log_tail: Vec::new(),
-        }
-    }
 }
 
 #[cfg(test)]

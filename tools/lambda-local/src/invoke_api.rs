@@ -1,6 +1,7 @@
 //! The Lambda Invoke API, `POST /2015-03-31/functions/{FunctionName}/invocations`, as the
-//! AWS SDKs and boto3 call it: `RequestResponse`, `Event` and `DryRun`, function errors as
-//! `200` + `X-Amz-Function-Error`, service errors typed by `x-amzn-ErrorType`.
+//! AWS SDKs and boto3 call it: `RequestResponse` and `Event`, function errors as `200` +
+//! `X-Amz-Function-Error`, service errors typed by `x-amzn-ErrorType`. Options not served
+//! here (qualifiers, `DryRun`, `LogType: Tail`, client context) are refused, not ignored.
 
 use std::sync::Arc;
 
@@ -11,20 +12,15 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use percent_encoding::percent_decode_str;
 
 use crate::api_error::ApiError;
 use crate::body::{BodyError, read_limited};
 use crate::event_invoke;
-use crate::function_ref::{FunctionRef, valid_qualifier};
+use crate::function_ref;
 use crate::functions::{Functions, MAX_EVENT_PAYLOAD, MAX_SYNC_PAYLOAD};
 use crate::invocation::{Invocation, Outcome};
-
-/// Longest `X-Amz-Client-Context` Lambda accepts (base64).
-const MAX_CLIENT_CONTEXT: usize = 3583;
 
 /// The Invoke API router.
 pub(crate) fn router(functions: Arc<Functions>) -> Router {
@@ -41,7 +37,6 @@ pub(crate) fn router(functions: Arc<Functions>) -> Router {
 enum InvocationType {
     RequestResponse,
     Event,
-    DryRun,
 }
 
 async fn invoke(
@@ -71,21 +66,12 @@ async fn invoke_inner(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let target = resolve(&functions, function_name, query)?;
+    let name = resolve(&functions, function_name)?;
     let invocation_type = invocation_type(headers)?;
-    let tail = match header_str(headers, "x-amz-log-type")? {
-        None | Some("None") => false,
-        Some("Tail") => true,
-        Some(other) => {
-            return Err(ApiError::invalid_parameter(format!(
-                "Unsupported log type: {other}"
-            )));
-        }
-    };
-    let client_context = client_context(headers)?;
+    refuse_unsupported(query, headers)?;
     let (limit, operation) = match invocation_type {
         InvocationType::Event => (MAX_EVENT_PAYLOAD, "InvokeAsync"),
-        _ => (MAX_SYNC_PAYLOAD, "Invoke"),
+        InvocationType::RequestResponse => (MAX_SYNC_PAYLOAD, "Invoke"),
     };
     let payload = match read_limited(body, limit).await {
         Ok(payload) => payload,
@@ -106,21 +92,20 @@ async fn invoke_inner(
         })?;
         payload
     };
-    let mut invocation = Invocation::new(payload, target.invoked_arn);
-    invocation.client_context = client_context;
+    let invocation = Invocation::new(payload);
     let request_id = invocation.request_id.clone();
     match invocation_type {
-        InvocationType::DryRun => Ok(empty(StatusCode::NO_CONTENT, &request_id)),
         InvocationType::Event => {
-            event_invoke::spawn(functions, target.name, invocation);
-            Ok(empty(StatusCode::ACCEPTED, &request_id))
+            event_invoke::spawn(functions, name, invocation);
+            let mut response = StatusCode::ACCEPTED.into_response();
+            set(response.headers_mut(), "x-amzn-requestid", &request_id);
+            Ok(response)
         }
         InvocationType::RequestResponse => {
-            let Some(pool) = functions.pools.get(&target.name) else {
-                return Err(ApiError::not_found(&target.name));
+            let Some(pool) = functions.pools.get(&name) else {
+                return Err(ApiError::not_found(&name));
             };
-            let completion = pool.invoke(invocation).await;
-            let (body, function_error) = match completion.outcome {
+            let (body, function_error) = match pool.invoke(invocation).await {
                 Outcome::Success(body) => (body, false),
                 Outcome::Failed(error) => (error.body, true),
                 Outcome::Unavailable => {
@@ -142,88 +127,56 @@ async fn invoke_inner(
                     HeaderValue::from_static("Unhandled"),
                 );
             }
-            if tail {
-                set(
-                    response_headers,
-                    "x-amz-log-result",
-                    &BASE64.encode(&completion.log_tail),
-                );
-            }
             Ok(response)
         }
     }
 }
 
-/// The function an Invoke call names.
-struct Target {
-    name: String,
-    invoked_arn: String,
-}
-
-fn resolve(
-    functions: &Functions,
-    function_name: &str,
-    query: Option<&str>,
-) -> Result<Target, ApiError> {
-    let reference = FunctionRef::parse(function_name)
+/// The served function that `function_name` names: by its name, or by its ARN in this
+/// server's region and account (an ARN elsewhere is not found, as in AWS).
+fn resolve(functions: &Functions, function_name: &str) -> Result<String, ApiError> {
+    let name = function_ref::function_name(function_name)
         .map_err(|error| ApiError::validation(error.to_string()))?;
-    let query_qualifier = query_param(query, "Qualifier").filter(|q| !q.is_empty());
-    if let Some(qualifier) = &query_qualifier
-        && !valid_qualifier(qualifier)
-    {
-        return Err(ApiError::validation(format!(
-            "1 validation error detected: Value '{qualifier}' at 'qualifier' failed to satisfy constraint: \
-             Member must satisfy regular expression pattern: (|[a-zA-Z0-9$_-]+)"
-        )));
-    }
-    let qualifier = match (reference.qualifier, query_qualifier) {
-        (Some(a), Some(b)) if a != b => {
-            return Err(ApiError::invalid_parameter(
-                "The derived qualifier from the function name does not match the specified qualifier.",
-            ));
-        }
-        (a, b) => a.or(b),
+    let arn = functions.arn(name);
+    let named: &str = if function_name == name {
+        &arn
+    } else {
+        function_name
     };
-    let invoked_arn = functions.arn(&reference.name, qualifier.as_deref());
-    if !functions.pools.contains_key(&reference.name) {
-        return Err(ApiError::not_found(&invoked_arn));
+    if named != arn || !functions.pools.contains_key(name) {
+        return Err(ApiError::not_found(named));
     }
-    Ok(Target {
-        name: reference.name,
-        invoked_arn,
-    })
+    Ok(name.to_owned())
 }
 
 fn invocation_type(headers: &HeaderMap) -> Result<InvocationType, ApiError> {
     match header_str(headers, "x-amz-invocation-type")? {
         None | Some("RequestResponse") => Ok(InvocationType::RequestResponse),
         Some("Event") => Ok(InvocationType::Event),
-        Some("DryRun") => Ok(InvocationType::DryRun),
         Some(other) => Err(ApiError::invalid_parameter(format!(
-            "1 validation error detected: Value '{other}' at 'invocationType' failed to satisfy \
-             constraint: Member must satisfy enum value set: [Event, RequestResponse, DryRun]"
+            "Unsupported invocation type: {other} (lambda-local serves RequestResponse and Event)"
         ))),
     }
 }
 
-/// Decodes `X-Amz-Client-Context` (base64 JSON) into compact JSON for the runtime.
-fn client_context(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(encoded) = header_str(headers, "x-amz-client-context")? else {
-        return Ok(None);
-    };
-    let invalid =
-        || ApiError::invalid_content("Client context must be a valid Base64-encoded JSON object.");
-    if encoded.len() > MAX_CLIENT_CONTEXT {
+/// Refuses the Invoke options that lambda-local does not serve, rather than ignoring them.
+fn refuse_unsupported(query: Option<&str>, headers: &HeaderMap) -> Result<(), ApiError> {
+    if let Some(qualifier) = query_param(query, "Qualifier").filter(|q| !q.is_empty()) {
         return Err(ApiError::invalid_parameter(format!(
-            "Client context must be at most {MAX_CLIENT_CONTEXT} bytes"
+            "Unsupported qualifier: {qualifier} (lambda-local serves no versions or aliases)"
         )));
     }
-    let decoded = BASE64.decode(encoded.trim()).map_err(|_| invalid())?;
-    let value: serde_json::Value = serde_json::from_slice(&decoded).map_err(|_| invalid())?;
-    if !value.is_object() {
-        return Err(invalid());
+    if let Some(log_type) = header_str(headers, "x-amz-log-type")?.filter(|t| *t != "None") {
+        return Err(ApiError::invalid_parameter(format!(
+            "Unsupported log type: {log_type} (lambda-local writes function logs to its stderr)"
+        )));
     }
-    Ok(Some(value.to_string()))
+    if headers.contains_key("x-amz-client-context") {
+        return Err(ApiError::invalid_parameter(
+            "Unsupported client context (lambda-local passes none to functions)",
+        ));
+    }
+    Ok(())
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ApiError> {
@@ -250,12 +203,6 @@ fn set(headers: &mut HeaderMap, name: &'static str, value: &str) {
     }
 }
 
-fn empty(status: StatusCode, request_id: &str) -> Response {
-    let mut response = status.into_response();
-    set(response.headers_mut(), "x-amzn-requestid", request_id);
-    response
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,21 +218,5 @@ mod tests {
             Some("")
         );
         assert_eq!(query_param(None, "Qualifier"), None);
-    }
-
-    #[test]
-    fn decodes_client_context() {
-        let mut headers = HeaderMap::new();
-        let encoded = BASE64.encode(br#"{"custom": {"a": 1}}"#);
-        headers.insert(
-            "x-amz-client-context",
-            HeaderValue::from_str(&encoded).expect("ascii"),
-        );
-        assert_eq!(
-            client_context(&headers).expect("valid").as_deref(),
-            Some(r#"{"custom":{"a":1}}"#)
-        );
-        headers.insert("x-amz-client-context", HeaderValue::from_static("!!"));
-        assert!(client_context(&headers).is_err());
     }
 }

@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::FunctionConfig;
-use crate::invocation::{Completion, Invocation};
+use crate::invocation::{Invocation, Outcome};
 use crate::stats::Counters;
 use crate::worker::Worker;
 
@@ -32,7 +32,7 @@ pub(crate) struct FunctionSpec {
 
 struct Job {
     invocation: Invocation,
-    reply: oneshot::Sender<Completion>,
+    reply: oneshot::Sender<Outcome>,
 }
 
 /// The queue and workers of one function.
@@ -79,12 +79,12 @@ impl Pool {
     }
 
     /// Queues the invocation and waits for it to end.
-    pub(crate) async fn invoke(&self, invocation: Invocation) -> Completion {
+    pub(crate) async fn invoke(&self, invocation: Invocation) -> Outcome {
         let (reply, answer) = oneshot::channel();
         if self.jobs.send(Job { invocation, reply }).is_err() {
-            return Completion::unavailable();
+            return Outcome::Unavailable;
         }
-        answer.await.unwrap_or_else(|_| Completion::unavailable())
+        answer.await.unwrap_or(Outcome::Unavailable)
     }
 }
 
@@ -130,9 +130,9 @@ async fn dispatch(
         let back = back.clone();
         let mut shutdown = shutdown.clone();
         tokio::spawn(async move {
-            let completion = worker.invoke(job.invocation, &mut shutdown).await;
+            let outcome = worker.invoke(job.invocation, &mut shutdown).await;
             // The caller may have gone (an HTTP timeout); Lambda finishes the run anyway.
-            let _ = job.reply.send(completion);
+            let _ = job.reply.send(outcome);
             let _ = back.send(worker);
         });
     }

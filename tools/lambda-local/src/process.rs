@@ -4,12 +4,11 @@
 use std::io;
 use std::net::SocketAddr;
 use std::process::{ExitStatus, Stdio};
-use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use tokio::process::{Child, Command};
 
-use crate::logs::{self, LogCapture};
+use crate::logs;
 use crate::pool::FunctionSpec;
 
 /// One running function process (a sandbox).
@@ -22,11 +21,7 @@ pub(crate) struct FunctionProcess {
 
 impl FunctionProcess {
     /// Starts the function's binary pointed at the Runtime API on `runtime_api`.
-    pub(crate) fn spawn(
-        spec: &FunctionSpec,
-        runtime_api: SocketAddr,
-        capture: &Arc<LogCapture>,
-    ) -> io::Result<Self> {
+    pub(crate) fn spawn(spec: &FunctionSpec, runtime_api: SocketAddr) -> io::Result<Self> {
         let config = &spec.config;
         let task_root = config
             .binary
@@ -78,10 +73,10 @@ impl FunctionProcess {
         let mut child = command.spawn()?;
         let prefix = format!("[{}] ", config.name);
         if let Some(stdout) = child.stdout.take() {
-            logs::forward(stdout, prefix.clone(), Arc::clone(capture));
+            logs::forward(stdout, prefix.clone());
         }
         if let Some(stderr) = child.stderr.take() {
-            logs::forward(stderr, prefix, Arc::clone(capture));
+            logs::forward(stderr, prefix);
         }
         Ok(Self {
             child,

@@ -101,6 +101,7 @@ pub(crate) struct SlotHandle {
 #[derive(Debug)]
 struct RuntimeState {
     slot: Mutex<Option<Arc<Slot>>>,
+    function_arn: String,
     max_response: usize,
 }
 
@@ -122,12 +123,13 @@ pub(crate) struct RuntimeApi {
 }
 
 impl RuntimeApi {
-    /// Binds a free port on 127.0.0.1 and starts serving.
-    pub(crate) async fn bind(max_response: usize) -> io::Result<Self> {
+    /// Binds a free port on 127.0.0.1 and starts serving the function `function_arn`.
+    pub(crate) async fn bind(function_arn: String, max_response: usize) -> io::Result<Self> {
         let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
         let addr = listener.local_addr()?;
         let state = Arc::new(RuntimeState {
             slot: Mutex::new(None),
+            function_arn,
             max_response,
         });
         let app = router(Arc::clone(&state));
@@ -248,16 +250,8 @@ async fn next(State(state): State<Arc<RuntimeState>>) -> Response {
     };
     put("lambda-runtime-aws-request-id", &invocation.request_id);
     put("lambda-runtime-deadline-ms", &deadline.to_string());
-    put(
-        "lambda-runtime-invoked-function-arn",
-        &invocation.invoked_arn,
-    );
+    put("lambda-runtime-invoked-function-arn", &state.function_arn);
     put("lambda-runtime-trace-id", &invocation.trace_id);
-    if let Some(context) = &invocation.client_context
-        && let Ok(value) = HeaderValue::from_bytes(context.as_bytes())
-    {
-        headers.insert("lambda-runtime-client-context", value);
-    }
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),

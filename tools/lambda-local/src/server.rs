@@ -83,7 +83,7 @@ impl Server {
         for function in config.functions {
             let name = function.name.clone();
             let spec = FunctionSpec {
-                arn: function_arn(&config.region, &config.account_id, &name, None),
+                arn: function_arn(&config.region, &config.account_id, &name),
                 region: config.region.clone(),
                 init_timeout: config.init_timeout,
                 max_response_bytes: MAX_SYNC_PAYLOAD,

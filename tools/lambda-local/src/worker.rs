@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use crate::clock::millis;
-use crate::invocation::{Completion, FunctionError, Invocation, Outcome};
-use crate::logs::LogCapture;
+use crate::invocation::{FunctionError, Invocation, Outcome};
+use crate::logs;
 use crate::pool::FunctionSpec;
 use crate::process::{FunctionProcess, exit_reason};
 use crate::runtime_api::{Delivery, RuntimeApi, SlotEvent, SlotHandle};
@@ -29,7 +29,6 @@ pub(crate) struct Worker {
     spec: Arc<FunctionSpec>,
     counters: Arc<Counters>,
     runtime: RuntimeApi,
-    capture: Arc<LogCapture>,
     sandbox: Option<Sandbox>,
 }
 
@@ -52,12 +51,11 @@ enum Status {
 impl Worker {
     /// A worker with its Runtime API listener bound; no process yet.
     pub(crate) async fn new(spec: Arc<FunctionSpec>, counters: Arc<Counters>) -> io::Result<Self> {
-        let runtime = RuntimeApi::bind(spec.max_response_bytes).await?;
+        let runtime = RuntimeApi::bind(spec.arn.clone(), spec.max_response_bytes).await?;
         Ok(Self {
             spec,
             counters,
             runtime,
-            capture: Arc::new(LogCapture::default()),
             sandbox: None,
         })
     }
@@ -83,14 +81,13 @@ impl Worker {
         &mut self,
         invocation: Invocation,
         shutdown: &mut watch::Receiver<bool>,
-    ) -> Completion {
+    ) -> Outcome {
         if *shutdown.borrow() {
-            return Completion::unavailable();
+            return Outcome::Unavailable;
         }
         let started = Instant::now();
         let request_id = invocation.request_id.clone();
         Counters::bump(&self.counters.invocations);
-        self.capture.start();
         self.log(&format!("START RequestId: {request_id} Version: $LATEST"));
         let cold = !self.is_warm();
         if cold && let Err(error) = self.cold_start().await {
@@ -124,7 +121,7 @@ impl Worker {
     async fn cold_start(&mut self) -> io::Result<()> {
         self.stop().await;
         let slot = self.runtime.open_slot();
-        match FunctionProcess::spawn(&self.spec, self.runtime.addr(), &self.capture) {
+        match FunctionProcess::spawn(&self.spec, self.runtime.addr()) {
             Ok(process) => {
                 Counters::bump(&self.counters.cold_starts);
                 self.sandbox = Some(Sandbox { process, slot });
@@ -240,7 +237,7 @@ impl Worker {
         (ending, init_duration)
     }
 
-    /// Logs END and REPORT, counts errors, returns the completion with its log tail.
+    /// Logs END and REPORT, counts errors, returns the outcome.
     fn finish(
         &self,
         request_id: &str,
@@ -248,7 +245,7 @@ impl Worker {
         init_duration: Option<Duration>,
         outcome: Outcome,
         status: Status,
-    ) -> Completion {
+    ) -> Outcome {
         // Like Lambda, Duration excludes the init phase, and billing rounds up to 1 ms.
         let duration = started
             .elapsed()
@@ -285,13 +282,10 @@ impl Worker {
         }
         self.log(&format!("END RequestId: {request_id}"));
         self.log(&report);
-        Completion {
-            outcome,
-            log_tail: self.capture.finish(),
-        }
+        outcome
     }
 
     fn log(&self, line: &str) {
-        self.capture.line(&self.spec.log_prefix, line.as_bytes());
+        logs::line(&self.spec.log_prefix, line.as_bytes());
     }
 }

@@ -9,7 +9,6 @@ It starts `lambda-local` serving the echo fixture, points boto3 at it through
 AWS_ENDPOINT_URL_LAMBDA and checks what boto3 sees. Exits non-zero on the first failure.
 """
 
-import base64
 import json
 import os
 import subprocess
@@ -116,14 +115,22 @@ def run_checks(client):
             time.sleep(0.05)
         check("event: ran in the background", os.path.exists(marker))
 
-    response = client.invoke(FunctionName="echo", InvocationType="DryRun")
-    check("dry run: 204", response["StatusCode"] == 204, response)
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:echo"
+    response = client.invoke(FunctionName=arn, Payload=json.dumps({"by": "arn"}))
+    body = json.loads(response["Payload"].read())
+    check("invoke by ARN (as moto's Step Functions)", body["echo"] == {"by": "arn"}, body)
 
-    response = client.invoke(
-        FunctionName="echo", LogType="Tail", Payload=json.dumps({"log": "hello log"})
-    )
-    tail = base64.b64decode(response["LogResult"]).decode()
-    check("log tail", "hello log" in tail and "REPORT RequestId" in tail, tail)
+    for name, kwargs in [
+        ("dry run", {"InvocationType": "DryRun"}),
+        ("log tail", {"LogType": "Tail"}),
+        ("qualifier", {"Qualifier": "$LATEST"}),
+    ]:
+        try:
+            client.invoke(FunctionName="echo", **kwargs)
+            check(f"{name} refused", False, "no exception")
+        except client.exceptions.InvalidParameterValueException as error:
+            message = error.response["Error"]["Message"]
+            check(f"{name}: InvalidParameterValueException", message.startswith("Unsupported"), message)
 
 
 if __name__ == "__main__":

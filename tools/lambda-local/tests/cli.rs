@@ -1,5 +1,5 @@
 //! The `lambda-local` binary: endpoints on stdout's first two lines, options from flags and
-//! `LAMBDA_LOCAL_*` variables, SIGTERM kills the function processes.
+//! `LAMBDA_LOCAL_*` variables, function logs on stderr, SIGTERM kills the function processes.
 
 mod common;
 
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use aws_config::BehaviorVersion;
 use aws_sdk_lambda::config::{Credentials, Region};
 use aws_sdk_lambda::primitives::Blob;
-use common::{echo_bin, http};
+use common::{echo_bin, eventually, http};
 use serde_json::{Value, json};
 
 struct Running {
@@ -26,12 +26,12 @@ impl Drop for Running {
     }
 }
 
-fn run(args: &[&str], env: &[(&str, &str)], lines: usize) -> Running {
+fn run(args: &[&str], env: &[(&str, &str)], lines: usize, stderr: Stdio) -> Running {
     let mut child = Command::new(env!("CARGO_BIN_EXE_lambda-local"))
         .args(args)
         .envs(env.iter().copied())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .expect("lambda-local starts");
     let stdout = child.stdout.take().expect("stdout");
@@ -81,6 +81,7 @@ async fn prints_endpoints_serves_and_stops_on_sigterm() {
         ],
         &[("LAMBDA_LOCAL_TIMEOUTS", "echo=2")],
         2,
+        Stdio::null(),
     );
     let endpoint = running.lines[0].clone();
     let http_endpoint = running.lines[1].clone();
@@ -127,6 +128,52 @@ async fn prints_endpoints_serves_and_stops_on_sigterm() {
         !std::path::Path::new(&format!("/proc/{pid}")).exists(),
         "function process {pid} survived"
     );
+}
+
+/// The benches and the local stack read these lines from lambda-local's stderr.
+#[tokio::test]
+async fn function_output_and_report_lines_go_to_stderr() {
+    let log = tempfile::NamedTempFile::new().expect("temp file");
+    let function = format!("echo={}", echo_bin().display());
+    let running = run(
+        &["--listen", "127.0.0.1:0", "--function", &function],
+        &[],
+        1,
+        Stdio::from(log.reopen().expect("log file")),
+    );
+    let body = sdk_invoke(
+        &running.lines[0],
+        "echo",
+        json!({"log": "a line from the function"}),
+    )
+    .await;
+    let request_id = body["request_id"].as_str().expect("request id");
+    let read = || std::fs::read_to_string(log.path()).expect("read log");
+    let end = format!("[echo] END RequestId: {request_id}");
+    let function_line = "[echo] a line from the function";
+    eventually(Duration::from_secs(5), || {
+        let text = read();
+        text.contains(&end) && text.contains(function_line)
+    })
+    .await;
+    let text = read();
+    assert!(
+        text.contains(&format!(
+            "[echo] START RequestId: {request_id} Version: $LATEST"
+        )),
+        "{text}"
+    );
+    assert!(text.contains(function_line), "{text}");
+    assert!(text.contains(&end), "{text}");
+    let report = text
+        .lines()
+        .find(|line| {
+            line.starts_with(&format!(
+                "[echo] REPORT RequestId: {request_id}\tDuration: "
+            ))
+        })
+        .unwrap_or_else(|| panic!("no REPORT line in {text}"));
+    assert!(report.contains("\tInit Duration: "), "{report}");
 }
 
 #[test]

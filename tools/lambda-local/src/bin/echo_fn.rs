@@ -47,7 +47,6 @@ async fn handle(event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
         "deadline_ms": context.deadline,
         "pid": std::process::id(),
         "function_name": std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok(),
-        "client_context": context.client_context.map(|c| json!({"custom": c.custom})),
     });
     if let Some(name) = commands.get("env").and_then(Value::as_str) {
         echo["env"] = json!(std::env::var(name).ok());
