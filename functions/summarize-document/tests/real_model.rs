@@ -30,7 +30,7 @@ async fn summarizes_an_uploaded_document_with_the_local_model() {
             upload_options: SummaryOptions::default(),
         },
     };
-    let text = include_str!("../../../shared/bedrock/tests/data/languages/en.txt");
+    let text = include_str!("../../../shared/tokens/tests/data/languages/en.txt");
     s3.put("docs", "incoming/report.txt", text).await;
     let out = handle(
         &app,

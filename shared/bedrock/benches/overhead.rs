@@ -13,7 +13,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 /// English text runs at about 304 real Llama 3.2 tokens per sample (measured by the
 /// estimator test's tokenizer), so 330 copies make a document of about 100,000 tokens.
 fn document() -> String {
-    let sample = include_str!("../tests/data/languages/en.txt");
+    let sample = include_str!("../../tokens/tests/data/languages/en.txt");
     let mut doc = String::with_capacity(sample.len() * 331);
     for i in 0..330 {
         doc.push_str(sample);

@@ -166,11 +166,12 @@ impl LlamaClient {
         );
         let outcome = async {
             let body = self.prepare(call)?;
-            Ok(self
-                .with_retries(call.deadline, |model, timeout| {
+            Ok::<_, BedrockError>(
+                self.with_retries(call.deadline, |model, timeout| {
                     StreamStart::open(self, model, body.clone(), timeout)
                 })
-                .await)
+                .await,
+            )
         }
         .instrument(span.clone())
         .await?;

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use tokens::BudgetError;
+
 /// Every way a model call can fail, one variant per different handling.
 ///
 /// [`BedrockError::error_type`] gives the stable name used as a Lambda `Diagnostic`
@@ -198,9 +200,71 @@ impl BedrockError {
     }
 }
 
+/// The budget's refusals keep the names and messages they had when the budget lived here:
+/// `InvalidParameter` for a window under 256 tokens, `ContextOverflow` for a prompt.
+impl From<BudgetError> for BedrockError {
+    fn from(err: BudgetError) -> Self {
+        match err {
+            BudgetError::InvalidWindow { context_window } => Self::InvalidParameter {
+                field: "context_window",
+                value: context_window.to_string(),
+                allowed: "at least 256 tokens",
+            },
+            BudgetError::Overflow {
+                prompt_tokens,
+                max_gen_len,
+                context_window,
+            } => Self::ContextOverflow {
+                prompt_tokens,
+                max_gen_len,
+                context_window,
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::budget::{ContextBudget, MIN_CONTEXT_WINDOW};
+
+    #[test]
+    fn budget_refusals_keep_their_names_and_messages() {
+        assert_eq!(
+            MIN_CONTEXT_WINDOW, 256,
+            "the InvalidParameter text says 256"
+        );
+        let err = BedrockError::from(ContextBudget::new(10).unwrap_err());
+        assert_eq!(
+            err,
+            BedrockError::InvalidParameter {
+                field: "context_window",
+                value: "10".into(),
+                allowed: "at least 256 tokens",
+            }
+        );
+        assert_eq!(err.error_type(), "InvalidParameter");
+        assert_eq!(
+            err.to_string(),
+            "invalid context_window: 10 (allowed: at least 256 tokens)"
+        );
+
+        let budget = ContextBudget::new(1000).unwrap();
+        let text = "word ".repeat(900);
+        let budget_err = budget.check(&text, 1000).unwrap_err();
+        let err = BedrockError::from(budget_err.clone());
+        assert_eq!(err.error_type(), "ContextOverflow");
+        assert_eq!(err.to_string(), budget_err.to_string());
+        assert!(matches!(
+            err,
+            BedrockError::ContextOverflow {
+                max_gen_len: 1000,
+                context_window: 1000,
+                ..
+            }
+        ));
+        assert!(err.to_string().contains("1000-token context window"));
+    }
 
     #[test]
     fn service_codes_map_to_variants_in_both_casings() {

@@ -17,7 +17,9 @@
 //! Functions `Retry`/`Catch`; the table is on [`BedrockError`]. Settings come from the
 //! environment ([`settings::ENV_VARS`]).
 
-pub mod budget;
+/// Token estimation and the context budget, from the `tokens` crate (kept here under its
+/// old path; [`budget::BudgetError`] converts into [`BedrockError`]).
+pub use tokens as budget;
 mod client;
 mod error;
 pub mod metrics;

@@ -6,7 +6,7 @@ use std::hint::black_box;
 fn split(c: &mut Criterion) {
     let sample = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../bedrock/tests/data/languages/en.txt"
+        "/../tokens/tests/data/languages/en.txt"
     ))
     .expect("sample text");
     // About 1.8 MB of English prose, the size of the benchmarks' 300,000-word document.

@@ -10,7 +10,7 @@
 
 use std::ops::Range;
 
-use bedrock::{estimate_tokens, running_estimate};
+use tokens::{estimate_tokens, running_estimate};
 
 /// One piece of the original text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -266,7 +266,7 @@ mod tests {
 
     fn sample(lang: &str) -> String {
         std::fs::read_to_string(format!(
-            "{}/../bedrock/tests/data/languages/{lang}.txt",
+            "{}/../tokens/tests/data/languages/{lang}.txt",
             env!("CARGO_MANIFEST_DIR")
         ))
         .unwrap()

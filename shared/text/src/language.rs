@@ -210,7 +210,7 @@ mod tests {
     fn detects_each_language_from_the_samples() {
         let dir = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../bedrock/tests/data/languages"
+            "/../tokens/tests/data/languages"
         );
         for lang in Language::ALL {
             let text = std::fs::read_to_string(format!("{dir}/{}.txt", lang.code())).unwrap();

@@ -1,6 +1,7 @@
 //! Document text shared by the functions: extraction from uploads (text, Markdown, HTML,
 //! PDF, DOCX), token-based chunking on natural boundaries, and offline identification of the
-//! eight languages Llama 3.2 supports (chunk sizes are `bedrock::estimate_tokens` tokens).
+//! eight languages Llama 3.2 supports (chunk sizes are `tokens::estimate_tokens` tokens;
+//! no AWS SDK in here).
 
 pub mod chunk;
 pub mod extract;

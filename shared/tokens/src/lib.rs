@@ -1,4 +1,6 @@
-//! Context budgeting: a fast, conservative prompt-token estimate and the window check.
+//! Token counting below `bedrock` and `text`: a fast, conservative Llama 3 prompt-token
+//! estimate and the context-window check. No AWS SDK, no vocabulary; `bedrock` re-exports
+//! it as `bedrock::budget` and maps [`BudgetError`] onto `BedrockError`.
 //!
 //! The estimate scans the text once, without a vocabulary, weighting each word by its
 //! script (Llama 3's tokenizer splits German, Hindi or Thai words into more pieces than
@@ -7,8 +9,6 @@
 //! never under-counts on text in the eight supported languages (whole texts, paragraphs
 //! and lines); whole texts are over-counted by 14% (Hindi) to 64% (English), the price
 //! of needing no vocabulary.
-
-use crate::BedrockError;
 
 /// Llama 3.2's context window on Bedrock, in tokens.
 pub const BEDROCK_CONTEXT_WINDOW: u32 = 131_072;
@@ -102,7 +102,7 @@ fn ceil_tokens(weight: f32) -> u32 {
 /// Estimates how many Llama 3 tokens `text` takes, erring on the high side.
 ///
 /// ```
-/// let n = bedrock::budget::estimate_tokens("The quick brown fox jumps over the lazy dog.");
+/// let n = tokens::estimate_tokens("The quick brown fox jumps over the lazy dog.");
 /// assert!((10..=16).contains(&n));
 /// ```
 pub fn estimate_tokens(text: &str) -> u32 {
@@ -121,8 +121,8 @@ pub fn estimate_tokens(text: &str) -> u32 {
 ///
 /// ```
 /// let text = "Two words. And three more.";
-/// let last = bedrock::budget::running_estimate(text).last();
-/// assert_eq!(last, Some((text.len(), bedrock::estimate_tokens(text))));
+/// let last = tokens::running_estimate(text).last();
+/// assert_eq!(last, Some((text.len(), tokens::estimate_tokens(text))));
 /// ```
 pub fn running_estimate(text: &str) -> impl Iterator<Item = (usize, u32)> + '_ {
     Pieces { text, pos: 0 }.scan(0u32, |total, (end, tokens)| {
@@ -241,6 +241,35 @@ fn symbols(text: &str) -> (u32, usize) {
     (ceil_tokens(weight), bytes)
 }
 
+/// Why a [`ContextBudget`] refused a window or a prompt.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BudgetError {
+    /// The context window is too small to be a model's.
+    #[error(
+        "invalid context_window: {context_window} (allowed: at least {MIN_CONTEXT_WINDOW} tokens)"
+    )]
+    InvalidWindow {
+        /// The rejected window, in tokens.
+        context_window: u32,
+    },
+    /// The prompt plus `max_gen_len` cannot fit in the context window.
+    #[error(
+        "prompt of about {prompt_tokens} tokens plus max_gen_len {max_gen_len} exceeds the \
+         {context_window}-token context window"
+    )]
+    Overflow {
+        /// Estimated prompt tokens.
+        prompt_tokens: u32,
+        /// Requested generation length.
+        max_gen_len: u32,
+        /// The budget's context window.
+        context_window: u32,
+    },
+}
+
+/// The smallest context window [`ContextBudget::new`] accepts, in tokens.
+pub const MIN_CONTEXT_WINDOW: u32 = 256;
+
 /// The context window and the check that a prompt plus its generation fits in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ContextBudget {
@@ -257,13 +286,9 @@ impl Default for ContextBudget {
 
 impl ContextBudget {
     /// A budget for a model with `context_window` tokens.
-    pub fn new(context_window: u32) -> Result<Self, BedrockError> {
-        if context_window < 256 {
-            return Err(BedrockError::InvalidParameter {
-                field: "context_window",
-                value: context_window.to_string(),
-                allowed: "at least 256 tokens",
-            });
+    pub fn new(context_window: u32) -> Result<Self, BudgetError> {
+        if context_window < MIN_CONTEXT_WINDOW {
+            return Err(BudgetError::InvalidWindow { context_window });
         }
         Ok(Self { context_window })
     }
@@ -280,10 +305,10 @@ impl ContextBudget {
 
     /// Estimates `prompt` and refuses it when it cannot fit with `max_gen_len`;
     /// returns the estimate.
-    pub fn check(&self, prompt: &str, max_gen_len: u32) -> Result<u32, BedrockError> {
+    pub fn check(&self, prompt: &str, max_gen_len: u32) -> Result<u32, BudgetError> {
         let prompt_tokens = estimate_tokens(prompt);
         if u64::from(prompt_tokens) + u64::from(max_gen_len) > u64::from(self.context_window) {
-            return Err(BedrockError::ContextOverflow {
+            return Err(BudgetError::Overflow {
                 prompt_tokens,
                 max_gen_len,
                 context_window: self.context_window,
@@ -400,10 +425,24 @@ mod tests {
         let est = estimate_tokens(&text);
         assert!(budget.check(&text, 1000 - est).is_ok());
         let err = budget.check(&text, 1001 - est).unwrap_err();
-        assert_eq!(err.error_type(), "ContextOverflow");
+        assert!(matches!(
+            err,
+            BudgetError::Overflow {
+                context_window: 1000,
+                ..
+            }
+        ));
         assert!(err.to_string().contains("1000-token context window"));
         assert_eq!(budget.max_prompt_tokens(400), 600);
         assert_eq!(ContextBudget::default().context_window(), 131_072);
-        assert!(ContextBudget::new(10).is_err());
+        assert_eq!(
+            ContextBudget::new(10),
+            Err(BudgetError::InvalidWindow { context_window: 10 })
+        );
+        assert_eq!(
+            ContextBudget::new(10).unwrap_err().to_string(),
+            "invalid context_window: 10 (allowed: at least 256 tokens)"
+        );
+        assert!(ContextBudget::new(MIN_CONTEXT_WINDOW).is_ok());
     }
 }
