@@ -10,6 +10,6 @@ cd "$root"
 "$root/scripts/setup.sh"
 export PATH="$HOME/.cargo/bin:$PATH"
 echo "building the functions and local tools (the first build takes several minutes)"
-cargo build -q --bins -p bedrock-local -p lambda-local \
+cargo build -q --bins -p bedrock-local --features bedrock-local/llama -p lambda-local \
   -p summarize-document -p classify-ticket -p translate
 exec "$root/.venv/bin/python" "$root/tools/local-stack/demo.py"

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite. Installs what it needs first (scripts/setup.sh), then checks
-# formatting and lints, runs every Rust test and the boto3 tests against the emulator.
+# formatting and lints, runs every Rust test (the real-model smoke tests in a step of their
+# own, the only one that compiles llama.cpp), the boto3 tests against the emulator, the
+# template checks and the end-to-end tests.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -12,8 +14,11 @@ echo "== cargo fmt"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
-echo "== cargo test"
+echo "== cargo test (scripted test double; no llama.cpp)"
 cargo test --workspace
+echo "== real-model smoke tests (llama.cpp with the local GGUF)"
+cargo test -p bedrock-local -p classify-ticket -p summarize-document -p translate \
+  --features testkit/real-model,bedrock-local/llama --test real_model
 echo "== boto3 against bedrock-local"
 "$root/tools/bedrock-local/tests/run_boto3.sh"
 echo "== template and state machine checks"

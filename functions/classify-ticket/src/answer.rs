@@ -272,7 +272,7 @@ mod tests {
     const GOOD: &str = r#"{"category":"billing","priority":"high","sentiment":{"label":"negative","score":0.82},"confidence":0.9,"rationale":"Double charge."}"#;
 
     fn taxonomy() -> Taxonomy {
-        Taxonomy::builtin()
+        Taxonomy::builtin().unwrap()
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! fall back to `unclassified` with `needs_review` rather than fail on a bad answer.
 
 use bedrock::{
+    UsageTotals,
     BedrockError, ChatPrompt, Completion, Deadline, GenerationParams, Invocation, LlamaClient,
     StopReason,
 };
@@ -16,17 +17,6 @@ use crate::ticket::Ticket;
 
 /// Sampling temperature: low, for stable labels.
 pub const TEMPERATURE: f32 = 0.1;
-
-/// Tokens used by the model calls of one classification.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct TokenUsage {
-    /// Prompt tokens, all calls.
-    pub prompt_tokens: u64,
-    /// Generated tokens, all calls.
-    pub generation_tokens: u64,
-    /// Model calls that answered (1, or 2 with a repair); retries are not counted.
-    pub model_calls: u32,
-}
 
 /// The result returned to the caller.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -54,7 +44,7 @@ pub struct TicketClassification {
     /// The model (id, profile or ARN) that gave the last answer.
     pub model: String,
     /// Token usage.
-    pub usage: TokenUsage,
+    pub usage: UsageTotals,
     /// The caller's `metadata`, unchanged.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Map<String, Value>>,
@@ -100,7 +90,7 @@ impl Classifier {
         deadline: Deadline,
     ) -> Result<TicketClassification, BedrockError> {
         let language = text::detect(&ticket.text()).map(|d| d.language);
-        let mut usage = TokenUsage::default();
+        let mut usage = UsageTotals::default();
         let first = self
             .call(client, &self.prompt(&ticket), deadline, &mut usage)
             .await?;
@@ -161,15 +151,13 @@ impl Classifier {
         client: &LlamaClient,
         prompt: &ChatPrompt,
         deadline: Deadline,
-        usage: &mut TokenUsage,
+        usage: &mut UsageTotals,
     ) -> Result<Completion, BedrockError> {
         let call = Invocation::chat(prompt)
             .params(self.params)
             .deadline(deadline);
         let completion = client.invoke(&call).await?;
-        usage.prompt_tokens += u64::from(completion.usage.prompt_tokens);
-        usage.generation_tokens += u64::from(completion.usage.generation_tokens);
-        usage.model_calls += 1;
+        usage.add(&completion);
         Ok(completion)
     }
 
@@ -178,7 +166,7 @@ impl Classifier {
         answer: Answer,
         language: Option<Language>,
         model: String,
-        usage: TokenUsage,
+        usage: UsageTotals,
         ticket: Ticket,
     ) -> TicketClassification {
         let queue = self
@@ -207,7 +195,7 @@ impl Classifier {
         reason: String,
         language: Option<Language>,
         model: String,
-        usage: TokenUsage,
+        usage: UsageTotals,
         ticket: Ticket,
     ) -> TicketClassification {
         TicketClassification {

@@ -1,6 +1,9 @@
 //! Settings read once per cold start: input limits, generation length and the taxonomy.
 
-use crate::taxonomy::{Taxonomy, TaxonomyError};
+use serde::{Deserialize, Serialize};
+use settings::{ConfigError, Settings, in_range};
+
+use crate::taxonomy::Taxonomy;
 
 /// Size limits on a ticket, checked before any model call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,142 +20,141 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
+        ClassifySettings::default().limits()
+    }
+}
+
+/// The environment variables of classify-ticket (the README's table lists them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClassifySettings {
+    /// `CLASSIFY_MAX_REQUEST_BYTES`.
+    pub classify_max_request_bytes: usize,
+    /// `CLASSIFY_MAX_SUBJECT_CHARS`.
+    pub classify_max_subject_chars: usize,
+    /// `CLASSIFY_MAX_BODY_CHARS`.
+    pub classify_max_body_chars: usize,
+    /// `CLASSIFY_MAX_METADATA_BYTES`.
+    pub classify_max_metadata_bytes: usize,
+    /// `CLASSIFY_MAX_GEN_LEN`.
+    pub classify_max_gen_len: u32,
+    /// `TAXONOMY_JSON`: the taxonomy, inline.
+    pub taxonomy_json: Option<String>,
+    /// `TAXONOMY_FILE`: a path to the taxonomy.
+    pub taxonomy_file: Option<String>,
+}
+
+impl Default for ClassifySettings {
+    fn default() -> Self {
         Self {
-            max_request_bytes: 64 * 1024,
-            max_subject_chars: 500,
-            max_body_chars: 20_000,
-            max_metadata_bytes: 4 * 1024,
+            classify_max_request_bytes: 64 * 1024,
+            classify_max_subject_chars: 500,
+            classify_max_body_chars: 20_000,
+            classify_max_metadata_bytes: 4 * 1024,
+            classify_max_gen_len: 256,
+            taxonomy_json: None,
+            taxonomy_file: None,
         }
     }
 }
 
-/// Default `max_gen_len` for a classification answer (a small JSON object).
-pub const DEFAULT_MAX_GEN_LEN: u32 = 256;
+impl ClassifySettings {
+    /// The size limits these settings set.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_request_bytes: self.classify_max_request_bytes,
+            max_subject_chars: self.classify_max_subject_chars,
+            max_body_chars: self.classify_max_body_chars,
+            max_metadata_bytes: self.classify_max_metadata_bytes,
+        }
+    }
+}
+
+impl Settings for ClassifySettings {
+    const PREFIX: &'static str = "";
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        in_range(
+            "CLASSIFY_MAX_REQUEST_BYTES",
+            self.classify_max_request_bytes,
+            1,
+            6 * 1024 * 1024,
+        )?;
+        in_range(
+            "CLASSIFY_MAX_SUBJECT_CHARS",
+            self.classify_max_subject_chars,
+            1,
+            100_000,
+        )?;
+        in_range(
+            "CLASSIFY_MAX_BODY_CHARS",
+            self.classify_max_body_chars,
+            1,
+            2_000_000,
+        )?;
+        in_range(
+            "CLASSIFY_MAX_METADATA_BYTES",
+            self.classify_max_metadata_bytes,
+            2,
+            1024 * 1024,
+        )?;
+        in_range(
+            "CLASSIFY_MAX_GEN_LEN",
+            self.classify_max_gen_len,
+            32,
+            bedrock::params::MAX_GEN_LEN_LIMIT,
+        )
+    }
+}
 
 /// Everything the handler needs besides the Bedrock client.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// Input limits.
     pub limits: Limits,
-    /// `max_gen_len` of each model call (`CLASSIFY_MAX_GEN_LEN`).
+    /// `max_gen_len` of each model call.
     pub max_gen_len: u32,
-    /// Categories, priorities and routing (`TAXONOMY_JSON` / `TAXONOMY_FILE`).
+    /// Categories, priorities and routing.
     pub taxonomy: Taxonomy,
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            limits: Limits::default(),
-            max_gen_len: DEFAULT_MAX_GEN_LEN,
-            taxonomy: Taxonomy::builtin(),
-        }
-    }
-}
+impl TryFrom<ClassifySettings> for Config {
+    type Error = ConfigError;
 
-/// A setting that cannot be used; the function refuses to start.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// A numeric variable is not a number in its range.
-    #[error("{name} must be an integer from {min} to {max}, got {value:?}")]
-    Number {
-        /// The variable.
-        name: &'static str,
-        /// What it holds.
-        value: String,
-        /// Smallest allowed.
-        min: u64,
-        /// Largest allowed.
-        max: u64,
-    },
-    /// The taxonomy is missing, unreadable or invalid.
-    #[error(transparent)]
-    Taxonomy(#[from] TaxonomyError),
-}
-
-/// The environment variables [`Config::from_env`] reads, besides the Bedrock client's.
-///
-/// | variable | meaning | default |
-/// |---|---|---|
-/// | `CLASSIFY_MAX_REQUEST_BYTES` | largest request body / task input | 65536 |
-/// | `CLASSIFY_MAX_SUBJECT_CHARS` | longest subject | 500 |
-/// | `CLASSIFY_MAX_BODY_CHARS` | longest body | 20000 |
-/// | `CLASSIFY_MAX_METADATA_BYTES` | largest `metadata` (compact JSON) | 4096 |
-/// | `CLASSIFY_MAX_GEN_LEN` | `max_gen_len` per model call (32-2048) | 256 |
-/// | `TAXONOMY_JSON` / `TAXONOMY_FILE` | taxonomy inline or from a file (not both) | built-in |
-pub const ENV_VARS: [&str; 7] = [
-    "CLASSIFY_MAX_REQUEST_BYTES",
-    "CLASSIFY_MAX_SUBJECT_CHARS",
-    "CLASSIFY_MAX_BODY_CHARS",
-    "CLASSIFY_MAX_METADATA_BYTES",
-    "CLASSIFY_MAX_GEN_LEN",
-    "TAXONOMY_JSON",
-    "TAXONOMY_FILE",
-];
-
-impl Config {
-    /// Reads the settings from the process environment (see [`ENV_VARS`]).
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    /// Reads the settings through `lookup` (a variable name to its value).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let number = |name: &'static str, default: usize, min: u64, max: u64| match lookup(name)
-            .filter(|v| !v.trim().is_empty())
-        {
-            None => Ok(default),
-            Some(value) => value
-                .trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|n| (min..=max).contains(n))
-                .and_then(|n| usize::try_from(n).ok())
-                .ok_or(ConfigError::Number {
-                    name,
-                    value,
-                    min,
-                    max,
-                }),
+    fn try_from(s: ClassifySettings) -> Result<Self, ConfigError> {
+        let limits = s.limits();
+        let (json, file) = (s.taxonomy_json, s.taxonomy_file);
+        let variable = if json.is_some() {
+            "TAXONOMY_JSON"
+        } else {
+            "TAXONOMY_FILE"
         };
-        let defaults = Limits::default();
-        let limits = Limits {
-            max_request_bytes: number(
-                "CLASSIFY_MAX_REQUEST_BYTES",
-                defaults.max_request_bytes,
-                1,
-                6 * 1024 * 1024,
-            )?,
-            max_subject_chars: number(
-                "CLASSIFY_MAX_SUBJECT_CHARS",
-                defaults.max_subject_chars,
-                1,
-                100_000,
-            )?,
-            max_body_chars: number(
-                "CLASSIFY_MAX_BODY_CHARS",
-                defaults.max_body_chars,
-                1,
-                2_000_000,
-            )?,
-            max_metadata_bytes: number(
-                "CLASSIFY_MAX_METADATA_BYTES",
-                defaults.max_metadata_bytes,
-                2,
-                1024 * 1024,
-            )?,
-        };
-        let max_gen_len = number(
-            "CLASSIFY_MAX_GEN_LEN",
-            DEFAULT_MAX_GEN_LEN as usize,
-            32,
-            u64::from(bedrock::params::MAX_GEN_LEN_LIMIT),
-        )?;
+        let taxonomy = Taxonomy::from_lookup(|name| match name {
+            "TAXONOMY_JSON" => json.clone(),
+            "TAXONOMY_FILE" => file.clone(),
+            _ => None,
+        })
+        .map_err(|e| ConfigError::new(variable, e.to_string()))?;
         Ok(Self {
             limits,
-            max_gen_len: u32::try_from(max_gen_len).unwrap_or(DEFAULT_MAX_GEN_LEN),
-            taxonomy: Taxonomy::from_lookup(&lookup)?,
+            max_gen_len: s.classify_max_gen_len,
+            taxonomy,
         })
+    }
+}
+
+impl Config {
+    /// The settings in `vars` (name, value pairs), defaults for the rest.
+    pub fn from_vars<K: Into<String>, V: Into<String>>(
+        vars: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Self, ConfigError> {
+        let vars = vars.into_iter().map(|(k, v)| (k.into(), v.into()));
+        settings::from_vars::<ClassifySettings>(vars)?.try_into()
+    }
+
+    /// The defaults: built-in taxonomy and limits.
+    pub fn builtin() -> Result<Self, ConfigError> {
+        ClassifySettings::default().try_into()
     }
 }
 
@@ -160,29 +162,25 @@ impl Config {
 mod tests {
     use super::*;
 
+    const NONE: [(&str, &str); 0] = [];
+
     #[test]
     fn defaults_when_unset() {
-        let config = Config::from_lookup(|_| None).unwrap();
-        assert_eq!(config, Config::default());
+        let config = Config::from_vars(NONE).unwrap();
+        assert_eq!(config, Config::builtin().unwrap());
         assert_eq!(config.limits.max_body_chars, 20_000);
         assert_eq!(config.limits.max_request_bytes, 65_536);
     }
 
     #[test]
     fn reads_every_limit() {
-        let config = Config::from_lookup(|name| {
-            Some(
-                match name {
-                    "CLASSIFY_MAX_REQUEST_BYTES" => "1000",
-                    "CLASSIFY_MAX_SUBJECT_CHARS" => "10",
-                    "CLASSIFY_MAX_BODY_CHARS" => " 20 ",
-                    "CLASSIFY_MAX_METADATA_BYTES" => "30",
-                    "CLASSIFY_MAX_GEN_LEN" => "64",
-                    _ => return None,
-                }
-                .into(),
-            )
-        })
+        let config = Config::from_vars([
+            ("CLASSIFY_MAX_REQUEST_BYTES", "1000"),
+            ("CLASSIFY_MAX_SUBJECT_CHARS", "10"),
+            ("CLASSIFY_MAX_BODY_CHARS", " 20 "),
+            ("CLASSIFY_MAX_METADATA_BYTES", "30"),
+            ("CLASSIFY_MAX_GEN_LEN", "64"),
+        ])
         .unwrap();
         assert_eq!(
             config.limits,
@@ -203,12 +201,11 @@ mod tests {
             ("CLASSIFY_MAX_BODY_CHARS", "lots"),
             ("CLASSIFY_MAX_GEN_LEN", "4096"),
             ("CLASSIFY_MAX_REQUEST_BYTES", "-1"),
+            ("TAXONOMY_JSON", "[]"),
+            ("TAXONOMY_FILE", "/no/such/taxonomy.json"),
         ] {
-            let err = Config::from_lookup(|n| (n == name).then(|| value.to_owned())).unwrap_err();
-            assert!(err.to_string().contains(name), "{err}");
+            let err = Config::from_vars([(name, value)]).unwrap_err();
+            assert_eq!(err.variable, name, "{err}");
         }
-        let err =
-            Config::from_lookup(|n| (n == "TAXONOMY_JSON").then(|| "[]".to_owned())).unwrap_err();
-        assert!(matches!(err, ConfigError::Taxonomy(_)), "{err}");
     }
 }

@@ -4,11 +4,11 @@
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! use classify_ticket::{App, Config, handle};
-//! let app = App::new(bedrock::LlamaClient::from_env().await?, Config::from_env()?); // once
+//! use classify_ticket::{App, Config};
+//! let app = App::new(bedrock::LlamaClient::from_env().await?, Config::builtin()?); // once
 //! let deadline = bedrock::Deadline::after(std::time::Duration::from_secs(10));
 //! let event = serde_json::json!({"subject": "Charged twice", "body": "Please refund one."});
-//! let result = handle(&app, event, deadline).await?; // Step Functions task input
+//! let result = lambda_kit::handle(&app, event, deadline).await?; // Step Functions task input
 //! assert!(result["queue"].is_string());
 //! # Ok(()) }
 //! ```
@@ -21,8 +21,8 @@ pub mod prompt;
 pub mod taxonomy;
 pub mod ticket;
 
-pub use classify::{Classifier, TicketClassification, TokenUsage};
-pub use config::{Config, ConfigError, Limits};
-pub use handler::{App, ROUTE, handle};
+pub use classify::{Classifier, TicketClassification};
+pub use config::{ClassifySettings, Config, Limits};
+pub use handler::{App, Endpoint};
 pub use taxonomy::{Taxonomy, TaxonomyError};
 pub use ticket::{Channel, CustomerTier, Ticket};

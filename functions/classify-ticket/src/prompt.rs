@@ -147,7 +147,7 @@ mod tests {
 
     #[test]
     fn hostile_ticket_cannot_forge_turns() {
-        let system = system_prompt(&Taxonomy::builtin());
+        let system = system_prompt(&Taxonomy::builtin().unwrap());
         let rendered = classification_prompt(&system, &ticket(HOSTILE, HOSTILE)).render();
         // Exactly: begin, system turn, user turn, open assistant header, prefill.
         assert_eq!(
@@ -174,7 +174,7 @@ mod tests {
 
     #[test]
     fn hostile_model_answer_cannot_forge_turns_in_the_repair_prompt() {
-        let taxonomy = Taxonomy::builtin();
+        let taxonomy = Taxonomy::builtin().unwrap();
         let system = system_prompt(&taxonomy);
         let problems = vec!["`category` is missing".to_owned()];
         let rendered = repair_prompt(
@@ -196,7 +196,7 @@ mod tests {
 
     #[test]
     fn ticket_goes_only_into_the_user_turn() {
-        let system = system_prompt(&Taxonomy::builtin());
+        let system = system_prompt(&Taxonomy::builtin().unwrap());
         let rendered =
             classification_prompt(&system, &ticket("Card declined", "My card was declined."))
                 .render();
@@ -214,7 +214,7 @@ mod tests {
 
     #[test]
     fn system_prompt_lists_the_taxonomy() {
-        let system = system_prompt(&Taxonomy::builtin());
+        let system = system_prompt(&Taxonomy::builtin().unwrap());
         for needle in [
             "- billing: Charges",
             "- urgent: An outage",
@@ -228,7 +228,7 @@ mod tests {
 
     #[test]
     fn quoted_answer_is_capped() {
-        let taxonomy = Taxonomy::builtin();
+        let taxonomy = Taxonomy::builtin().unwrap();
         let long = "x".repeat(10_000);
         let rendered = repair_prompt("s", &ticket("a", "b"), &long, &[], &taxonomy).render();
         assert!(rendered.len() < 10_000);

@@ -1,12 +1,87 @@
 //! Function settings, read once per cold start.
 
-use lambda_kit::TaskError;
-use lambda_kit::config::env_limit;
+use serde::{Deserialize, Serialize};
+use settings::{ConfigError, Settings, in_range};
 
-use crate::options::SummaryOptions;
+use crate::options::{Format, Length, SummaryOptions};
 use crate::summarize::Plan;
 
-/// Settings from the environment (see the crate README for names and defaults).
+/// The environment variables of summarize-document (the README's table lists them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SummarizeSettings {
+    /// `OUTPUT_BUCKET`: where results go; default: the source bucket.
+    pub output_bucket: Option<String>,
+    /// `INPUT_PREFIX`.
+    pub input_prefix: String,
+    /// `SUMMARY_PREFIX`.
+    pub summary_prefix: String,
+    /// `FAILURE_PREFIX`.
+    pub failure_prefix: String,
+    /// `RESULT_PREFIX`.
+    pub result_prefix: String,
+    /// `MAX_DOCUMENT_BYTES`.
+    pub max_document_bytes: u64,
+    /// `MAX_TEXT_BYTES`.
+    pub max_text_bytes: u64,
+    /// `MAX_REQUEST_BYTES`.
+    pub max_request_bytes: u64,
+    /// `SUMMARY_CONCURRENCY`.
+    pub summary_concurrency: usize,
+    /// `CHUNK_OVERLAP_PER_MILLE`.
+    pub chunk_overlap_per_mille: u32,
+    /// `PART_SUMMARY_TOKENS`.
+    pub part_summary_tokens: u32,
+    /// `SUMMARY_LENGTH`.
+    pub summary_length: Length,
+    /// `SUMMARY_FORMAT`.
+    pub summary_format: Format,
+}
+
+impl Default for SummarizeSettings {
+    fn default() -> Self {
+        let plan = Plan::default();
+        Self {
+            output_bucket: None,
+            input_prefix: "incoming/".into(),
+            summary_prefix: "summaries/".into(),
+            failure_prefix: "failed/".into(),
+            result_prefix: "results/".into(),
+            max_document_bytes: 20 * 1024 * 1024,
+            max_text_bytes: 4 * 1024 * 1024,
+            max_request_bytes: 1024 * 1024,
+            summary_concurrency: plan.concurrency,
+            chunk_overlap_per_mille: plan.overlap_per_mille,
+            part_summary_tokens: plan.part_summary_tokens,
+            summary_length: Length::default(),
+            summary_format: Format::default(),
+        }
+    }
+}
+
+impl Settings for SummarizeSettings {
+    const PREFIX: &'static str = "";
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (variable, prefix) in [
+            ("SUMMARY_PREFIX", &self.summary_prefix),
+            ("FAILURE_PREFIX", &self.failure_prefix),
+            ("RESULT_PREFIX", &self.result_prefix),
+        ] {
+            if prefix.is_empty() {
+                return Err(ConfigError::new(variable, "must not be empty"));
+            }
+        }
+        in_range("MAX_DOCUMENT_BYTES", self.max_document_bytes, 1, 1 << 40)?;
+        in_range("MAX_TEXT_BYTES", self.max_text_bytes, 1, 1 << 40)?;
+        in_range("MAX_REQUEST_BYTES", self.max_request_bytes, 1, 6 * 1024 * 1024)?;
+        in_range("SUMMARY_CONCURRENCY", self.summary_concurrency, 1, 64)?;
+        in_range("CHUNK_OVERLAP_PER_MILLE", self.chunk_overlap_per_mille, 0, 250)?;
+        in_range("PART_SUMMARY_TOKENS", self.part_summary_tokens, 16, 2048)
+    }
+}
+
+/// Settings from the environment (see [`SummarizeSettings`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// Where results go; default: the source bucket.
@@ -31,59 +106,38 @@ pub struct Config {
     pub upload_options: SummaryOptions,
 }
 
-impl Config {
-    /// Reads the settings.
-    pub fn from_env() -> Result<Self, TaskError> {
-        let var =
-            |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
-        let defaults = Plan::default();
-        let config = Self {
-            output_bucket: std::env::var("OUTPUT_BUCKET")
-                .ok()
-                .filter(|b| !b.is_empty()),
-            input_prefix: var("INPUT_PREFIX", "incoming/"),
-            summary_prefix: var("SUMMARY_PREFIX", "summaries/"),
-            failure_prefix: var("FAILURE_PREFIX", "failed/"),
-            result_prefix: var("RESULT_PREFIX", "results/"),
-            max_document_bytes: env_limit("MAX_DOCUMENT_BYTES", 20 * 1024 * 1024)?,
-            max_text_bytes: env_limit("MAX_TEXT_BYTES", 4 * 1024 * 1024)?,
-            max_request_bytes: env_limit("MAX_REQUEST_BYTES", 1024 * 1024)?,
-            plan: Plan {
-                concurrency: usize::try_from(env_limit(
-                    "SUMMARY_CONCURRENCY",
-                    defaults.concurrency as u64,
-                )?)
-                .unwrap_or(defaults.concurrency),
-                overlap_per_mille: u32::try_from(env_limit(
-                    "CHUNK_OVERLAP_PER_MILLE",
-                    defaults.overlap_per_mille.into(),
-                )?)
-                .unwrap_or(defaults.overlap_per_mille)
-                .min(250),
-                part_summary_tokens: u32::try_from(env_limit(
-                    "PART_SUMMARY_TOKENS",
-                    defaults.part_summary_tokens.into(),
-                )?)
-                .unwrap_or(defaults.part_summary_tokens)
-                .min(2048),
-            },
-            upload_options: upload_options()?,
-        };
-        if [
-            &config.summary_prefix,
-            &config.failure_prefix,
-            &config.result_prefix,
-        ]
-        .iter()
-        .any(|p| p.is_empty())
-        {
-            return Err(TaskError::InvalidInput(
-                "SUMMARY_PREFIX, FAILURE_PREFIX and RESULT_PREFIX must not be empty".into(),
-            ));
-        }
-        Ok(config)
+impl Default for Config {
+    fn default() -> Self {
+        SummarizeSettings::default().into()
     }
+}
 
+impl From<SummarizeSettings> for Config {
+    fn from(s: SummarizeSettings) -> Self {
+        Self {
+            output_bucket: s.output_bucket,
+            input_prefix: s.input_prefix,
+            summary_prefix: s.summary_prefix,
+            failure_prefix: s.failure_prefix,
+            result_prefix: s.result_prefix,
+            max_document_bytes: s.max_document_bytes,
+            max_text_bytes: s.max_text_bytes,
+            max_request_bytes: s.max_request_bytes,
+            plan: Plan {
+                concurrency: s.summary_concurrency,
+                overlap_per_mille: s.chunk_overlap_per_mille,
+                part_summary_tokens: s.part_summary_tokens,
+            },
+            upload_options: SummaryOptions {
+                length: s.summary_length,
+                format: s.summary_format,
+                language: None,
+            },
+        }
+    }
+}
+
+impl Config {
     /// Whether `key` is one of this function's own outputs (never processed: no loops).
     pub fn is_own_output(&self, key: &str) -> bool {
         [
@@ -96,15 +150,41 @@ impl Config {
     }
 }
 
-/// `SUMMARY_LENGTH` (short/medium/long) and `SUMMARY_FORMAT` (paragraph/bullets) for
-/// S3-triggered summaries.
-fn upload_options() -> Result<SummaryOptions, TaskError> {
-    let mut fields = serde_json::Map::new();
-    for (var, field) in [("SUMMARY_LENGTH", "length"), ("SUMMARY_FORMAT", "format")] {
-        if let Ok(value) = std::env::var(var) {
-            fields.insert(field.into(), value.trim().to_ascii_lowercase().into());
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
+        settings::from_vars::<SummarizeSettings>(vars).map(Config::from)
+    }
+
+    #[test]
+    fn defaults_and_values() {
+        assert_eq!(read(&[]).unwrap(), Config::default());
+        let c = read(&[
+            ("SUMMARY_LENGTH", "short"),
+            ("SUMMARY_FORMAT", "bullets"),
+            ("SUMMARY_CONCURRENCY", "8"),
+            ("OUTPUT_BUCKET", ""),
+        ])
+        .unwrap();
+        assert_eq!(c.upload_options.length, Length::Short);
+        assert_eq!(c.upload_options.format, Format::Bullets);
+        assert_eq!(c.plan.concurrency, 8);
+        assert_eq!(c.output_bucket, None);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        for (name, value) in [
+            ("SUMMARY_LENGTH", "huge"),
+            ("MAX_TEXT_BYTES", "0"),
+            ("MAX_REQUEST_BYTES", "lots"),
+            ("SUMMARY_CONCURRENCY", "0"),
+            ("CHUNK_OVERLAP_PER_MILLE", "500"),
+        ] {
+            assert_eq!(read(&[(name, value)]).unwrap_err().variable, name);
         }
     }
-    serde_json::from_value(serde_json::Value::Object(fields))
-        .map_err(|e| TaskError::InvalidInput(format!("SUMMARY_LENGTH / SUMMARY_FORMAT: {e}")))
 }

@@ -10,7 +10,7 @@ use text::Language;
 
 use crate::App;
 use crate::options::SummaryOptions;
-use crate::summarize::{Totals, summarize};
+use crate::summarize::summarize;
 
 /// Where a document came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -55,7 +55,7 @@ pub struct SummaryRecord {
     /// The model that answered.
     pub model: String,
     /// Tokens and calls.
-    pub usage: Totals,
+    pub usage: bedrock::UsageTotals,
     /// Parts the document was split into.
     pub parts: usize,
     /// Whether the summary hit its length limit.
@@ -173,8 +173,5 @@ pub fn extract_text(
     key: &str,
     content_type: Option<&str>,
 ) -> Result<text::Extracted, TaskError> {
-    text::extract::extract(bytes, key, content_type).map_err(|e| match e {
-        text::ExtractError::TooLarge { .. } => TaskError::InputTooLarge(e.to_string()),
-        other => TaskError::UnsupportedDocument(other.to_string()),
-    })
+    Ok(text::extract::extract(bytes, key, content_type)?)
 }

@@ -1,6 +1,6 @@
 //! The summarize-document Lambda function: S3 uploads, Step Functions tasks and
 //! `POST /summaries` in; summaries (map-reduce for long documents) out, as S3 records or
-//! JSON. `main.rs` only builds [`App`] once and runs [`handle`].
+//! JSON. [`App`] is the function's table of handlers; `lambda_kit::run` serves it.
 
 pub mod config;
 pub mod document;
@@ -12,9 +12,11 @@ pub mod uploads;
 pub mod workflow;
 
 use bedrock::{Deadline, LlamaClient};
-use lambda_kit::{TaskError, Trigger};
+use lambda_kit::{Clients, Function, Route, TaskError, from_json, to_json};
+use serde_json::Value;
+use settings::ConfigError;
 
-pub use config::Config;
+pub use config::{Config, SummarizeSettings};
 
 /// What the handler needs, built once per cold start.
 #[derive(Clone)]
@@ -27,26 +29,59 @@ pub struct App {
     pub config: Config,
 }
 
-/// Handles one invocation of any trigger.
-pub async fn handle(
-    app: &App,
-    event: serde_json::Value,
-    deadline: Deadline,
-) -> Result<serde_json::Value, TaskError> {
-    match Trigger::classify(event)? {
-        Trigger::Http(request) => Ok(requests::handle_http(app, &request, deadline).await),
-        Trigger::S3(event) => {
-            let outcomes = uploads::handle_upload(app, event, deadline).await?;
-            Ok(serde_json::json!({ "records": outcomes }))
-        }
-        Trigger::Task(input) if input.get("action").is_some() => {
+/// What the function serves over HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `POST /summaries`.
+    Summarize,
+}
+
+impl Function for App {
+    type Settings = SummarizeSettings;
+    type Endpoint = Endpoint;
+
+    const NAME: &'static str = "summarize-document";
+    const ROUTES: &'static [Route<Endpoint>] = &[Route::post("/summaries", Endpoint::Summarize)];
+
+    fn build(clients: &Clients, settings: SummarizeSettings) -> Result<Self, ConfigError> {
+        Ok(Self {
+            llama: clients.llama.clone(),
+            s3: clients.s3(),
+            config: settings.into(),
+        })
+    }
+
+    fn max_request_bytes(&self) -> usize {
+        usize::try_from(self.config.max_request_bytes).unwrap_or(usize::MAX)
+    }
+
+    async fn http(
+        &self,
+        Endpoint::Summarize: Endpoint,
+        input: Value,
+        deadline: Deadline,
+    ) -> Result<Value, TaskError> {
+        let request: requests::InlineRequest = from_json(input)?;
+        let record =
+            document::summarize_inline(self, &request.text, request.options, deadline).await?;
+        to_json(&record)
+    }
+
+    async fn task(&self, input: Value, deadline: Deadline) -> Result<Value, TaskError> {
+        if input.get("action").is_some() {
             let step: workflow::Step = serde_json::from_value(input)
                 .map_err(|e| TaskError::InvalidInput(format!("invalid workflow step: {e}")))?;
-            workflow::run(app, step, deadline).await
+            return workflow::run(self, step, deadline).await;
         }
-        Trigger::Task(input) => {
-            let record = requests::handle_task(app, input, deadline).await?;
-            serde_json::to_value(record).map_err(|e| TaskError::Internal(e.to_string()))
-        }
+        to_json(&requests::handle_task(self, input, deadline).await?)
+    }
+
+    async fn s3(
+        &self,
+        event: aws_lambda_events::s3::S3Event,
+        deadline: Deadline,
+    ) -> Result<Value, TaskError> {
+        let outcomes = uploads::handle_upload(self, event, deadline).await?;
+        Ok(serde_json::json!({ "records": outcomes }))
     }
 }

@@ -1,9 +1,7 @@
 //! `POST /summaries` and Step Functions task input.
 
-use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use bedrock::Deadline;
 use lambda_kit::TaskError;
-use lambda_kit::http::{error_response, json_body, json_response, route};
 use serde::Deserialize;
 
 use crate::App;
@@ -34,33 +32,6 @@ pub struct TaskInput {
     /// Summary options.
     #[serde(default)]
     pub options: SummaryOptions,
-}
-
-/// Answers an HTTP API request; errors become JSON error responses.
-pub async fn handle_http(
-    app: &App,
-    request: &ApiGatewayV2httpRequest,
-    deadline: Deadline,
-) -> serde_json::Value {
-    let response = match http_summary(app, request, deadline).await {
-        Ok(record) => json_response(200, &record),
-        Err(e) => error_response(&e),
-    };
-    serde_json::to_value(response).unwrap_or_default()
-}
-
-async fn http_summary(
-    app: &App,
-    request: &ApiGatewayV2httpRequest,
-    deadline: Deadline,
-) -> Result<SummaryRecord, TaskError> {
-    let route = route(request);
-    if !route.ends_with("/summaries") {
-        return Err(TaskError::InvalidInput(format!("no such route: {route}")));
-    }
-    let max = usize::try_from(app.config.max_request_bytes).unwrap_or(usize::MAX);
-    let input: InlineRequest = json_body(request, max)?;
-    summarize_inline(app, &input.text, input.options, deadline).await
 }
 
 /// Runs a Step Functions task.

@@ -6,7 +6,7 @@
 //! recursively while they do not fit one call.
 
 use bedrock::{
-    BedrockError, ChatPrompt, Completion, Deadline, GenerationParams, Invocation, LlamaClient,
+    BedrockError, UsageTotals, ChatPrompt, Completion, Deadline, GenerationParams, Invocation, LlamaClient,
     estimate_tokens,
 };
 use futures::StreamExt;
@@ -37,35 +37,6 @@ impl Default for Plan {
     }
 }
 
-/// Token and call totals across all model calls for one summary.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Totals {
-    /// Prompt tokens, as reported by the model.
-    pub prompt_tokens: u64,
-    /// Generated tokens.
-    pub generation_tokens: u64,
-    /// Successful model calls.
-    pub model_calls: u32,
-    /// Attempts, retries included.
-    pub attempts: u32,
-}
-
-impl Totals {
-    fn merge(&mut self, other: &Totals) {
-        self.prompt_tokens += other.prompt_tokens;
-        self.generation_tokens += other.generation_tokens;
-        self.model_calls += other.model_calls;
-        self.attempts += other.attempts;
-    }
-
-    fn add(&mut self, c: &Completion) {
-        self.prompt_tokens += u64::from(c.usage.prompt_tokens);
-        self.generation_tokens += u64::from(c.usage.generation_tokens);
-        self.model_calls += 1;
-        self.attempts += c.attempts;
-    }
-}
-
 /// A finished summary.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Summary {
@@ -73,8 +44,8 @@ pub struct Summary {
     pub summary: String,
     /// The model that answered the last call.
     pub model: String,
-    /// Totals over all calls.
-    pub usage: Totals,
+    /// Tokens and calls over all model calls.
+    pub usage: UsageTotals,
     /// Parts the document was split into (1 when it fit one call).
     pub parts: usize,
     /// Combination rounds after the parts were summarized.
@@ -158,7 +129,7 @@ pub async fn summarize(
     let (summaries, mut totals) =
         summarize_parts(client, &texts, language, &sizes, plan, deadline).await?;
     let mut summary = combine(client, summaries, options, language, &sizes, plan, deadline).await?;
-    totals.merge(&summary.usage);
+    totals += summary.usage;
     summary.usage = totals;
     summary.parts = total;
     Ok(summary)
@@ -180,7 +151,7 @@ pub async fn summarize_whole(
         deadline,
     )
     .await?;
-    let mut totals = Totals::default();
+    let mut totals = UsageTotals::default();
     totals.add(&done);
     Ok(finish(done, totals, 1, 0))
 }
@@ -212,7 +183,7 @@ async fn summarize_parts(
     sizes: &Sizes,
     plan: &Plan,
     deadline: Deadline,
-) -> Result<(Vec<String>, Totals), BedrockError> {
+) -> Result<(Vec<String>, UsageTotals), BedrockError> {
     let total = parts.len();
     let prompts = parts
         .iter()
@@ -228,13 +199,13 @@ async fn generate_all(
     max_gen_len: u32,
     plan: &Plan,
     deadline: Deadline,
-) -> Result<(Vec<String>, Totals), BedrockError> {
+) -> Result<(Vec<String>, UsageTotals), BedrockError> {
     let results: Vec<Result<Completion, BedrockError>> = futures::stream::iter(prompts)
         .map(|p| async move { call(client, &p, max_gen_len, deadline).await })
         .buffered(plan.concurrency.max(1))
         .collect()
         .await;
-    let mut totals = Totals::default();
+    let mut totals = UsageTotals::default();
     let mut generations = Vec::with_capacity(results.len());
     for result in results {
         let done = result?;
@@ -255,7 +226,7 @@ pub async fn combine(
     plan: &Plan,
     deadline: Deadline,
 ) -> Result<Summary, BedrockError> {
-    let mut totals = Totals::default();
+    let mut totals = UsageTotals::default();
     let parts = summaries.len();
     if parts == 1 {
         let only = summaries.pop().unwrap_or_default();
@@ -290,7 +261,7 @@ pub async fn combine(
             .map(|g| prompt::combine(g, options, language, false));
         let (combined, round) =
             generate_all(client, prompts, sizes.part_len, plan, deadline).await?;
-        totals.merge(&round);
+        totals += round;
         summaries = combined;
     }
 }
@@ -344,7 +315,7 @@ async fn call(
         .await
 }
 
-fn finish(done: Completion, usage: Totals, parts: usize, combine_rounds: u32) -> Summary {
+fn finish(done: Completion, usage: UsageTotals, parts: usize, combine_rounds: u32) -> Summary {
     Summary {
         truncated: done.usage.stop_reason == bedrock::StopReason::Length,
         summary: done.generation.trim().to_owned(),

@@ -2,7 +2,7 @@
 //! text, plan the parts, summarize one part (inside a Map), combine, and write the
 //! result or failure record. Large texts travel through S3, never through state input.
 
-use bedrock::Deadline;
+use bedrock::{Deadline, UsageTotals};
 use lambda_kit::TaskError;
 use lambda_kit::storage::{get_object, put_json, put_text};
 use serde::{Deserialize, Serialize};
@@ -195,25 +195,18 @@ pub async fn run(app: &App, step: Step, deadline: Deadline) -> Result<Value, Tas
                 if total == 1 && sizes.fits_whole(part, &options, language) {
                     let s = summarize_whole(&app.llama, part, &options, language, &sizes, deadline)
                         .await?;
-                    (
-                        s.summary,
-                        s.model,
-                        (s.usage.prompt_tokens, s.usage.generation_tokens),
-                    )
+                    (s.summary, s.model, s.usage)
                 } else {
                     let done =
                         summarize_part(&app.llama, part, index, total, language, &sizes, deadline)
                             .await?;
-                    let usage = (
-                        u64::from(done.usage.prompt_tokens),
-                        u64::from(done.usage.generation_tokens),
-                    );
+                    let usage = UsageTotals::of(&done);
                     (done.generation.trim().to_owned(), done.model_id, usage)
                 };
             Ok(json!({
                 "summary": summary,
                 "model": model,
-                "usage": {"prompt_tokens": usage.0, "generation_tokens": usage.1},
+                "usage": usage,
             }))
         }
         Step::Combine {

@@ -1,86 +1,69 @@
-//! The entry point: classify the event, check the request, translate, answer.
+//! The function's table of handlers: `POST /translations` and Step Functions tasks.
 
-use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
-use bedrock::Deadline;
-use lambda_kit::http::{error_response, json_body, json_response, route};
-use lambda_kit::{TaskError, Trigger, storage};
+use bedrock::{Deadline, UsageTotals};
+use lambda_kit::{Clients, Function, Route, TaskError, from_json, storage, to_json};
 use serde_json::Value;
+use settings::ConfigError;
 use text::Language;
 
-use crate::App;
-use crate::document::{DocumentRef, decode_text};
+use crate::document::DocumentRef;
 use crate::request::{HttpRequest, Options, TaskInput, TaskSource};
 use crate::response::TranslationResponse;
-use crate::translation::{Job, UsageTotals, translate};
-
-/// The HTTP route served.
-pub const ROUTE_PATH: &str = "/translations";
+use crate::translation::{Job, translate};
+use crate::{App, Config};
 
 /// Below this detector confidence (0-1) the source language counts as undetermined: short
 /// texts (a few words) often get a wrong guess with a confidence under 0.3, and a wrong
 /// guess equal to the target would return the text untranslated.
 pub const MIN_DETECTION_CONFIDENCE: f64 = 0.4;
 
-/// Handles one invocation. HTTP API requests always get `Ok` with an HTTP response
-/// (errors as `{"error": {"type", "message"}}`); Step Functions task input gets the
-/// result or a [`TaskError`] whose type Step Functions can match.
-pub async fn handle(app: &App, event: Value, deadline: Deadline) -> Result<Value, TaskError> {
-    match Trigger::classify(event)? {
-        Trigger::Http(request) => Ok(http(app, &request, deadline).await),
-        Trigger::Task(input) => {
-            let result = task(app, input, deadline).await;
-            match &result {
-                Err(e) if e.http_status() >= 500 || e.http_status() == 429 => {
-                    tracing::error!(error_type = e.error_type(), error = %e, "task failed");
-                }
-                Err(e) => tracing::info!(error_type = e.error_type(), "task input rejected"),
-                Ok(_) => {}
-            }
-            serialize(&result?)
-        }
-        Trigger::S3(_) => Err(TaskError::InvalidInput(
-            "translate does not handle S3 notifications; run it as a Step Functions task \
-             with {\"bucket\", \"key\", \"target_language\"}"
-                .into(),
-        )),
-    }
+/// What the function serves over HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `POST /translations`.
+    Translate,
 }
 
-async fn http(app: &App, request: &ApiGatewayV2httpRequest, deadline: Deadline) -> Value {
-    let response = match http_translation(app, request, deadline).await {
-        Ok(result) => json_response(200, &result),
-        Err(e) => error_response(&e),
-    };
-    serde_json::to_value(&response).unwrap_or_else(|_| {
-        serde_json::json!({
-            "statusCode": 500,
-            "headers": {"content-type": "application/json"},
-            "body": "{\"error\":{\"type\":\"InternalError\",\"message\":\"internal error\"}}"
+impl Function for App {
+    type Settings = Config;
+    type Endpoint = Endpoint;
+
+    const NAME: &'static str = "translate";
+    const ROUTES: &'static [Route<Endpoint>] =
+        &[Route::post("/translations", Endpoint::Translate)];
+
+    fn build(clients: &Clients, config: Config) -> Result<Self, ConfigError> {
+        Ok(Self {
+            llm: clients.llama.clone(),
+            s3: clients.s3(),
+            config,
         })
-    })
-}
-
-async fn http_translation(
-    app: &App,
-    request: &ApiGatewayV2httpRequest,
-    deadline: Deadline,
-) -> Result<TranslationResponse, TaskError> {
-    let route = route(request);
-    let path = route.split_once(' ').map_or("", |(_, path)| path);
-    if path != ROUTE_PATH && !path.ends_with(ROUTE_PATH) {
-        return Err(TaskError::InvalidInput(format!(
-            "unknown route {route:?}; use POST {ROUTE_PATH}"
-        )));
     }
-    let body: HttpRequest = json_body(request, app.config.max_body_bytes)?;
-    let options = Options::parse(
-        &body.target_language,
-        body.source_language.as_deref(),
-        body.glossary,
-        &app.config,
-    )?;
-    check_text(app, &body.text)?;
-    run(app, &body.text, options, None, deadline).await
+
+    fn max_request_bytes(&self) -> usize {
+        self.config.max_body_bytes
+    }
+
+    async fn http(
+        &self,
+        Endpoint::Translate: Endpoint,
+        input: Value,
+        deadline: Deadline,
+    ) -> Result<Value, TaskError> {
+        let body: HttpRequest = from_json(input)?;
+        let options = Options::parse(
+            &body.target_language,
+            body.source_language.as_deref(),
+            body.glossary,
+            &self.config,
+        )?;
+        check_text(self, &body.text)?;
+        to_json(&run(self, &body.text, options, None, deadline).await?)
+    }
+
+    async fn task(&self, input: Value, deadline: Deadline) -> Result<Value, TaskError> {
+        to_json(&task(self, input, deadline).await?)
+    }
 }
 
 async fn task(
@@ -113,7 +96,7 @@ async fn task(
                 app.config.max_object_bytes,
             )
             .await?;
-            let text = decode_text(&object.bytes)?;
+            let text = text::decode_plain_text(&object.bytes)?;
             check_text(app, &text)?;
             let bucket = document.bucket.clone();
             let mut result = run(app, &text, options, Some(document), deadline).await?;
@@ -213,9 +196,4 @@ fn detect(text: &str) -> Result<Language, TaskError> {
             Language::supported_list()
         ))),
     }
-}
-
-fn serialize(response: &TranslationResponse) -> Result<Value, TaskError> {
-    serde_json::to_value(response)
-        .map_err(|e| TaskError::Internal(format!("cannot serialize the result: {e}")))
 }

@@ -2,7 +2,7 @@
 //! `POST /translations` or a Step Functions task (text or an S3 document), in chunks
 //! that fit the context window, with glossary terms enforced and checked.
 //!
-//! `main.rs` builds an [`App`] once per cold start and passes every event to [`handle`].
+//! [`App`] is the function's table of handlers; `lambda_kit::run` serves it.
 
 pub mod config;
 pub mod document;
@@ -15,7 +15,7 @@ pub mod response;
 pub mod translation;
 
 pub use config::Config;
-pub use handler::{MIN_DETECTION_CONFIDENCE, ROUTE_PATH, handle};
+pub use handler::{Endpoint, MIN_DETECTION_CONFIDENCE};
 pub use response::TranslationResponse;
 
 /// The clients and configuration built once per cold start and shared by invocations.

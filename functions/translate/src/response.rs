@@ -5,7 +5,7 @@ use text::Language;
 
 use crate::document::DocumentRef;
 use crate::glossary::GlossaryViolation;
-use crate::translation::UsageTotals;
+use bedrock::UsageTotals;
 
 /// The result of a translation.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -6,15 +6,37 @@ use std::future::Future;
 use std::pin::Pin;
 
 use bedrock::{
-    BedrockError, Completion, Deadline, GenerationParams, Invocation, LlamaClient, StopReason,
+    BedrockError, UsageTotals, Completion, Deadline, GenerationParams, Invocation, LlamaClient, StopReason,
     estimate_tokens,
 };
 use futures::{StreamExt, TryStreamExt};
-use lambda_kit::TaskError;
-use serde::Serialize;
 use text::Language;
 
 use crate::glossary::{Glossary, GlossaryEntry, GlossaryViolation};
+
+/// Why a translation failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TranslateError {
+    /// The instructions and glossary leave no room for text in the context window.
+    #[error("{0}")]
+    NoRoom(String),
+    /// The model's output limit cut off a chunk that cannot be split further.
+    #[error("{0}")]
+    CutOff(String),
+    /// The model call failed or answered nothing usable.
+    #[error(transparent)]
+    Model(#[from] BedrockError),
+}
+
+impl From<TranslateError> for lambda_kit::TaskError {
+    fn from(e: TranslateError) -> Self {
+        match e {
+            TranslateError::NoRoom(m) => Self::InputTooLarge(m),
+            TranslateError::CutOff(m) => Self::UnsupportedDocument(m),
+            TranslateError::Model(e) => Self::Model(e),
+        }
+    }
+}
 use crate::markdown::{Segment, segments};
 use crate::prompt;
 
@@ -56,31 +78,6 @@ pub struct Job<'a> {
     pub glossary: &'a Glossary,
 }
 
-/// Tokens and calls spent on a translation.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct UsageTotals {
-    /// Prompt tokens, as the model counted them.
-    pub prompt_tokens: u64,
-    /// Generated tokens.
-    pub generation_tokens: u64,
-    /// Model calls that returned (retries inside one call are not counted).
-    pub model_calls: u64,
-}
-
-impl UsageTotals {
-    fn add(&mut self, other: Self) {
-        self.prompt_tokens += other.prompt_tokens;
-        self.generation_tokens += other.generation_tokens;
-        self.model_calls += other.model_calls;
-    }
-
-    fn count(&mut self, completion: &Completion) {
-        self.prompt_tokens += u64::from(completion.usage.prompt_tokens);
-        self.generation_tokens += u64::from(completion.usage.generation_tokens);
-        self.model_calls += 1;
-    }
-}
-
 /// A finished translation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Translation {
@@ -116,11 +113,11 @@ impl ChunkPlan {
         context_window: u32,
         max_gen_len: u32,
         overhead_tokens: u32,
-    ) -> Result<Self, TaskError> {
+    ) -> Result<Self, TranslateError> {
         let room = context_window.saturating_sub(overhead_tokens.saturating_add(PROMPT_MARGIN));
         let chunk_tokens = (room / (1 + OUTPUT_EXPANSION)).min(max_gen_len / OUTPUT_EXPANSION);
         if chunk_tokens < MIN_CHUNK_TOKENS {
-            return Err(TaskError::InputTooLarge(format!(
+            return Err(TranslateError::NoRoom(format!(
                 "the translation instructions and glossary take about {overhead_tokens} tokens \
                  of the {context_window}-token context window (with max_gen_len \
                  {max_gen_len}), leaving no room for the text; shorten the glossary"
@@ -169,7 +166,7 @@ pub async fn translate(
     max_gen_len: u32,
     concurrency: usize,
     deadline: Deadline,
-) -> Result<Translation, TaskError> {
+) -> Result<Translation, TranslateError> {
     let system = prompt::system_prompt(job.source, job.target, job.glossary, &[]);
     // Size for the longest prompt used: the retry that repeats every glossary entry.
     let all: Vec<&GlossaryEntry> = job.glossary.entries().iter().collect();
@@ -223,7 +220,7 @@ pub async fn translate(
     };
     for piece in pieces {
         out.text.push_str(&piece.text);
-        out.usage.add(piece.usage);
+        out.usage += piece.usage;
         out.model = piece.model.or(out.model);
         out.violations.extend(piece.violations);
     }
@@ -272,7 +269,7 @@ fn whitespace_edges(text: &str) -> (&str, &str, &str) {
     (lead, core, trail)
 }
 
-type PieceFuture<'a> = Pin<Box<dyn Future<Output = Result<Piece, TaskError>> + Send + 'a>>;
+type PieceFuture<'a> = Pin<Box<dyn Future<Output = Result<Piece, TranslateError>> + Send + 'a>>;
 
 struct Translator<'a> {
     client: &'a LlamaClient,
@@ -297,7 +294,7 @@ impl Translator<'_> {
             }
             let mut piece = Piece::default();
             let first = self.call(&self.system, core).await?;
-            piece.usage.count(&first);
+            piece.usage.add(&first);
             piece.model = Some(first.model_id.clone());
             if first.usage.stop_reason == StopReason::Length {
                 return self.resplit(index, text, core, depth, piece).await;
@@ -313,7 +310,7 @@ impl Translator<'_> {
                     &missed,
                 );
                 let retry = self.call(&strict, core).await?;
-                piece.usage.count(&retry);
+                piece.usage.add(&retry);
                 if retry.usage.stop_reason != StopReason::Length
                     && let Ok(text) = nonempty(&retry)
                 {
@@ -353,11 +350,11 @@ impl Translator<'_> {
         core: &str,
         depth: u32,
         mut piece: Piece,
-    ) -> Result<Piece, TaskError> {
+    ) -> Result<Piece, TranslateError> {
         let tokens = estimate_tokens(core);
         let parts = text::split(core, (tokens / 2).max(1), 0);
         if depth >= MAX_SPLIT_DEPTH || parts.len() < 2 {
-            return Err(TaskError::UnsupportedDocument(format!(
+            return Err(TranslateError::CutOff(format!(
                 "the translation of chunk {index} (about {tokens} tokens) was cut off at the \
                  model's output limit even after splitting it {depth} time(s); the text \
                  cannot be translated completely"
@@ -374,7 +371,7 @@ impl Translator<'_> {
         for part in parts {
             let sub = self.chunk(index, part.text, depth + 1).await?;
             out.push_str(&sub.text);
-            piece.usage.add(sub.usage);
+            piece.usage += sub.usage;
             piece.model = sub.model.or(piece.model);
             piece.violations.extend(sub.violations);
         }
@@ -383,12 +380,12 @@ impl Translator<'_> {
         Ok(piece)
     }
 
-    async fn call(&self, system: &str, core: &str) -> Result<Completion, TaskError> {
+    async fn call(&self, system: &str, core: &str) -> Result<Completion, TranslateError> {
         let invocation = Invocation::chat(&prompt::chat(system, core));
         let prompt_tokens = estimate_tokens(invocation.prompt());
         let gen_len = self.plan.gen_len(prompt_tokens, estimate_tokens(core));
         if gen_len == 0 {
-            return Err(TaskError::Model(BedrockError::ContextOverflow {
+            return Err(TranslateError::Model(BedrockError::ContextOverflow {
                 prompt_tokens,
                 max_gen_len: 1,
                 context_window: self.plan.context_window,
@@ -406,10 +403,10 @@ impl Translator<'_> {
 }
 
 /// The generation, trimmed; an empty one is a malformed answer.
-fn nonempty(completion: &Completion) -> Result<&str, TaskError> {
+fn nonempty(completion: &Completion) -> Result<&str, TranslateError> {
     let text = completion.generation.trim();
     if text.is_empty() {
-        return Err(TaskError::Model(BedrockError::MalformedResponse {
+        return Err(TranslateError::Model(BedrockError::MalformedResponse {
             message: "the model returned an empty translation".into(),
         }));
     }

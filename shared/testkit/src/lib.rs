@@ -1,6 +1,8 @@
 //! Test support for the functions (a dev-dependency only): an in-process S3 server
 //! (s3s-fs, real S3 wire protocol and SigV4 checks) and the Bedrock emulator on free
-//! ports, plus the real AWS SDK clients pointed at them.
+//! ports, plus the real AWS SDK clients pointed at them, and the events of each trigger.
+
+pub mod events;
 
 use std::sync::{Arc, Mutex};
 
@@ -165,28 +167,45 @@ impl Emulator {
     /// Starts the emulator with the real local model (`scripts/setup.sh` fetches it into
     /// `.cache/models/`; `BEDROCK_LOCAL_MODEL` overrides the path), for smoke tests of
     /// the whole path. The window is the model's own (8,192 tokens for SmolLM2).
-    pub async fn start_local_model() -> Self {
-        let path = std::env::var_os("BEDROCK_LOCAL_MODEL").map_or_else(
-            || {
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("../../.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf")
-            },
-            std::path::PathBuf::from,
-        );
-        assert!(
-            path.exists(),
-            "{} is missing: run scripts/setup.sh",
-            path.display()
-        );
-        let server = Server::start(Config {
-            backend: bedrock_local::Backend::Llama(bedrock_local::LlamaOptions::new(path)),
-            ..Config::default()
-        })
-        .await
-        .expect("start emulator with the local model");
-        Self {
-            server,
-            metrics: Arc::new(Mutex::new(Vec::new())),
+    ///
+    /// `None`, with the reason on stderr, when this crate was built without its
+    /// `real-model` feature (llama.cpp is compiled only with it) or the model file is
+    /// missing: real-model tests are opt-in and skip rather than fail.
+    pub async fn start_local_model() -> Option<Self> {
+        #[cfg(not(feature = "real-model"))]
+        {
+            eprintln!(
+                "SKIPPED: real-model test; build with `--features testkit/real-model` \
+                 (make test does) to run it"
+            );
+            None
+        }
+        #[cfg(feature = "real-model")]
+        {
+            let path = std::env::var_os("BEDROCK_LOCAL_MODEL").map_or_else(
+                || {
+                    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                        .join("../../.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+                },
+                std::path::PathBuf::from,
+            );
+            if !path.exists() {
+                eprintln!(
+                    "SKIPPED: real-model test; {} is missing (run scripts/setup.sh)",
+                    path.display()
+                );
+                return None;
+            }
+            let server = Server::start(Config {
+                backend: bedrock_local::Backend::Llama(bedrock_local::LlamaOptions::new(path)),
+                ..Config::default()
+            })
+            .await
+            .expect("start emulator with the local model");
+            Some(Self {
+                server,
+                metrics: Arc::new(Mutex::new(Vec::new())),
+            })
         }
     }
 

@@ -155,6 +155,18 @@ impl Default for Limits {
     }
 }
 
+/// Decodes a plain-text document: UTF-8 (byte-order mark optional) or UTF-16 with a
+/// byte-order mark; binary data is [`ExtractError::Unsupported`], a blank document
+/// [`ExtractError::NoText`]. Unlike [`extract`], the text is returned as is (no
+/// normalization), for callers that must keep its layout.
+pub fn decode_plain_text(bytes: &[u8]) -> Result<String, ExtractError> {
+    let text = decode::decode_text(bytes)?;
+    if text.trim().is_empty() {
+        return Err(ExtractError::NoText);
+    }
+    Ok(text)
+}
+
 /// Extracts the text of a document with the default [`Limits`].
 ///
 /// `key` is the object key or file name (only its extension is used) and `content_type` the

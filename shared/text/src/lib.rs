@@ -8,5 +8,7 @@ pub mod extract;
 pub mod language;
 
 pub use chunk::{Chunk, split};
-pub use extract::{ExtractError, Extracted, Format, Limits, detect_format, extract};
+pub use extract::{
+    ExtractError, Extracted, Format, Limits, decode_plain_text, detect_format, extract,
+};
 pub use language::{Detection, Language, UnsupportedLanguage, detect};

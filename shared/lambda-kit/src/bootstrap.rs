@@ -1,0 +1,96 @@
+//! Once per cold start: logging, settings, SDK clients, the function; then the runtime loop.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use bedrock::{ClientSettings, LlamaClient};
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use serde_json::Value;
+use settings::ConfigError;
+
+use crate::deadline::{DEFAULT_MARGIN, invocation_deadline};
+use crate::boundary::BoundarySettings;
+use crate::{Function, Invocation, TaskError, handle, logging};
+
+/// The SDK clients a function may use, built from the standard AWS configuration chain.
+#[derive(Clone)]
+pub struct Clients {
+    /// The Bedrock client (every model call goes through it).
+    pub llama: LlamaClient,
+    sdk: SdkConfig,
+    s3_force_path_style: bool,
+}
+
+impl Clients {
+    /// Clients over `sdk`; `s3_force_path_style` for local S3 servers.
+    pub fn new(llama: LlamaClient, sdk: SdkConfig, s3_force_path_style: bool) -> Self {
+        Self {
+            llama,
+            sdk,
+            s3_force_path_style,
+        }
+    }
+
+    /// An S3 client (built on demand: functions that never read S3 never pay for it).
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&self.sdk)
+                .force_path_style(self.s3_force_path_style)
+                .build(),
+        )
+    }
+}
+
+/// Runs function `F`: reads every setting (a bad one fails the cold start with a message
+/// naming the variable), builds the clients once, then serves events until the runtime
+/// stops.
+pub async fn run<F: Function>() -> Result<(), lambda_runtime::Error> {
+    logging::init_logging();
+    let (boundary, llama_settings, settings) = read_settings::<F>().inspect_err(|e| {
+        tracing::error!(variable = %e.variable, error = %e, "cannot start");
+    })?;
+    let sdk = bedrock::sdk::load_config().await;
+    let clients = Clients::new(
+        LlamaClient::new(&sdk, llama_settings),
+        sdk,
+        boundary.s3_force_path_style,
+    );
+    let function = F::build(&clients, settings).inspect_err(|e| {
+        tracing::error!(variable = %e.variable, error = %e, "cannot start");
+    })?;
+    let function = &function;
+    let handler = move |event, invocation| -> HandlerFuture<'_> {
+        Box::pin(handle(function, event, invocation))
+    };
+    serve(&handler, boundary.api_time_budget()).await
+}
+
+type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Result<Value, TaskError>> + 'a>>;
+
+/// The runtime loop, not generic over the function: its deep service stack is compiled
+/// once, here.
+async fn serve<'a>(
+    handler: &'a dyn Fn(Value, Invocation) -> HandlerFuture<'a>,
+    api_time_budget: Duration,
+) -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let invocation = Invocation {
+            deadline: invocation_deadline(event.context.deadline, DEFAULT_MARGIN),
+            api_time_budget,
+        };
+        let answer = handler(event.payload, invocation);
+        async move { answer.await.map_err(Diagnostic::from) }
+    }))
+    .await
+}
+
+fn read_settings<F: Function>()
+-> Result<(BoundarySettings, ClientSettings, F::Settings), ConfigError> {
+    Ok((
+        settings::from_env()?,
+        ClientSettings::from_env()?,
+        settings::from_env()?,
+    ))
+}

@@ -1,0 +1,105 @@
+//! What a function declares: its settings, the HTTP routes it serves and its handlers.
+
+use std::future::Future;
+
+use aws_lambda_events::s3::S3Event;
+use bedrock::Deadline;
+use serde_json::Value;
+use settings::{ConfigError, Settings};
+
+use crate::{Clients, TaskError};
+
+/// A Lambda function served by [`crate::run`]: the kit detects the trigger, routes HTTP
+/// requests, checks bodies, sets deadlines and maps errors; the function only does its task.
+pub trait Function: Sized {
+    /// The function's own settings.
+    type Settings: Settings;
+    /// What a route leads to (an enum of the function's operations).
+    type Endpoint: Copy + 'static;
+
+    /// The function's name, for messages.
+    const NAME: &'static str;
+    /// The HTTP routes it serves.
+    const ROUTES: &'static [Route<Self::Endpoint>];
+
+    /// Builds the function once per cold start.
+    fn build(clients: &Clients, settings: Self::Settings) -> Result<Self, ConfigError>;
+
+    /// Largest HTTP body or task input accepted, in bytes.
+    fn max_request_bytes(&self) -> usize;
+
+    /// Answers one HTTP request whose JSON body (`null` without one) is `input`.
+    fn http(
+        &self,
+        endpoint: Self::Endpoint,
+        input: Value,
+        deadline: Deadline,
+    ) -> impl Future<Output = Result<Value, TaskError>>;
+
+    /// Runs a Step Functions task or a direct invocation.
+    fn task(
+        &self,
+        input: Value,
+        deadline: Deadline,
+    ) -> impl Future<Output = Result<Value, TaskError>>;
+
+    /// Handles an S3 notification; by default S3 events are refused.
+    fn s3(
+        &self,
+        event: S3Event,
+        deadline: Deadline,
+    ) -> impl Future<Output = Result<Value, TaskError>> {
+        let _ = (event, deadline);
+        async {
+            Err(TaskError::InvalidInput(format!(
+                "{} does not handle S3 events",
+                Self::NAME
+            )))
+        }
+    }
+}
+
+/// One HTTP route: an API Gateway route key (`METHOD /path`, path parameters as `{name}`)
+/// and the endpoint it leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route<E> {
+    /// The HTTP method, upper case.
+    pub method: &'static str,
+    /// The path template, for example `/jobs/{id}`.
+    pub path: &'static str,
+    /// Where the request goes.
+    pub endpoint: E,
+}
+
+impl<E> Route<E> {
+    /// A `POST` route.
+    pub const fn post(path: &'static str, endpoint: E) -> Self {
+        Self {
+            method: "POST",
+            path,
+            endpoint,
+        }
+    }
+
+    /// The route key, as API Gateway writes it.
+    pub fn key(&self) -> String {
+        format!("{} {}", self.method, self.path)
+    }
+
+    /// Whether the method takes a JSON body.
+    pub fn has_body(&self) -> bool {
+        matches!(self.method, "POST" | "PUT" | "PATCH")
+    }
+}
+
+/// Serializes a handler's result; a failure is an [`TaskError::Internal`], which every
+/// trigger reports the same way.
+pub fn to_json(value: &impl serde::Serialize) -> Result<Value, TaskError> {
+    serde_json::to_value(value)
+        .map_err(|e| TaskError::Internal(format!("cannot serialize the result: {e}")))
+}
+
+/// Parses a handler's JSON input into `T`, with a message that says what is wrong.
+pub fn from_json<T: serde::de::DeserializeOwned>(input: Value) -> Result<T, TaskError> {
+    serde_json::from_value(input).map_err(|e| TaskError::InvalidInput(format!("invalid input: {e}")))
+}
