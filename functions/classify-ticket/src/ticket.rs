@@ -228,7 +228,7 @@ mod tests {
     use serde_json::json;
 
     fn parse(value: Value) -> Result<Ticket, TaskError> {
-        Ticket::from_json(value, &crate::Config::builtin().unwrap().limits)
+        Ticket::from_json(value, &Limits::default())
     }
 
     #[test]

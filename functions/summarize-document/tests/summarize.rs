@@ -8,7 +8,8 @@ use bedrock_local::{ErrorKind, Outcome, Rule, Script};
 use serde_json::{Value, json};
 use summarize_document::options::SummaryOptions;
 use summarize_document::summarize::Plan;
-use summarize_document::{App, Config, handle};
+use lambda_kit::handle;
+use summarize_document::{App, Config};
 use testkit::{Emulator, LocalS3};
 
 const BUCKET: &str = "docs";
@@ -57,28 +58,7 @@ fn deadline() -> Deadline {
 }
 
 fn s3_event(records: &[(&str, &str)]) -> Value {
-    let records: Vec<Value> = records
-        .iter()
-        .map(|(key, etag)| {
-            json!({
-                "eventVersion": "2.1",
-                "eventSource": "aws:s3",
-                "awsRegion": "us-east-1",
-                "eventTime": "2026-11-26T12:00:00.000Z",
-                "eventName": "ObjectCreated:Put",
-                "userIdentity": {"principalId": "AWS:EXAMPLE"},
-                "requestParameters": {"sourceIPAddress": "127.0.0.1"},
-                "responseElements": {"x-amz-request-id": "R", "x-amz-id-2": "I"},
-                "s3": {
-                    "s3SchemaVersion": "1.0",
-                    "configurationId": "uploads",
-                    "bucket": {"name": BUCKET, "ownerIdentity": {"principalId": "EXAMPLE"}, "arn": "arn:aws:s3:::docs"},
-                    "object": {"key": key, "size": 10, "eTag": etag, "sequencer": "0A1B2C3D4E5F678901"}
-                }
-            })
-        })
-        .collect();
-    json!({ "Records": records })
+    testkit::events::s3_created(BUCKET, records)
 }
 
 async fn etag_of(s: &Stack, key: &str) -> String {
@@ -344,21 +324,7 @@ async fn throttling_that_does_not_recover_fails_the_invocation_for_a_retry() {
 }
 
 fn http(body: &str, content_type: &str) -> Value {
-    json!({
-        "version": "2.0",
-        "routeKey": "POST /summaries",
-        "rawPath": "/summaries",
-        "rawQueryString": "",
-        "headers": {"content-type": content_type},
-        "requestContext": {
-            "accountId": "123456789012", "apiId": "api", "domainName": "api.example.com",
-            "domainPrefix": "api", "requestId": "req-1", "routeKey": "POST /summaries", "stage": "$default",
-            "time": "26/Nov/2026:12:00:00 +0000", "timeEpoch": 1795000000000u64,
-            "http": {"method": "POST", "path": "/summaries", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "test"}
-        },
-        "body": body,
-        "isBase64Encoded": false
-    })
+    testkit::events::http("POST", "/summaries", Some(content_type), body)
 }
 
 fn body_of(response: &Value) -> Value {

@@ -440,7 +440,7 @@ mod tests {
         assert!(gen_len >= OUTPUT_EXPANSION * small.chunk_tokens);
         assert!(prompt + gen_len <= 512);
         let err = ChunkPlan::new(512, 2048, 480).unwrap_err();
-        assert_eq!(err.error_type(), "InputTooLarge");
+        assert_eq!(lambda_kit::TaskError::from(err.clone()).error_type(), "InputTooLarge");
         assert!(err.to_string().contains("glossary"));
     }
 

@@ -4,9 +4,11 @@ mod common;
 
 use bedrock::model::DEFAULT_MODEL_ID;
 use bedrock_local::{ErrorKind, Outcome, Rule, Script};
-use common::{Env, WINDOW, header, http_event, http_parts};
+use common::{Env, WINDOW, http_event};
+use testkit::events::{header, http_parts};
 use serde_json::json;
-use translate::{Config, handle};
+use lambda_kit::handle;
+use translate::Config;
 
 const GERMAN: &str = "Die Geschäftsführung eröffnete die Versammlung mit einem Rückblick auf \
                       das vergangene Geschäftsjahr. Der Umsatz stieg um fast fünf Prozent.";
@@ -222,21 +224,24 @@ async fn bad_requests_are_refused_before_any_model_call() {
 }
 
 #[tokio::test]
-async fn wrong_method_or_route_is_400() {
+async fn wrong_method_is_405_and_unknown_route_404() {
     let env = Env::start(Script::default(), WINDOW).await;
     let body = r#"{"text":"Hallo Welt","source_language":"de","target_language":"en"}"#;
-    for (method, path, needle) in [
-        ("GET", "/translations", "use POST"),
-        ("POST", "/summaries", "unknown route"),
+    for (method, path, expected, needle) in [
+        ("GET", "/translations", 405, "use POST"),
+        ("POST", "/summaries", 404, "no route"),
+        ("POST", "/x/translations", 404, "no route"),
     ] {
         let event = http_event(method, path, "application/json", body);
         let out = handle(&env.app, event, common::deadline()).await.unwrap();
         let (status, body) = http_parts(&out);
-        assert_eq!(status, 400, "{body}");
+        assert_eq!(status, expected, "{body}");
         assert!(body["error"]["message"].as_str().unwrap().contains(needle));
     }
-    // A stage prefix in the path is fine.
-    let event = http_event("POST", "/prod/translations", "application/json", body);
+    // A named stage's prefix in the path is fine.
+    let mut event = http_event("POST", "/prod/translations", "application/json", body);
+    event["routeKey"] = json!("$default");
+    event["requestContext"]["stage"] = json!("prod");
     let (status, body) = http_parts(&handle(&env.app, event, common::deadline()).await.unwrap());
     assert_eq!(status, 200, "{body}");
 }

@@ -3,7 +3,8 @@
 mod common;
 
 use bedrock_local::{ErrorKind, Outcome, Rule, Script};
-use common::{Env, WINDOW, http_parts};
+use common::{Env, WINDOW};
+use testkit::events::http_parts;
 use serde_json::{Value, json};
 use testkit::LocalS3;
 use translate::Config;
@@ -185,7 +186,7 @@ fn sample(name: &str) -> Value {
 #[tokio::test]
 async fn sample_http_event_is_answered() {
     let env = Env::start(Script::default(), WINDOW).await;
-    let out = translate::handle(&env.app, sample("translate-http.json"), common::deadline())
+    let out = lambda_kit::handle(&env.app, sample("translate-http.json"), common::deadline())
         .await
         .unwrap();
     let (status, body) = http_parts(&out);

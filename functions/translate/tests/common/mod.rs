@@ -7,9 +7,10 @@ use std::time::Duration;
 use bedrock::{ClientSettings, Deadline};
 use bedrock_local::Script;
 use lambda_kit::TaskError;
-use serde_json::{Value, json};
+use serde_json::Value;
 use testkit::Emulator;
-use translate::{App, Config, handle};
+use lambda_kit::handle;
+use translate::{App, Config};
 
 /// The emulator's (and client's) context window unless a test sets a smaller one.
 pub const WINDOW: u32 = 8192;
@@ -65,7 +66,7 @@ impl Env {
         let out = handle(&self.app, event, deadline())
             .await
             .expect("HTTP requests always get a response");
-        http_parts(&out)
+        testkit::events::http_parts(&out)
     }
 
     /// Runs a Step Functions task.
@@ -92,51 +93,9 @@ pub fn deadline() -> Deadline {
     Deadline::after(Duration::from_secs(60))
 }
 
-/// A full API Gateway HTTP API (payload 2.0) event.
+/// An API Gateway HTTP API (payload 2.0) event.
 pub fn http_event(method: &str, path: &str, content_type: &str, body: &str) -> Value {
-    json!({
-        "version": "2.0",
-        "routeKey": format!("{method} {path}"),
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": {
-            "content-type": content_type,
-            "host": "abc123.execute-api.us-east-1.amazonaws.com",
-            "user-agent": "test"
-        },
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "abc123",
-            "domainName": "abc123.execute-api.us-east-1.amazonaws.com",
-            "domainPrefix": "abc123",
-            "http": {
-                "method": method,
-                "path": path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "192.0.2.1",
-                "userAgent": "test"
-            },
-            "requestId": "req-1",
-            "routeKey": format!("{method} {path}"),
-            "stage": "$default",
-            "time": "12/Mar/2025:19:03:58 +0000",
-            "timeEpoch": 1741806238000u64
-        },
-        "body": body,
-        "isBase64Encoded": false
-    })
-}
-
-/// Status code and parsed JSON body of a serialized HTTP API response.
-pub fn http_parts(response: &Value) -> (u16, Value) {
-    let status = response["statusCode"].as_u64().expect("statusCode") as u16;
-    let body = response["body"].as_str().expect("text body");
-    (status, serde_json::from_str(body).expect("JSON body"))
-}
-
-/// A header of a serialized HTTP API response.
-pub fn header<'a>(response: &'a Value, name: &str) -> Option<&'a str> {
-    response["headers"][name].as_str()
+    testkit::events::http(method, path, Some(content_type), body)
 }
 
 /// `translation` with the scripted echo prefixes removed.
