@@ -2,9 +2,8 @@
 //! fall back to `unclassified` with `needs_review` rather than fail on a bad answer.
 
 use bedrock::{
-    UsageTotals,
     BedrockError, ChatPrompt, Completion, Deadline, GenerationParams, Invocation, LlamaClient,
-    StopReason,
+    StopReason, UsageTotals,
 };
 use serde::Serialize;
 use serde_json::{Map, Value};

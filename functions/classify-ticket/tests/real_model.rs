@@ -16,7 +16,10 @@ async fn classifies_a_ticket_with_the_local_model() {
     let Some(emulator) = Emulator::start_local_model().await else {
         return;
     };
-    let app = App::new(emulator.client(emulator.settings(8192)), Config::builtin().unwrap());
+    let app = App::new(
+        emulator.client(emulator.settings(8192)),
+        Config::builtin().unwrap(),
+    );
     let out = handle(
         &app,
         json!({"subject": "Charged twice", "body": "My card was charged twice this month. Please refund one payment."}),

@@ -74,9 +74,19 @@ impl Settings for SummarizeSettings {
         }
         in_range("MAX_DOCUMENT_BYTES", self.max_document_bytes, 1, 1 << 40)?;
         in_range("MAX_TEXT_BYTES", self.max_text_bytes, 1, 1 << 40)?;
-        in_range("MAX_REQUEST_BYTES", self.max_request_bytes, 1, 6 * 1024 * 1024)?;
+        in_range(
+            "MAX_REQUEST_BYTES",
+            self.max_request_bytes,
+            1,
+            6 * 1024 * 1024,
+        )?;
         in_range("SUMMARY_CONCURRENCY", self.summary_concurrency, 1, 64)?;
-        in_range("CHUNK_OVERLAP_PER_MILLE", self.chunk_overlap_per_mille, 0, 250)?;
+        in_range(
+            "CHUNK_OVERLAP_PER_MILLE",
+            self.chunk_overlap_per_mille,
+            0,
+            250,
+        )?;
         in_range("PART_SUMMARY_TOKENS", self.part_summary_tokens, 16, 2048)
     }
 }
@@ -155,7 +165,9 @@ mod tests {
     use super::*;
 
     fn read(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let vars = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
+        let vars = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
         settings::from_vars::<SummarizeSettings>(vars).map(Config::from)
     }
 

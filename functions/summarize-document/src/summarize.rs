@@ -6,8 +6,8 @@
 //! recursively while they do not fit one call.
 
 use bedrock::{
-    BedrockError, UsageTotals, ChatPrompt, Completion, Deadline, GenerationParams, Invocation, LlamaClient,
-    estimate_tokens,
+    BedrockError, ChatPrompt, Completion, Deadline, GenerationParams, Invocation, LlamaClient,
+    UsageTotals, estimate_tokens,
 };
 use futures::StreamExt;
 use serde::Serialize;

@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use bedrock::Deadline;
+use lambda_kit::handle;
 use serde_json::json;
 use summarize_document::options::SummaryOptions;
 use summarize_document::summarize::Plan;
-use lambda_kit::handle;
 use summarize_document::{App, Config};
 use testkit::{Emulator, LocalS3};
 

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use bedrock::Deadline;
 use bedrock_local::{ErrorKind, Outcome, Rule, Script};
+use lambda_kit::handle;
 use serde_json::{Value, json};
 use summarize_document::options::SummaryOptions;
 use summarize_document::summarize::Plan;
-use lambda_kit::handle;
 use summarize_document::{App, Config};
 use testkit::{Emulator, LocalS3};
 

@@ -69,7 +69,12 @@ impl Settings for Config {
         )?;
         in_range("TRANSLATE_MAX_TERM_CHARS", self.max_term_chars, 1, MAX_SIZE)?;
         in_range("TRANSLATE_CONCURRENCY", self.concurrency, 1, 32)?;
-        in_range("TRANSLATE_MAX_GEN_LEN", self.max_gen_len, 1, MAX_GEN_LEN_LIMIT)
+        in_range(
+            "TRANSLATE_MAX_GEN_LEN",
+            self.max_gen_len,
+            1,
+            MAX_GEN_LEN_LIMIT,
+        )
     }
 }
 
@@ -78,7 +83,11 @@ mod tests {
     use super::*;
 
     fn read(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        settings::from_vars(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))
+        settings::from_vars(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        )
     }
 
     #[test]

@@ -29,8 +29,7 @@ impl Function for App {
     type Endpoint = Endpoint;
 
     const NAME: &'static str = "translate";
-    const ROUTES: &'static [Route<Endpoint>] =
-        &[Route::post("/translations", Endpoint::Translate)];
+    const ROUTES: &'static [Route<Endpoint>] = &[Route::post("/translations", Endpoint::Translate)];
 
     fn build(clients: &Clients, config: Config) -> Result<Self, ConfigError> {
         Ok(Self {

@@ -6,8 +6,8 @@ use std::future::Future;
 use std::pin::Pin;
 
 use bedrock::{
-    BedrockError, UsageTotals, Completion, Deadline, GenerationParams, Invocation, LlamaClient, StopReason,
-    estimate_tokens,
+    BedrockError, Completion, Deadline, GenerationParams, Invocation, LlamaClient, StopReason,
+    UsageTotals, estimate_tokens,
 };
 use futures::{StreamExt, TryStreamExt};
 use text::Language;
@@ -440,7 +440,10 @@ mod tests {
         assert!(gen_len >= OUTPUT_EXPANSION * small.chunk_tokens);
         assert!(prompt + gen_len <= 512);
         let err = ChunkPlan::new(512, 2048, 480).unwrap_err();
-        assert_eq!(lambda_kit::TaskError::from(err.clone()).error_type(), "InputTooLarge");
+        assert_eq!(
+            lambda_kit::TaskError::from(err.clone()).error_type(),
+            "InputTooLarge"
+        );
         assert!(err.to_string().contains("glossary"));
     }
 

@@ -5,9 +5,9 @@ mod common;
 use bedrock::model::DEFAULT_MODEL_ID;
 use bedrock_local::{ErrorKind, Outcome, Rule, Script};
 use common::{Env, WINDOW, http_event};
-use testkit::events::{header, http_parts};
-use serde_json::json;
 use lambda_kit::handle;
+use serde_json::json;
+use testkit::events::{header, http_parts};
 use translate::Config;
 
 const GERMAN: &str = "Die Geschäftsführung eröffnete die Versammlung mit einem Rückblick auf \

@@ -6,9 +6,9 @@
 use std::time::Duration;
 
 use bedrock::Deadline;
+use lambda_kit::handle;
 use serde_json::json;
 use testkit::Emulator;
-use lambda_kit::handle;
 use translate::{App, Config};
 
 #[tokio::test]

@@ -4,9 +4,9 @@ mod common;
 
 use bedrock_local::{ErrorKind, Outcome, Rule, Script};
 use common::{Env, WINDOW};
-use testkit::events::http_parts;
 use serde_json::{Value, json};
 use testkit::LocalS3;
+use testkit::events::http_parts;
 use translate::Config;
 
 const BUCKET: &str = "text-processing-documents-123456789012";

@@ -10,8 +10,8 @@ use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
 use settings::ConfigError;
 
-use crate::deadline::{DEFAULT_MARGIN, invocation_deadline};
 use crate::boundary::BoundarySettings;
+use crate::deadline::{DEFAULT_MARGIN, invocation_deadline};
 use crate::{Function, Invocation, TaskError, handle, logging};
 
 /// The SDK clients a function may use, built from the standard AWS configuration chain.

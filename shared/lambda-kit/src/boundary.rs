@@ -33,7 +33,12 @@ impl Settings for BoundarySettings {
     const PREFIX: &'static str = "";
 
     fn validate(&self) -> Result<(), ConfigError> {
-        in_range("API_TIME_BUDGET_MS", self.api_time_budget_ms, 1_000, 900_000)
+        in_range(
+            "API_TIME_BUDGET_MS",
+            self.api_time_budget_ms,
+            1_000,
+            900_000,
+        )
     }
 }
 
@@ -49,13 +54,21 @@ mod tests {
     use super::*;
 
     fn read(pairs: &[(&str, &str)]) -> Result<BoundarySettings, ConfigError> {
-        settings::from_vars(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))
+        settings::from_vars(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        )
     }
 
     #[test]
     fn defaults_and_bad_values() {
         assert_eq!(read(&[]).unwrap(), BoundarySettings::default());
-        let s = read(&[("API_TIME_BUDGET_MS", "10000"), ("S3_FORCE_PATH_STYLE", "true")]).unwrap();
+        let s = read(&[
+            ("API_TIME_BUDGET_MS", "10000"),
+            ("S3_FORCE_PATH_STYLE", "true"),
+        ])
+        .unwrap();
         assert_eq!(s.api_time_budget(), Duration::from_secs(10));
         assert!(s.s3_force_path_style);
         for (name, value) in [

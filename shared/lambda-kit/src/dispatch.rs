@@ -122,3 +122,127 @@ fn log_failure(e: &TaskError) {
         tracing::info!(error_type = e.error_type(), "input rejected");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use serde::ser::Error as _;
+
+    use super::*;
+    use crate::{Clients, Route};
+
+    /// Test double: records the deadline it was given and answers with `answer`.
+    struct Probe {
+        seen: Cell<Option<Duration>>,
+        unserializable: bool,
+    }
+
+    struct Unserializable;
+
+    impl serde::Serialize for Unserializable {
+        fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+            Err(S::Error::custom("no"))
+        }
+    }
+
+    impl Probe {
+        fn new(unserializable: bool) -> Self {
+            Self {
+                seen: Cell::new(None),
+                unserializable,
+            }
+        }
+
+        fn answer(&self, deadline: Deadline) -> Result<Value, TaskError> {
+            self.seen.set(Some(deadline.remaining()));
+            if self.unserializable {
+                crate::to_json(&Unserializable)
+            } else {
+                Ok(serde_json::json!({"ok": true}))
+            }
+        }
+    }
+
+    impl Function for Probe {
+        type Settings = crate::boundary::BoundarySettings;
+        type Endpoint = ();
+        const NAME: &'static str = "probe";
+        const ROUTES: &'static [Route<()>] = &[Route::post("/probe", ())];
+
+        fn build(_: &Clients, _: Self::Settings) -> Result<Self, settings::ConfigError> {
+            Ok(Self::new(false))
+        }
+
+        fn max_request_bytes(&self) -> usize {
+            64
+        }
+
+        async fn http(&self, (): (), _: Value, deadline: Deadline) -> Result<Value, TaskError> {
+            self.answer(deadline)
+        }
+
+        async fn task(&self, _: Value, deadline: Deadline) -> Result<Value, TaskError> {
+            self.answer(deadline)
+        }
+    }
+
+    fn post(body: &str) -> Value {
+        serde_json::json!({
+            "version": "2.0", "routeKey": "POST /probe", "rawPath": "/probe",
+            "headers": {"content-type": "application/json"},
+            "requestContext": {"http": {"method": "POST", "path": "/probe"}, "stage": "$default"},
+            "body": body, "isBase64Encoded": false
+        })
+    }
+
+    fn invocation() -> Invocation {
+        Invocation {
+            deadline: Deadline::after(Duration::from_secs(600)),
+            api_time_budget: Duration::from_secs(10),
+        }
+    }
+
+    #[tokio::test]
+    async fn http_requests_get_the_api_budget_and_tasks_the_lambda_deadline() {
+        let probe = Probe::new(false);
+        let out = handle(&probe, post("{}"), invocation()).await.unwrap();
+        assert_eq!(out["statusCode"], 200);
+        assert!(probe.seen.get().unwrap() <= Duration::from_secs(10));
+        handle(&probe, serde_json::json!({"a": 1}), invocation())
+            .await
+            .unwrap();
+        assert!(probe.seen.get().unwrap() > Duration::from_secs(10));
+    }
+
+    #[tokio::test]
+    async fn an_unserializable_result_is_a_500_or_an_internal_error() {
+        let probe = Probe::new(true);
+        let out = handle(&probe, post("{}"), invocation()).await.unwrap();
+        assert_eq!(out["statusCode"], 500);
+        let body: Value = serde_json::from_str(out["body"].as_str().unwrap()).unwrap();
+        assert_eq!(body["error"]["type"], "InternalError");
+        assert_eq!(body["error"]["message"], "internal error");
+        let err = handle(&probe, serde_json::json!({}), invocation())
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type(), "InternalError");
+    }
+
+    #[tokio::test]
+    async fn oversize_task_input_and_s3_events_are_refused_before_the_handler() {
+        let probe = Probe::new(false);
+        let big = serde_json::json!({"text": "x".repeat(100)});
+        let err = handle(&probe, big, invocation()).await.unwrap_err();
+        assert_eq!(err.error_type(), "InputTooLarge");
+        let s3: Value =
+            serde_json::from_str(include_str!("../../../events/summarize-document-s3.json"))
+                .unwrap();
+        let err = handle(&probe, s3, invocation()).await.unwrap_err();
+        assert!(
+            err.to_string().contains("probe does not handle S3 events"),
+            "{err}"
+        );
+        assert!(probe.seen.get().is_none(), "the handler never ran");
+    }
+}

@@ -101,5 +101,6 @@ pub fn to_json(value: &impl serde::Serialize) -> Result<Value, TaskError> {
 
 /// Parses a handler's JSON input into `T`, with a message that says what is wrong.
 pub fn from_json<T: serde::de::DeserializeOwned>(input: Value) -> Result<T, TaskError> {
-    serde_json::from_value(input).map_err(|e| TaskError::InvalidInput(format!("invalid request: {e}")))
+    serde_json::from_value(input)
+        .map_err(|e| TaskError::InvalidInput(format!("invalid request: {e}")))
 }

@@ -93,7 +93,12 @@ mod tests {
         },
     ];
 
-    fn request(route_key: Option<&str>, method: &str, path: &str, stage: &str) -> ApiGatewayV2httpRequest {
+    fn request(
+        route_key: Option<&str>,
+        method: &str,
+        path: &str,
+        stage: &str,
+    ) -> ApiGatewayV2httpRequest {
         serde_json::from_value(serde_json::json!({
             "version": "2.0",
             "routeKey": route_key,
@@ -107,9 +112,23 @@ mod tests {
     #[test]
     fn matches_by_route_key_then_by_path() {
         let found = |r| find(ROUTES, &r).map(|r| r.endpoint);
-        assert_eq!(found(request(Some("POST /summaries"), "POST", "/prod/summaries", "prod")), Ok(1));
-        assert_eq!(found(request(Some("$default"), "POST", "/summaries/", "$default")), Ok(1));
-        assert_eq!(found(request(None, "POST", "/prod/summaries", "prod")), Ok(1));
+        assert_eq!(
+            found(request(
+                Some("POST /summaries"),
+                "POST",
+                "/prod/summaries",
+                "prod"
+            )),
+            Ok(1)
+        );
+        assert_eq!(
+            found(request(Some("$default"), "POST", "/summaries/", "$default")),
+            Ok(1)
+        );
+        assert_eq!(
+            found(request(None, "POST", "/prod/summaries", "prod")),
+            Ok(1)
+        );
         assert_eq!(found(request(None, "GET", "/jobs/abc", "$default")), Ok(2));
     }
 

@@ -171,12 +171,16 @@ mod tests {
             ("OTHER", "ignored"),
         ]))
         .unwrap();
-        assert_eq!((d.max_items, d.name.as_deref(), d.force), (12, Some("x"), false));
+        assert_eq!(
+            (d.max_items, d.name.as_deref(), d.force),
+            (12, Some("x"), false)
+        );
     }
 
     #[test]
     fn errors_name_the_variable() {
-        let err = from_vars::<Demo>(vars(&[("DEMO_NAME", "a"), ("DEMO_FORCE", "yes")])).unwrap_err();
+        let err =
+            from_vars::<Demo>(vars(&[("DEMO_NAME", "a"), ("DEMO_FORCE", "yes")])).unwrap_err();
         assert_eq!(err.variable, "DEMO_FORCE");
         assert!(err.to_string().contains("DEMO_FORCE") && err.to_string().contains("yes"));
         let err = from_vars::<Demo>(vars(&[("DEMO_MAX_ITEMS", "40")])).unwrap_err();

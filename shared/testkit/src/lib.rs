@@ -2,6 +2,7 @@
 //! (s3s-fs, real S3 wire protocol and SigV4 checks) and the Bedrock emulator on free
 //! ports, plus the real AWS SDK clients pointed at them, and the events of each trigger.
 
+pub mod cold_start;
 pub mod events;
 
 use std::sync::{Arc, Mutex};

@@ -7,9 +7,9 @@ use std::time::Duration;
 use bedrock::{ClientSettings, Deadline};
 use bedrock_local::Script;
 use lambda_kit::TaskError;
+use lambda_kit::handle;
 use serde_json::Value;
 use testkit::Emulator;
-use lambda_kit::handle;
 use translate::{App, Config};
 
 /// The emulator's (and client's) context window unless a test sets a smaller one.
