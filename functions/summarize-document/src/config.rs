@@ -6,10 +6,11 @@ use settings::{ConfigError, Settings, in_range};
 use crate::options::{Format, Length, SummaryOptions};
 use crate::summarize::Plan;
 
-/// The environment variables of summarize-document (the README's table lists them).
+/// Settings from the environment; each field is a variable of the same name, upper case
+/// (the README's table lists them).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct SummarizeSettings {
+pub struct Config {
     /// `OUTPUT_BUCKET`: where results go; default: the source bucket.
     pub output_bucket: Option<String>,
     /// `INPUT_PREFIX`.
@@ -38,7 +39,7 @@ pub struct SummarizeSettings {
     pub summary_format: Format,
 }
 
-impl Default for SummarizeSettings {
+impl Default for Config {
     fn default() -> Self {
         let plan = Plan::default();
         Self {
@@ -59,7 +60,7 @@ impl Default for SummarizeSettings {
     }
 }
 
-impl Settings for SummarizeSettings {
+impl Settings for Config {
     const PREFIX: &'static str = "";
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -91,63 +92,25 @@ impl Settings for SummarizeSettings {
     }
 }
 
-/// Settings from the environment (see [`SummarizeSettings`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Config {
-    /// Where results go; default: the source bucket.
-    pub output_bucket: Option<String>,
-    /// S3 uploads are only processed under this prefix (empty: everywhere).
-    pub input_prefix: String,
-    /// Prefix of summary records.
-    pub summary_prefix: String,
-    /// Prefix of failure records.
-    pub failure_prefix: String,
-    /// Prefix of the document workflow's result records.
-    pub result_prefix: String,
-    /// Largest S3 object read, in bytes.
-    pub max_document_bytes: u64,
-    /// Largest extracted text summarized, in bytes.
-    pub max_text_bytes: u64,
-    /// Largest HTTP body or inline task text, in bytes.
-    pub max_request_bytes: u64,
+impl Config {
     /// Map-reduce tuning.
-    pub plan: Plan,
-    /// Options for S3-triggered summaries (`SUMMARY_LENGTH`, `SUMMARY_FORMAT`).
-    pub upload_options: SummaryOptions,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        SummarizeSettings::default().into()
-    }
-}
-
-impl From<SummarizeSettings> for Config {
-    fn from(s: SummarizeSettings) -> Self {
-        Self {
-            output_bucket: s.output_bucket,
-            input_prefix: s.input_prefix,
-            summary_prefix: s.summary_prefix,
-            failure_prefix: s.failure_prefix,
-            result_prefix: s.result_prefix,
-            max_document_bytes: s.max_document_bytes,
-            max_text_bytes: s.max_text_bytes,
-            max_request_bytes: s.max_request_bytes,
-            plan: Plan {
-                concurrency: s.summary_concurrency,
-                overlap_per_mille: s.chunk_overlap_per_mille,
-                part_summary_tokens: s.part_summary_tokens,
-            },
-            upload_options: SummaryOptions {
-                length: s.summary_length,
-                format: s.summary_format,
-                language: None,
-            },
+    pub fn plan(&self) -> Plan {
+        Plan {
+            concurrency: self.summary_concurrency,
+            overlap_per_mille: self.chunk_overlap_per_mille,
+            part_summary_tokens: self.part_summary_tokens,
         }
     }
-}
 
-impl Config {
+    /// Options for S3-triggered summaries.
+    pub fn upload_options(&self) -> SummaryOptions {
+        SummaryOptions {
+            length: self.summary_length,
+            format: self.summary_format,
+            language: None,
+        }
+    }
+
     /// Whether `key` is one of this function's own outputs (never processed: no loops).
     pub fn is_own_output(&self, key: &str) -> bool {
         [
@@ -168,7 +131,7 @@ mod tests {
         let vars = pairs
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
-        settings::from_vars::<SummarizeSettings>(vars).map(Config::from)
+        settings::from_vars::<Config>(vars).map(Config::from)
     }
 
     #[test]
@@ -181,9 +144,9 @@ mod tests {
             ("OUTPUT_BUCKET", ""),
         ])
         .unwrap();
-        assert_eq!(c.upload_options.length, Length::Short);
-        assert_eq!(c.upload_options.format, Format::Bullets);
-        assert_eq!(c.plan.concurrency, 8);
+        assert_eq!(c.upload_options().length, Length::Short);
+        assert_eq!(c.upload_options().format, Format::Bullets);
+        assert_eq!(c.plan().concurrency, 8);
         assert_eq!(c.output_bucket, None);
     }
 

@@ -101,7 +101,7 @@ pub async fn summarize_text(
         text,
         &options,
         output_language,
-        &app.config.plan,
+        &app.config.plan(),
         deadline,
     )
     .await?;

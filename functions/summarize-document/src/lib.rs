@@ -16,7 +16,7 @@ use lambda_kit::{Clients, Function, Route, TaskError, from_json, to_json};
 use serde_json::Value;
 use settings::ConfigError;
 
-pub use config::{Config, SummarizeSettings};
+pub use config::Config;
 
 /// What the handler needs, built once per cold start.
 #[derive(Clone)]
@@ -37,17 +37,17 @@ pub enum Endpoint {
 }
 
 impl Function for App {
-    type Settings = SummarizeSettings;
+    type Settings = Config;
     type Endpoint = Endpoint;
 
     const NAME: &'static str = "summarize-document";
     const ROUTES: &'static [Route<Endpoint>] = &[Route::post("/summaries", Endpoint::Summarize)];
 
-    fn build(clients: &Clients, settings: SummarizeSettings) -> Result<Self, ConfigError> {
+    fn build(clients: &Clients, config: Config) -> Result<Self, ConfigError> {
         Ok(Self {
             llama: clients.llama.clone(),
             s3: clients.s3(),
-            config: settings.into(),
+            config,
         })
     }
 

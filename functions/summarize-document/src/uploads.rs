@@ -142,7 +142,7 @@ async fn process(
             }
         }
     }
-    match summarize_object(app, bucket, key, app.config.upload_options, deadline).await {
+    match summarize_object(app, bucket, key, app.config.upload_options(), deadline).await {
         Ok(record) => {
             lambda_kit::storage::put_json(&app.s3, out_bucket, &summary_key, &record).await?;
             tracing::info!(key = %key, parts = record.parts, model_calls = record.usage.model_calls, "document summarized");

@@ -151,7 +151,7 @@ pub async fn run(app: &App, step: Step, deadline: Deadline) -> Result<Value, Tas
             let sizes = Sizes::new(
                 &app.llama,
                 &SummaryOptions::default(),
-                &app.config.plan,
+                &app.config.plan(),
                 language,
             );
             let parts = text::split(&text, sizes.part_tokens, sizes.overlap);
@@ -188,7 +188,7 @@ pub async fn run(app: &App, step: Step, deadline: Deadline) -> Result<Value, Tas
                 ))
             })?;
             let options = SummaryOptions::default();
-            let sizes = Sizes::new(&app.llama, &options, &app.config.plan, language);
+            let sizes = Sizes::new(&app.llama, &options, &app.config.plan(), language);
             // A one-part document gets its final summary here; combining a single
             // summary passes it through.
             let (summary, model, usage) =
@@ -217,14 +217,14 @@ pub async fn run(app: &App, step: Step, deadline: Deadline) -> Result<Value, Tas
             if summaries.is_empty() {
                 return Err(TaskError::InvalidInput("no summaries to combine".into()));
             }
-            let sizes = Sizes::new(&app.llama, &options, &app.config.plan, language);
+            let sizes = Sizes::new(&app.llama, &options, &app.config.plan(), language);
             let summary = combine(
                 &app.llama,
                 summaries,
                 &options,
                 language,
                 &sizes,
-                &app.config.plan,
+                &app.config.plan(),
                 deadline,
             )
             .await?;

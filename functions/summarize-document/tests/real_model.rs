@@ -6,8 +6,6 @@ use std::time::Duration;
 use bedrock::Deadline;
 use lambda_kit::handle;
 use serde_json::json;
-use summarize_document::options::SummaryOptions;
-use summarize_document::summarize::Plan;
 use summarize_document::{App, Config};
 use testkit::{Emulator, LocalS3};
 
@@ -21,16 +19,10 @@ async fn summarizes_an_uploaded_document_with_the_local_model() {
         llama: emulator.client(emulator.settings(8192)),
         s3: s3.client(),
         config: Config {
-            output_bucket: None,
-            input_prefix: "incoming/".into(),
-            summary_prefix: "summaries/".into(),
-            failure_prefix: "failed/".into(),
-            result_prefix: "results/".into(),
             max_document_bytes: 1 << 20,
             max_text_bytes: 1 << 20,
             max_request_bytes: 1 << 20,
-            plan: Plan::default(),
-            upload_options: SummaryOptions::default(),
+            ..Config::default()
         },
     };
     let text = include_str!("../../../shared/tokens/tests/data/languages/en.txt");

@@ -7,8 +7,6 @@ use bedrock::Deadline;
 use bedrock_local::{ErrorKind, Outcome, Rule, Script};
 use lambda_kit::handle;
 use serde_json::{Value, json};
-use summarize_document::options::SummaryOptions;
-use summarize_document::summarize::Plan;
 use summarize_document::{App, Config};
 use testkit::{Emulator, LocalS3};
 
@@ -29,20 +27,13 @@ async fn stack_with(rules: Vec<Rule>, tweak: impl FnOnce(&mut Config)) -> Stack 
     let s3 = LocalS3::start(&[BUCKET]).await;
     let emulator = Emulator::start(Script::new(rules), WINDOW).await;
     let mut config = Config {
-        output_bucket: None,
-        input_prefix: "incoming/".into(),
-        summary_prefix: "summaries/".into(),
-        failure_prefix: "failed/".into(),
-        result_prefix: "results/".into(),
         max_document_bytes: 1024 * 1024,
         max_text_bytes: 512 * 1024,
         max_request_bytes: 64 * 1024,
-        plan: Plan {
-            concurrency: 3,
-            overlap_per_mille: 20,
-            part_summary_tokens: 64,
-        },
-        upload_options: SummaryOptions::default(),
+        summary_concurrency: 3,
+        chunk_overlap_per_mille: 20,
+        part_summary_tokens: 64,
+        ..Config::default()
     };
     tweak(&mut config);
     let app = App {

@@ -35,7 +35,7 @@ const SYMBOL_BYTE: f32 = 0.75;
 const SPACES_PER_TOKEN: u32 = 4;
 
 /// Llama 3 special-token strings that the chat template writes; each is one token.
-const SPECIAL_TOKENS: [&str; 6] = [
+pub const SPECIAL_TOKENS: [&str; 6] = [
     "<|begin_of_text|>",
     "<|start_header_id|>",
     "<|end_header_id|>",

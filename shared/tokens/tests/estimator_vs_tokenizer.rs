@@ -6,63 +6,19 @@
 //! exist. `shared/bedrock/tests/prompt_vs_tokenizer.rs` checks rendered chat prompts the
 //! same way.
 
-use std::path::PathBuf;
+mod support;
 
+use support::{samples, tokenizer};
 use tokenizers::Tokenizer;
-use tokens::estimate_tokens;
+use tokens::{SPECIAL_TOKENS, estimate_tokens};
 
 /// The estimate may fall short of the real count by at most this fraction.
 const MAX_UNDER_COUNT: f64 = 0.0;
 /// ...and should not over-count beyond this ratio, or chunks get needlessly small.
 const MAX_OVER_COUNT_RATIO: f64 = 1.75;
 
-/// The Llama 3.2 tokenizer, or `None` (with a note on stderr) when the default file is
-/// absent. A file named by `LLAMA_TOKENIZER_JSON`, or one that exists, must load.
-fn tokenizer() -> Option<Tokenizer> {
-    let (path, explicit) = match std::env::var_os("LLAMA_TOKENIZER_JSON") {
-        Some(path) => (PathBuf::from(path), true),
-        None => (
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../.cache/models/llama3.2-tokenizer.json"),
-            false,
-        ),
-    };
-    if !explicit && !path.exists() {
-        eprintln!(
-            "SKIPPED: no Llama 3.2 tokenizer at {}; run scripts/setup.sh (or set \
-             LLAMA_TOKENIZER_JSON) to check the estimator against it",
-            path.display()
-        );
-        return None;
-    }
-    Some(Tokenizer::from_file(&path).unwrap_or_else(|e| {
-        panic!(
-            "cannot load {}: {e}; run scripts/setup.sh first",
-            path.display()
-        )
-    }))
-}
-
 fn real_count(tokenizer: &Tokenizer, text: &str) -> usize {
     tokenizer.encode(text, false).expect("tokenize").len()
-}
-
-fn samples() -> Vec<(String, String)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/languages");
-    let mut samples: Vec<(String, String)> = std::fs::read_dir(&dir)
-        .expect("sample dir")
-        .map(|entry| {
-            let path = entry.expect("entry").path();
-            let name = path
-                .file_stem()
-                .expect("stem")
-                .to_string_lossy()
-                .into_owned();
-            (name, std::fs::read_to_string(&path).expect("sample text"))
-        })
-        .collect();
-    samples.sort();
-    samples
 }
 
 #[test]
@@ -109,14 +65,7 @@ fn template_special_tokens_are_single_tokens() {
         return;
     };
     // The estimator prices each of these at one token.
-    for special in [
-        "<|begin_of_text|>",
-        "<|start_header_id|>",
-        "<|end_header_id|>",
-        "<|eot_id|>",
-        "<|eom_id|>",
-        "<|end_of_text|>",
-    ] {
+    for special in SPECIAL_TOKENS {
         assert_eq!(real_count(&tokenizer, special), 1, "{special}");
         assert_eq!(estimate_tokens(special), 1, "{special}");
     }
