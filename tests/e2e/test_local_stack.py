@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools" / "local-st
 from stack import ROOT, LocalStack, StackOptions  # noqa: E402
 
 RULES = Path(__file__).with_name("scripted-rules.json")
-SAMPLES = ROOT / "shared" / "bedrock" / "tests" / "data" / "languages"
+SAMPLES = ROOT / "shared" / "tokens" / "tests" / "data" / "languages"
 WINDOW = 2048
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01"
 

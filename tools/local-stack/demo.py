@@ -14,7 +14,7 @@ from pathlib import Path
 
 from stack import BUCKET, ROOT, LocalStack, StackOptions
 
-SAMPLES = ROOT / "shared" / "bedrock" / "tests" / "data" / "languages"
+SAMPLES = ROOT / "shared" / "tokens" / "tests" / "data" / "languages"
 MODEL = ROOT / ".cache" / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 

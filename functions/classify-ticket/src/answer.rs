@@ -18,11 +18,8 @@ const ECHO_CHARS: usize = 40;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SentimentLabel {
-    /// `positive`
     Positive,
-    /// `neutral`
     Neutral,
-    /// `negative`
     Negative,
 }
 
@@ -43,7 +40,6 @@ impl SentimentLabel {
 /// The ticket's sentiment and how strongly it shows (0-1).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Sentiment {
-    /// The label.
     pub label: SentimentLabel,
     /// The model's confidence in the label, 0-1.
     pub score: f64,
@@ -56,7 +52,6 @@ pub struct Answer {
     pub category: String,
     /// A priority of the taxonomy.
     pub priority: String,
-    /// The sentiment.
     pub sentiment: Sentiment,
     /// The model's confidence in the category, 0-1.
     pub confidence: f64,

@@ -69,7 +69,6 @@ impl Classifier {
         }
     }
 
-    /// The taxonomy.
     pub fn taxonomy(&self) -> &Taxonomy {
         &self.taxonomy
     }

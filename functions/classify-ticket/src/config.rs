@@ -28,15 +28,15 @@ impl Default for Limits {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ClassifySettings {
-    /// `CLASSIFY_MAX_REQUEST_BYTES`.
+    /// Largest HTTP body or task input, in bytes.
     pub classify_max_request_bytes: usize,
-    /// `CLASSIFY_MAX_SUBJECT_CHARS`.
+    /// Longest subject, in characters.
     pub classify_max_subject_chars: usize,
-    /// `CLASSIFY_MAX_BODY_CHARS`.
+    /// Longest body, in characters.
     pub classify_max_body_chars: usize,
-    /// `CLASSIFY_MAX_METADATA_BYTES`.
+    /// Largest `metadata`, in bytes of compact JSON.
     pub classify_max_metadata_bytes: usize,
-    /// `CLASSIFY_MAX_GEN_LEN`.
+    /// `max_gen_len` of each model call.
     pub classify_max_gen_len: u32,
     /// `TAXONOMY_JSON`: the taxonomy, inline.
     pub taxonomy_json: Option<String>,

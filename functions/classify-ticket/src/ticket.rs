@@ -27,11 +27,9 @@ const ECHO_CHARS: usize = 40;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
-    /// `email`
     Email,
     /// `web` (a web form)
     Web,
-    /// `chat`
     Chat,
     /// `phone` (a transcript or agent notes)
     Phone,
@@ -45,13 +43,9 @@ pub enum Channel {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CustomerTier {
-    /// `free`
     Free,
-    /// `standard`
     Standard,
-    /// `premium`
     Premium,
-    /// `enterprise`
     Enterprise,
 }
 

@@ -13,29 +13,29 @@ use crate::summarize::Plan;
 pub struct Config {
     /// `OUTPUT_BUCKET`: where results go; default: the source bucket.
     pub output_bucket: Option<String>,
-    /// `INPUT_PREFIX`.
+    /// S3 uploads are processed only under this prefix (empty: everywhere).
     pub input_prefix: String,
-    /// `SUMMARY_PREFIX`.
+    /// Prefix of summary records.
     pub summary_prefix: String,
-    /// `FAILURE_PREFIX`.
+    /// Prefix of failure records.
     pub failure_prefix: String,
-    /// `RESULT_PREFIX`.
+    /// Prefix of the document workflow's result records.
     pub result_prefix: String,
-    /// `MAX_DOCUMENT_BYTES`.
+    /// Largest S3 object read, in bytes.
     pub max_document_bytes: u64,
-    /// `MAX_TEXT_BYTES`.
+    /// Largest extracted text summarized, in bytes.
     pub max_text_bytes: u64,
-    /// `MAX_REQUEST_BYTES`.
+    /// Largest HTTP body or inline task text, in bytes.
     pub max_request_bytes: u64,
-    /// `SUMMARY_CONCURRENCY`.
+    /// Parts summarized at once.
     pub summary_concurrency: usize,
-    /// `CHUNK_OVERLAP_PER_MILLE`.
+    /// Overlap between consecutive parts, per mille of a part.
     pub chunk_overlap_per_mille: u32,
-    /// `PART_SUMMARY_TOKENS`.
+    /// Tokens a part summary may take.
     pub part_summary_tokens: u32,
-    /// `SUMMARY_LENGTH`.
+    /// Length of S3-triggered summaries.
     pub summary_length: Length,
-    /// `SUMMARY_FORMAT`.
+    /// Layout of S3-triggered summaries.
     pub summary_format: Format,
 }
 
@@ -107,7 +107,7 @@ impl Config {
         SummaryOptions {
             length: self.summary_length,
             format: self.summary_format,
-            language: None,
+            ..SummaryOptions::default()
         }
     }
 

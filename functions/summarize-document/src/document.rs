@@ -15,7 +15,6 @@ use crate::summarize::summarize;
 /// Where a document came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Source {
-    /// Bucket.
     pub bucket: String,
     /// Key (decoded).
     pub key: String,
@@ -41,7 +40,6 @@ pub struct Timings {
 /// The result record written to `summaries/<key>.json` and returned to callers.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SummaryRecord {
-    /// The summary.
     pub summary: String,
     /// The source object, when the text came from S3.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -62,7 +60,6 @@ pub struct SummaryRecord {
     pub truncated: bool,
     /// The options used.
     pub options: SummaryOptions,
-    /// Timings.
     pub timings: Timings,
 }
 

@@ -23,9 +23,7 @@ pub use config::Config;
 pub struct App {
     /// The Bedrock client.
     pub llama: LlamaClient,
-    /// The S3 client.
     pub s3: aws_sdk_s3::Client,
-    /// Settings.
     pub config: Config,
 }
 
@@ -62,8 +60,11 @@ impl Function for App {
         deadline: Deadline,
     ) -> Result<Value, TaskError> {
         let request: requests::InlineRequest = from_json(input)?;
-        let record =
-            document::summarize_inline(self, &request.text, request.options, deadline).await?;
+        let options = options::SummaryOptions {
+            stream: true,
+            ..request.options
+        };
+        let record = document::summarize_inline(self, &request.text, options, deadline).await?;
         to_json(&record)
     }
 

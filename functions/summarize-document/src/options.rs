@@ -60,6 +60,10 @@ pub struct SummaryOptions {
     /// Output language; default: the document's language, else English.
     #[serde(default)]
     pub language: Option<Language>,
+    /// Whether the final summary is generated with InvokeModelWithResponseStream (set by
+    /// the HTTP route, whose caller waits for it; not part of the JSON).
+    #[serde(skip)]
+    pub stream: bool,
 }
 
 #[cfg(test)]

@@ -144,9 +144,10 @@ pub async fn summarize_whole(
     sizes: &Sizes,
     deadline: Deadline,
 ) -> Result<Summary, BedrockError> {
-    let done = call(
+    let done = final_call(
         client,
         &prompt::whole(document, options, language),
+        options,
         sizes.final_len,
         deadline,
     )
@@ -244,7 +245,7 @@ pub async fn combine(
         rounds += 1;
         let last = prompt::combine(&summaries, options, language, true);
         if fits(&last, sizes.final_len, sizes.window) {
-            let done = call(client, &last, sizes.final_len, deadline).await?;
+            let done = final_call(client, &last, options, sizes.final_len, deadline).await?;
             totals.add(&done);
             return Ok(finish(done, totals, parts, rounds));
         }
@@ -306,13 +307,32 @@ async fn call(
     max_gen_len: u32,
     deadline: Deadline,
 ) -> Result<Completion, BedrockError> {
+    client
+        .invoke(&invocation(prompt, max_gen_len, deadline))
+        .await
+}
+
+/// The call that writes the final summary: streamed when the caller reads it as it comes.
+async fn final_call(
+    client: &LlamaClient,
+    prompt: &ChatPrompt,
+    options: &SummaryOptions,
+    max_gen_len: u32,
+    deadline: Deadline,
+) -> Result<Completion, BedrockError> {
+    if !options.stream {
+        return call(client, prompt, max_gen_len, deadline).await;
+    }
+    let call = invocation(prompt, max_gen_len, deadline);
+    client.invoke_stream(&call).await?.collect().await
+}
+
+fn invocation(prompt: &ChatPrompt, max_gen_len: u32, deadline: Deadline) -> Invocation {
     let params = GenerationParams::default()
         .temperature(0.2)
         .top_p(0.9)
         .max_gen_len(max_gen_len);
-    client
-        .invoke(&Invocation::chat(prompt).params(params).deadline(deadline))
-        .await
+    Invocation::chat(prompt).params(params).deadline(deadline)
 }
 
 fn finish(done: Completion, usage: UsageTotals, parts: usize, combine_rounds: u32) -> Summary {

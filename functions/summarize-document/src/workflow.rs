@@ -93,7 +93,6 @@ pub struct PartRef {
     pub action: &'static str,
     /// Bucket of the text.
     pub bucket: String,
-    /// Key of the text.
     pub text_key: String,
     /// Start byte.
     pub start: usize,

@@ -343,6 +343,15 @@ async fn http_summaries_and_their_errors() {
     assert_eq!(body["summary"], "Kurz gesagt.");
     assert_eq!(body["output_language"], "de");
     assert_eq!(body["language"], "en");
+    // The HTTP route streams the final summary; nothing else does.
+    let stats = s.emulator.server.stats();
+    assert_eq!(
+        (
+            stats.stream.values().sum::<u64>(),
+            stats.invoke.values().sum::<u64>()
+        ),
+        (1, 0)
+    );
     let cases = [
         (http("{}", "application/json"), 400, "text"),
         (

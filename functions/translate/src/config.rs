@@ -4,17 +4,8 @@ use bedrock::params::MAX_GEN_LEN_LIMIT;
 use serde::{Deserialize, Serialize};
 use settings::{ConfigError, Settings, in_range};
 
-/// Limits and knobs of the translate function; each field is a `TRANSLATE_*` variable.
-///
-/// | variable | meaning | default |
-/// |---|---|---|
-/// | `TRANSLATE_MAX_BODY_BYTES` | largest HTTP request body or task input | 262144 |
-/// | `TRANSLATE_MAX_TEXT_BYTES` | largest text to translate (UTF-8 bytes) | 204800 |
-/// | `TRANSLATE_MAX_OBJECT_BYTES` | largest S3 object read | 409600 |
-/// | `TRANSLATE_MAX_GLOSSARY_ENTRIES` | most glossary entries | 100 |
-/// | `TRANSLATE_MAX_TERM_CHARS` | longest glossary term or translation, in characters | 200 |
-/// | `TRANSLATE_CONCURRENCY` | chunks translated at once (1-32) | 4 |
-/// | `TRANSLATE_MAX_GEN_LEN` | most tokens generated per model call (1-2048) | 2048 |
+/// Limits and knobs of the translate function; each field is a `TRANSLATE_*` variable
+/// (the README's table, checked against this struct by a test, says what each means).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Config {

@@ -18,7 +18,6 @@ pub struct TranslationResponse {
     pub source_language: Language,
     /// Whether the source language was detected rather than given.
     pub detected: bool,
-    /// The target language.
     pub target_language: Language,
     /// The model that translated; `null` when no model call was needed.
     pub model: Option<String>,

@@ -68,7 +68,6 @@ const TEMPERATURE: f32 = 0.2;
 /// What to translate and how.
 #[derive(Debug, Clone, Copy)]
 pub struct Job<'a> {
-    /// The text.
     pub text: &'a str,
     /// Its language.
     pub source: Language,
@@ -99,7 +98,6 @@ pub struct Translation {
 pub struct ChunkPlan {
     /// Most estimated tokens per chunk.
     pub chunk_tokens: u32,
-    /// The context window.
     pub context_window: u32,
     /// Most tokens generated per call.
     pub max_gen_len: u32,

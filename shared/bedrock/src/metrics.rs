@@ -64,7 +64,6 @@ impl Metrics {
         }
     }
 
-    /// The namespace.
     pub fn namespace(&self) -> &str {
         &self.namespace
     }

@@ -84,7 +84,6 @@ pub struct InvocationMetrics {
 /// Token usage and stop reason of a finished call.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Usage {
-    /// Prompt tokens.
     pub prompt_tokens: u32,
     /// Generated tokens.
     pub generation_tokens: u32,

@@ -35,43 +35,33 @@ pub struct ClientSettings {
     pub metrics: Metrics,
 }
 
-/// The `BEDROCK_*` environment variables, as read by [`ClientSettings::from_env`].
-///
-/// | variable | meaning | default |
-/// |---|---|---|
-/// | `BEDROCK_MODEL_ID` | model id, inference profile id or ARN | `us.meta.llama3-2-3b-instruct-v1:0` |
-/// | `BEDROCK_FALLBACK_MODEL_IDS` | comma-separated fallbacks, in order | none |
-/// | `BEDROCK_CONTEXT_WINDOW` | context window in tokens (256-10000000) | 131072 |
-/// | `BEDROCK_MAX_ATTEMPTS` | attempts per model (1-10) | 4 |
-/// | `BEDROCK_RETRY_BASE_MS` / `BEDROCK_RETRY_MAX_MS` | backoff base and cap | 250 / 8000 |
-/// | `BEDROCK_MIN_ATTEMPT_MS` | least time an attempt needs before the deadline | 2000 |
-/// | `BEDROCK_GUARDRAIL_ID` / `BEDROCK_GUARDRAIL_VERSION` | guardrail (both or neither) | none |
-/// | `BEDROCK_METRICS_NAMESPACE` | EMF namespace | `TextProcessing/Bedrock` |
-/// | `BEDROCK_METRICS` | `stdout` or `off` | `stdout` |
+/// The `BEDROCK_*` environment variables, as read by [`ClientSettings::from_env`]; each
+/// field is a variable (the project README's table says what each means and is checked
+/// against this struct by a test).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct BedrockEnv {
-    /// `BEDROCK_MODEL_ID`.
+    /// Model id, inference profile id or ARN.
     pub model_id: String,
-    /// `BEDROCK_FALLBACK_MODEL_IDS`.
+    /// Comma-separated fallback models, in order.
     pub fallback_model_ids: String,
-    /// `BEDROCK_CONTEXT_WINDOW`.
+    /// The model's context window, in tokens.
     pub context_window: u32,
-    /// `BEDROCK_MAX_ATTEMPTS`.
+    /// Attempts per model.
     pub max_attempts: u32,
-    /// `BEDROCK_RETRY_BASE_MS`.
+    /// Backoff base, in milliseconds.
     pub retry_base_ms: u64,
-    /// `BEDROCK_RETRY_MAX_MS`.
+    /// Backoff cap, in milliseconds.
     pub retry_max_ms: u64,
-    /// `BEDROCK_MIN_ATTEMPT_MS`.
+    /// Least time an attempt needs before the deadline, in milliseconds.
     pub min_attempt_ms: u64,
-    /// `BEDROCK_GUARDRAIL_ID`.
+    /// Guardrail id or ARN (with the version).
     pub guardrail_id: Option<String>,
-    /// `BEDROCK_GUARDRAIL_VERSION`.
+    /// Guardrail version (with the id).
     pub guardrail_version: Option<String>,
-    /// `BEDROCK_METRICS_NAMESPACE`.
+    /// CloudWatch EMF namespace.
     pub metrics_namespace: String,
-    /// `BEDROCK_METRICS`.
+    /// Where call metrics go.
     pub metrics: MetricsOutput,
 }
 

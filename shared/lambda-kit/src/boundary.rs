@@ -5,18 +5,14 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use settings::{ConfigError, Settings, in_range};
 
-/// How the boundary treats requests, read once per cold start.
-///
-/// | variable | meaning | default |
-/// |---|---|---|
-/// | `API_TIME_BUDGET_MS` | the most an HTTP request may take (API Gateway stops waiting at 30 s) | 28000 |
-/// | `S3_FORCE_PATH_STYLE` | path-style S3 addressing (`true`/`false`; for local S3 servers) | false |
+/// How the boundary treats requests, read once per cold start; each field is a variable
+/// (`API_TIME_BUDGET_MS`, `S3_FORCE_PATH_STYLE`; the project README's table says more).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct BoundarySettings {
-    /// `API_TIME_BUDGET_MS`.
+    /// The most an HTTP request may take, in milliseconds.
     pub api_time_budget_ms: u64,
-    /// `S3_FORCE_PATH_STYLE`.
+    /// Path-style S3 addressing (for local S3 servers).
     pub s3_force_path_style: bool,
 }
 

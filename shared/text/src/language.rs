@@ -141,7 +141,6 @@ impl<'de> Deserialize<'de> for Language {
 /// A detected language and how sure the detector is (0-1).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Detection {
-    /// The language.
     pub language: Language,
     /// Detector confidence, 0-1.
     pub confidence: f64,

@@ -71,7 +71,6 @@ pub(crate) enum Action {
     Fail(BedrockError),
     /// Answer with a body that is not valid JSON.
     Malformed,
-    /// Generate.
     Generate(Generation),
 }
 
