@@ -121,7 +121,7 @@ impl Classifier {
         );
         let second = match self.call(client, &repair, deadline, &mut usage).await {
             Ok(completion) => completion,
-            Err(BedrockError::ContextOverflow { .. }) => {
+            Err(BedrockError::ContextOverflow(_)) => {
                 let reason = format!(
                     "the model's answer was invalid ({}) and the repair prompt does not fit \
                      the context window",

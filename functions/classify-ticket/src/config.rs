@@ -123,18 +123,16 @@ impl TryFrom<ClassifySettings> for Config {
 
     fn try_from(s: ClassifySettings) -> Result<Self, ConfigError> {
         let limits = s.limits();
-        let (json, file) = (s.taxonomy_json, s.taxonomy_file);
-        let variable = if json.is_some() {
-            "TAXONOMY_JSON"
-        } else {
-            "TAXONOMY_FILE"
-        };
-        let taxonomy = Taxonomy::from_lookup(|name| match name {
-            "TAXONOMY_JSON" => json.clone(),
-            "TAXONOMY_FILE" => file.clone(),
-            _ => None,
-        })
-        .map_err(|e| ConfigError::new(variable, e.to_string()))?;
+        let json = s.taxonomy_json.as_deref();
+        let file = s.taxonomy_file.as_deref();
+        let taxonomy = Taxonomy::from_sources(json, file).map_err(|e| {
+            let variable = if file.is_some() && json.is_none() {
+                "TAXONOMY_FILE"
+            } else {
+                "TAXONOMY_JSON"
+            };
+            ConfigError::new(variable, e.to_string())
+        })?;
         Ok(Self {
             limits,
             max_gen_len: s.classify_max_gen_len,
@@ -145,10 +143,9 @@ impl TryFrom<ClassifySettings> for Config {
 
 impl Config {
     /// The settings in `vars` (name, value pairs), defaults for the rest.
-    pub fn from_vars<K: Into<String>, V: Into<String>>(
-        vars: impl IntoIterator<Item = (K, V)>,
+    pub fn from_vars(
+        vars: impl IntoIterator<Item = (impl Into<String>, impl Into<String>)>,
     ) -> Result<Self, ConfigError> {
-        let vars = vars.into_iter().map(|(k, v)| (k.into(), v.into()));
         settings::from_vars::<ClassifySettings>(vars)?.try_into()
     }
 

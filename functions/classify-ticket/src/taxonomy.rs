@@ -128,14 +128,13 @@ impl Taxonomy {
         }
     }
 
-    /// Loads the taxonomy named by `TAXONOMY_JSON` or `TAXONOMY_FILE` (read through
-    /// `lookup`), or the built-in one when neither is set.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, TaxonomyError> {
-        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        match (get("TAXONOMY_JSON"), get("TAXONOMY_FILE")) {
+    /// Loads the taxonomy from inline `json` (`TAXONOMY_JSON`) or the file at `path`
+    /// (`TAXONOMY_FILE`), or the built-in one when neither is given.
+    pub fn from_sources(json: Option<&str>, path: Option<&str>) -> Result<Self, TaxonomyError> {
+        match (json, path) {
             (Some(_), Some(_)) => Err(TaxonomyError::BothSources),
-            (Some(json), None) => Self::parse(&json, "TAXONOMY_JSON"),
-            (None, Some(path)) => Self::parse(&read_file(path.trim())?, "TAXONOMY_FILE"),
+            (Some(json), None) => Self::parse(json, "TAXONOMY_JSON"),
+            (None, Some(path)) => Self::parse(&read_file(path)?, "TAXONOMY_FILE"),
             (None, None) => Self::builtin(),
         }
     }
@@ -339,7 +338,7 @@ mod tests {
 
     #[test]
     fn neither_source_means_builtin() {
-        let t = Taxonomy::from_lookup(|_| None).unwrap();
+        let t = Taxonomy::from_sources(None, None).unwrap();
         assert_eq!(t, Taxonomy::builtin().unwrap());
     }
 
@@ -348,7 +347,7 @@ mod tests {
         let json = r#"{"categories":[{"name":"hw","description":"Hardware."},{"name":"sw","description":"Software."}],
             "priorities":[{"name":"p2","description":"Later."},{"name":"p1","description":"Now."}],
             "routing":{"hw":"hardware"},"default_queue":"helpdesk","review_queue":"humans","review_priority":"p1"}"#;
-        let t = Taxonomy::from_lookup(|n| (n == "TAXONOMY_JSON").then(|| json.to_owned())).unwrap();
+        let t = Taxonomy::from_sources(Some(json), None).unwrap();
         assert_eq!(t.queue_for("hw"), Some("hardware"));
         assert_eq!(t.queue_for("sw"), Some("helpdesk"));
         assert_eq!(t.review_queue(), "humans");
@@ -361,12 +360,11 @@ mod tests {
         let path = dir.join("t.json");
         std::fs::write(&path, DEFAULT_TAXONOMY_JSON).unwrap();
         let p = path.display().to_string();
-        let t = Taxonomy::from_lookup(|n| (n == "TAXONOMY_FILE").then(|| p.clone())).unwrap();
+        let t = Taxonomy::from_sources(None, Some(&p)).unwrap();
         assert_eq!(t, Taxonomy::builtin().unwrap());
-        let err = Taxonomy::from_lookup(|n| (n == "TAXONOMY_FILE").then(|| "/no/such.json".into()))
-            .unwrap_err();
+        let err = Taxonomy::from_sources(None, Some("/no/such.json")).unwrap_err();
         assert!(err.to_string().contains("/no/such.json"), "{err}");
-        let both = Taxonomy::from_lookup(|_| Some("x".into())).unwrap_err();
+        let both = Taxonomy::from_sources(Some("x"), Some("x")).unwrap_err();
         assert!(matches!(both, TaxonomyError::BothSources));
         std::fs::remove_dir_all(dir).ok();
     }

@@ -494,22 +494,16 @@ async fn a_custom_taxonomy_routes_its_own_categories() {
     assert_eq!(out["priority"], "p1");
 }
 
-fn sample_event(name: &str) -> Value {
-    let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
 #[tokio::test]
 async fn sample_events_stay_valid() {
     let s = setup(Script::new(vec![Rule::new(Outcome::text(GOOD))])).await;
-    let r = call_http(&s.app, sample_event("classify-ticket-http.json")).await;
+    let r = call_http(&s.app, testkit::events::sample("classify-ticket-http.json")).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["category"], "billing");
     assert!(r.body["metadata"].is_object());
     let out = handle(
         &s.app,
-        sample_event("classify-ticket-task.json"),
+        testkit::events::sample("classify-ticket-task.json"),
         deadline(),
     )
     .await

@@ -13,7 +13,7 @@ use crate::summarize::Plan;
 pub struct Config {
     /// `OUTPUT_BUCKET`: where results go; default: the source bucket.
     pub output_bucket: Option<String>,
-    /// S3 uploads are processed only under this prefix (empty: everywhere).
+    /// S3 uploads are processed only under this prefix.
     pub input_prefix: String,
     /// Prefix of summary records.
     pub summary_prefix: String,
@@ -64,15 +64,6 @@ impl Settings for Config {
     const PREFIX: &'static str = "";
 
     fn validate(&self) -> Result<(), ConfigError> {
-        for (variable, prefix) in [
-            ("SUMMARY_PREFIX", &self.summary_prefix),
-            ("FAILURE_PREFIX", &self.failure_prefix),
-            ("RESULT_PREFIX", &self.result_prefix),
-        ] {
-            if prefix.is_empty() {
-                return Err(ConfigError::new(variable, "must not be empty"));
-            }
-        }
         in_range("MAX_DOCUMENT_BYTES", self.max_document_bytes, 1, 1 << 40)?;
         in_range("MAX_TEXT_BYTES", self.max_text_bytes, 1, 1 << 40)?;
         in_range(
@@ -127,18 +118,14 @@ impl Config {
 mod tests {
     use super::*;
 
-    fn read(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        settings::from_vars(
-            pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-        )
+    fn read<const N: usize>(pairs: [(&str, &str); N]) -> Result<Config, ConfigError> {
+        settings::from_vars(pairs)
     }
 
     #[test]
     fn defaults_and_values() {
-        assert_eq!(read(&[]).unwrap(), Config::default());
-        let c = read(&[
+        assert_eq!(read([]).unwrap(), Config::default());
+        let c = read([
             ("SUMMARY_LENGTH", "short"),
             ("SUMMARY_FORMAT", "bullets"),
             ("SUMMARY_CONCURRENCY", "8"),
@@ -160,7 +147,7 @@ mod tests {
             ("SUMMARY_CONCURRENCY", "0"),
             ("CHUNK_OVERLAP_PER_MILLE", "500"),
         ] {
-            assert_eq!(read(&[(name, value)]).unwrap_err().variable, name);
+            assert_eq!(read([(name, value)]).unwrap_err().variable, name);
         }
     }
 }

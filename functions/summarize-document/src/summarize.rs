@@ -113,7 +113,7 @@ pub async fn summarize(
     let sizes = Sizes::new(client, options, plan, language);
     // One call when the client's budget check (before any network call) lets it through.
     match summarize_whole(client, document, options, language, &sizes, deadline).await {
-        Err(BedrockError::ContextOverflow { .. }) => {}
+        Err(BedrockError::ContextOverflow(_)) => {}
         whole => return whole,
     }
     // Map: parts summarized concurrently, results kept in input order.
@@ -251,11 +251,11 @@ pub async fn combine(
         }
         let groups = group(&summaries, options, language, sizes.part_len, sizes.window);
         if groups.len() >= summaries.len() {
-            return Err(BedrockError::ContextOverflow {
+            return Err(BedrockError::ContextOverflow(bedrock::budget::Overflow {
                 prompt_tokens: estimate_tokens(&last.render()),
                 max_gen_len: sizes.final_len,
                 context_window: sizes.window,
-            });
+            }));
         }
         let prompts = groups
             .iter()

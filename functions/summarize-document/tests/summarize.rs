@@ -44,6 +44,29 @@ async fn stack_with(rules: Vec<Rule>, tweak: impl FnOnce(&mut Config)) -> Stack 
     Stack { s3, emulator, app }
 }
 
+/// Rules answering "P{i}" to the summary of part `i`, for parts 1 to `parts`.
+fn part_rules(parts: u32) -> Vec<Rule> {
+    (1..=parts)
+        .rev()
+        .map(|i| {
+            Rule::new(Outcome::text(format!("P{i}")))
+                .prompt_contains(format!("Summarize part {i} of"))
+        })
+        .collect()
+}
+
+/// Uploads `doc` as `incoming/long.txt` and summarizes it as a Step Functions task.
+async fn summarize_long(s: &Stack, doc: String) -> Value {
+    s.s3.put(BUCKET, "incoming/long.txt", doc).await;
+    handle(
+        &s.app,
+        json!({"bucket": BUCKET, "key": "incoming/long.txt"}),
+        deadline(),
+    )
+    .await
+    .unwrap()
+}
+
 fn deadline() -> Deadline {
     Deadline::after(Duration::from_secs(30))
 }
@@ -219,23 +242,10 @@ async fn a_document_larger_than_the_window_is_split_and_combined_in_order() {
         "the document must exceed the window: {estimate}"
     );
     // Each part answers with its number; the final combination checks the order.
-    let mut rules = Vec::new();
-    for i in (1..=40).rev() {
-        rules.push(
-            Rule::new(Outcome::text(format!("P{i}")))
-                .prompt_contains(format!("Summarize part {i} of")),
-        );
-    }
+    let mut rules = part_rules(40);
     rules.push(Rule::new(Outcome::text("COMBINED")).prompt_contains("You combine summaries"));
     let s = stack(rules).await;
-    s.s3.put(BUCKET, "incoming/long.txt", doc.clone()).await;
-    let r = handle(
-        &s.app,
-        json!({"bucket": BUCKET, "key": "incoming/long.txt"}),
-        deadline(),
-    )
-    .await
-    .unwrap();
+    let r = summarize_long(&s, doc.clone()).await;
     let parts = r["parts"].as_u64().unwrap();
     assert!(parts >= 4, "{r}");
     assert_eq!(r["summary"], "COMBINED");
@@ -249,13 +259,7 @@ async fn a_document_larger_than_the_window_is_split_and_combined_in_order() {
 #[tokio::test]
 async fn part_summaries_are_combined_in_input_order() {
     let doc = long_document(24);
-    let mut rules = Vec::new();
-    for i in (1..=20).rev() {
-        rules.push(
-            Rule::new(Outcome::text(format!("P{i}")))
-                .prompt_contains(format!("Summarize part {i} of")),
-        );
-    }
+    let mut rules = part_rules(20);
     // The combination prompt lists "Part 1:\nP1", "Part 2:\nP2", ... only if the order held.
     rules.push(
         Rule::new(Outcome::text("IN ORDER"))
@@ -263,14 +267,7 @@ async fn part_summaries_are_combined_in_input_order() {
     );
     rules.push(Rule::new(Outcome::text("OUT OF ORDER")).prompt_contains("You combine summaries"));
     let s = stack(rules).await;
-    s.s3.put(BUCKET, "incoming/long.txt", doc).await;
-    let r = handle(
-        &s.app,
-        json!({"bucket": BUCKET, "key": "incoming/long.txt"}),
-        deadline(),
-    )
-    .await
-    .unwrap();
+    let r = summarize_long(&s, doc).await;
     assert!(r["parts"].as_u64().unwrap() >= 3, "{r}");
     assert_eq!(r["summary"], "IN ORDER");
 }
@@ -440,7 +437,6 @@ async fn task_input_errors() {
 #[tokio::test]
 async fn sample_events_are_valid() {
     let s = stack(vec![Rule::new(Outcome::text("Sample summary."))]).await;
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events");
     s.s3.put(BUCKET, "incoming/quarterly report.txt", ENGLISH)
         .await;
     for (name, expect_status) in [
@@ -448,8 +444,7 @@ async fn sample_events_are_valid() {
         ("summarize-document-task.json", None),
         ("summarize-document-http.json", Some(200)),
     ] {
-        let text = std::fs::read_to_string(format!("{dir}/{name}")).unwrap();
-        let mut event: Value = serde_json::from_str(&text).unwrap();
+        let mut event = testkit::events::sample(name);
         if let Some(records) = event.get_mut("Records").and_then(Value::as_array_mut) {
             for r in records {
                 r["s3"]["bucket"]["name"] = BUCKET.into();
@@ -472,13 +467,7 @@ async fn sample_events_are_valid() {
 
 #[tokio::test]
 async fn workflow_steps_prepare_plan_map_combine_and_record() {
-    let mut rules = Vec::new();
-    for i in (1..=30).rev() {
-        rules.push(
-            Rule::new(Outcome::text(format!("P{i}")))
-                .prompt_contains(format!("Summarize part {i} of")),
-        );
-    }
+    let mut rules = part_rules(30);
     rules.push(Rule::new(Outcome::text("WHOLE")).prompt_contains("Part 1:\nP1\n\nPart 2:\nP2"));
     let s = stack(rules).await;
     let doc = long_document(24);
@@ -565,14 +554,7 @@ async fn long_part_summaries_are_combined_in_groups_then_once_more() {
             .prompt_contains("one summary of the whole document"),
     ])
     .await;
-    s.s3.put(BUCKET, "incoming/long.txt", doc).await;
-    let r = handle(
-        &s.app,
-        json!({"bucket": BUCKET, "key": "incoming/long.txt"}),
-        deadline(),
-    )
-    .await
-    .unwrap();
+    let r = summarize_long(&s, doc).await;
     assert_eq!(r["summary"], "FINAL SUMMARY");
     let parts = r["parts"].as_u64().unwrap();
     let calls = r["usage"]["model_calls"].as_u64().unwrap();

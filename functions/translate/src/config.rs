@@ -73,18 +73,14 @@ impl Settings for Config {
 mod tests {
     use super::*;
 
-    fn read(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        settings::from_vars(
-            pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-        )
+    fn read<const N: usize>(pairs: [(&str, &str); N]) -> Result<Config, ConfigError> {
+        settings::from_vars(pairs)
     }
 
     #[test]
     fn defaults_when_unset_and_values_when_set() {
-        assert_eq!(read(&[]).unwrap(), Config::default());
-        let config = read(&[
+        assert_eq!(read([]).unwrap(), Config::default());
+        let config = read([
             ("TRANSLATE_CONCURRENCY", "8"),
             ("TRANSLATE_MAX_GEN_LEN", " 512 "),
             ("TRANSLATE_MAX_TEXT_BYTES", ""),
@@ -103,7 +99,7 @@ mod tests {
             ("TRANSLATE_MAX_GEN_LEN", "4096"),
             ("TRANSLATE_MAX_BODY_BYTES", "lots"),
         ] {
-            let err = read(&[(name, value)]).unwrap_err();
+            let err = read([(name, value)]).unwrap_err();
             assert_eq!(err.variable, name, "{err}");
         }
     }

@@ -383,11 +383,13 @@ impl Translator<'_> {
         let prompt_tokens = estimate_tokens(invocation.prompt());
         let gen_len = self.plan.gen_len(prompt_tokens, estimate_tokens(core));
         if gen_len == 0 {
-            return Err(TranslateError::Model(BedrockError::ContextOverflow {
-                prompt_tokens,
-                max_gen_len: 1,
-                context_window: self.plan.context_window,
-            }));
+            return Err(TranslateError::Model(BedrockError::ContextOverflow(
+                bedrock::budget::Overflow {
+                    prompt_tokens,
+                    max_gen_len: 1,
+                    context_window: self.plan.context_window,
+                },
+            )));
         }
         let invocation = invocation
             .params(

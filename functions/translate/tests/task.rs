@@ -4,7 +4,7 @@ mod common;
 
 use bedrock_local::{ErrorKind, Outcome, Rule, Script};
 use common::{Env, WINDOW};
-use serde_json::{Value, json};
+use serde_json::json;
 use testkit::LocalS3;
 use testkit::events::http_parts;
 use translate::Config;
@@ -177,18 +177,16 @@ async fn persistent_throttling_fails_the_task_as_model_throttled() {
     assert_eq!(env.calls(), 3);
 }
 
-fn sample(name: &str) -> Value {
-    let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_json::from_str(&text).unwrap()
-}
-
 #[tokio::test]
 async fn sample_http_event_is_answered() {
     let env = Env::start(Script::default(), WINDOW).await;
-    let out = lambda_kit::handle(&env.app, sample("translate-http.json"), common::deadline())
-        .await
-        .unwrap();
+    let out = lambda_kit::handle(
+        &env.app,
+        testkit::events::sample("translate-http.json"),
+        common::deadline(),
+    )
+    .await
+    .unwrap();
     let (status, body) = http_parts(&out);
     assert_eq!(status, 200, "{body}");
     assert!(body["translation"].as_str().unwrap().starts_with("Echo: "));
@@ -210,7 +208,7 @@ async fn sample_http_event_is_answered() {
 #[tokio::test]
 async fn sample_task_event_is_answered() {
     let (env, s3) = env_with_s3(Script::default(), Config::default()).await;
-    let input = sample("translate-task.json");
+    let input = testkit::events::sample("translate-task.json");
     let key = input["key"].as_str().unwrap();
     s3.put(BUCKET, key, GERMAN).await;
     assert_eq!(input["bucket"], BUCKET);

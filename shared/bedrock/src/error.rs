@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use tokens::BudgetError;
+use tokens::{BudgetError, Overflow};
 
 /// Every way a model call can fail, one variant per different handling.
 ///
@@ -71,18 +71,8 @@ pub enum BedrockError {
         message: String,
     },
     /// The prompt plus `max_gen_len` cannot fit in the model's context window.
-    #[error(
-        "prompt of about {prompt_tokens} tokens plus max_gen_len {max_gen_len} exceeds the \
-         {context_window}-token context window"
-    )]
-    ContextOverflow {
-        /// Estimated prompt tokens.
-        prompt_tokens: u32,
-        /// Requested generation length.
-        max_gen_len: u32,
-        /// The configured context window.
-        context_window: u32,
-    },
+    #[error(transparent)]
+    ContextOverflow(#[from] Overflow),
     /// A request parameter or setting is outside its allowed range.
     #[error("invalid {field}: {value} (allowed: {allowed})")]
     InvalidParameter {
@@ -128,7 +118,7 @@ impl BedrockError {
             Self::Validation { .. } => "ModelValidation",
             Self::AccessDenied { .. } => "ModelAccessDenied",
             Self::ModelNotFound { .. } => "ModelNotFound",
-            Self::ContextOverflow { .. } => "ContextOverflow",
+            Self::ContextOverflow(_) => "ContextOverflow",
             Self::InvalidParameter { .. } => "InvalidParameter",
             Self::MalformedResponse { .. } => "MalformedModelResponse",
             Self::DeadlineExceeded { .. } => "DeadlineExceeded",
@@ -210,15 +200,7 @@ impl From<BudgetError> for BedrockError {
                 value: context_window.to_string(),
                 allowed: "at least 256 tokens",
             },
-            BudgetError::Overflow {
-                prompt_tokens,
-                max_gen_len,
-                context_window,
-            } => Self::ContextOverflow {
-                prompt_tokens,
-                max_gen_len,
-                context_window,
-            },
+            BudgetError::Overflow(overflow) => Self::ContextOverflow(overflow),
         }
     }
 }
@@ -257,11 +239,11 @@ mod tests {
         assert_eq!(err.to_string(), budget_err.to_string());
         assert!(matches!(
             err,
-            BedrockError::ContextOverflow {
+            BedrockError::ContextOverflow(Overflow {
                 max_gen_len: 1000,
                 context_window: 1000,
                 ..
-            }
+            })
         ));
         assert!(err.to_string().contains("1000-token context window"));
     }

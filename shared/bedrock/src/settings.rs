@@ -96,12 +96,9 @@ impl Default for BedrockEnv {
     }
 }
 
+/// Checked when converted into [`ClientSettings`].
 impl Settings for BedrockEnv {
     const PREFIX: &'static str = "BEDROCK_";
-
-    fn validate(&self) -> Result<(), ConfigError> {
-        ClientSettings::try_from(self.clone()).map(|_| ())
-    }
 }
 
 impl ClientSettings {
@@ -180,8 +177,7 @@ mod tests {
     use super::*;
 
     fn settings(vars: &[(&str, &str)]) -> Result<ClientSettings, ConfigError> {
-        let vars = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
-        ::settings::from_vars::<BedrockEnv>(vars)?.try_into()
+        ::settings::from_vars::<BedrockEnv>(vars.iter().copied())?.try_into()
     }
 
     #[test]

@@ -1,11 +1,11 @@
 //! Token and call totals over the model calls of one document, ticket or translation.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::Completion;
 
 /// Tokens and calls spent on one unit of work; every function reports this shape.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct UsageTotals {
     /// Prompt tokens, as the model counted them.
     pub prompt_tokens: u64,
@@ -40,14 +40,5 @@ impl std::ops::AddAssign for UsageTotals {
         self.generation_tokens += other.generation_tokens;
         self.model_calls += other.model_calls;
         self.attempts += other.attempts;
-    }
-}
-
-impl std::iter::Sum for UsageTotals {
-    fn sum<I: Iterator<Item = Self>>(iter: I) -> Self {
-        iter.fold(Self::default(), |mut total, u| {
-            total += u;
-            total
-        })
     }
 }

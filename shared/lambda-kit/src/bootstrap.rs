@@ -48,18 +48,20 @@ impl Clients {
 /// stops.
 pub async fn run<F: Function>() -> Result<(), lambda_runtime::Error> {
     logging::init_logging();
-    let (boundary, llama_settings, settings) = read_settings::<F>().inspect_err(|e| {
-        tracing::error!(variable = %e.variable, error = %e, "cannot start");
-    })?;
+    let (boundary, llama_settings, settings) = match read_settings::<F>() {
+        Ok(settings) => settings,
+        Err(e) => return Err(init_failed(e).await),
+    };
     let sdk = bedrock::sdk::load_config().await;
     let clients = Clients::new(
         LlamaClient::new(&sdk, llama_settings),
         sdk,
         boundary.s3_force_path_style,
     );
-    let function = F::build(&clients, settings).inspect_err(|e| {
-        tracing::error!(variable = %e.variable, error = %e, "cannot start");
-    })?;
+    let function = match F::build(&clients, settings) {
+        Ok(function) => function,
+        Err(e) => return Err(init_failed(e).await),
+    };
     let function = &function;
     let handler = move |event, invocation| -> HandlerFuture<'_> {
         Box::pin(handle(function, event, invocation))
@@ -84,6 +86,38 @@ async fn serve<'a>(
         async move { answer.await.map_err(Diagnostic::from) }
     }))
     .await
+}
+
+/// Logs a setting that stops the cold start and reports it to the Runtime API's
+/// `/init/error` (as `ConfigError`), so that the invoker sees what is wrong, not only a
+/// crashed runtime.
+async fn init_failed(e: ConfigError) -> lambda_runtime::Error {
+    tracing::error!(variable = %e.variable, error = %e, "cannot start");
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        let diagnostic = Diagnostic {
+            error_type: "ConfigError".into(),
+            error_message: e.to_string(),
+        };
+        let request = serde_json::to_vec(&diagnostic)
+            .map_err(lambda_runtime::Error::from)
+            .and_then(|body| {
+                lambda_runtime_api_client::build_request()
+                    .method(http::Method::POST)
+                    .uri("/2018-06-01/runtime/init/error")
+                    .header("lambda-runtime-function-error-type", "ConfigError")
+                    .body(lambda_runtime_api_client::body::Body::from(body))
+                    .map_err(lambda_runtime::Error::from)
+            });
+        let client = lambda_runtime_api_client::PooledClient::builder().build();
+        let sent = match request {
+            Ok(request) => client.call(request).await.map(drop),
+            Err(e) => Err(e),
+        };
+        if let Err(report) = sent {
+            tracing::warn!(error = %report, "could not report the init error");
+        }
+    }
+    e.into()
 }
 
 fn read_settings<F: Function>()

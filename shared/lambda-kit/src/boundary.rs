@@ -49,18 +49,14 @@ impl BoundarySettings {
 mod tests {
     use super::*;
 
-    fn read(pairs: &[(&str, &str)]) -> Result<BoundarySettings, ConfigError> {
-        settings::from_vars(
-            pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-        )
+    fn read<const N: usize>(pairs: [(&str, &str); N]) -> Result<BoundarySettings, ConfigError> {
+        settings::from_vars(pairs)
     }
 
     #[test]
     fn defaults_and_bad_values() {
-        assert_eq!(read(&[]).unwrap(), BoundarySettings::default());
-        let s = read(&[
+        assert_eq!(read([]).unwrap(), BoundarySettings::default());
+        let s = read([
             ("API_TIME_BUDGET_MS", "10000"),
             ("S3_FORCE_PATH_STYLE", "true"),
         ])
@@ -72,7 +68,7 @@ mod tests {
             ("API_TIME_BUDGET_MS", "5"),
             ("API_TIME_BUDGET_MS", "soon"),
         ] {
-            assert_eq!(read(&[(name, value)]).unwrap_err().variable, name);
+            assert_eq!(read([(name, value)]).unwrap_err().variable, name);
         }
     }
 }

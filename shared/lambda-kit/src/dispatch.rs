@@ -8,6 +8,7 @@ use std::time::Duration;
 use bedrock::Deadline;
 use serde_json::Value;
 
+use crate::boundary::BoundarySettings;
 use crate::trigger::Trigger;
 use crate::{Function, TaskError, http, router};
 
@@ -20,14 +21,12 @@ pub struct Invocation {
     pub api_time_budget: Duration,
 }
 
-/// The default HTTP time budget: API Gateway's 30 s less room for the response.
-pub const DEFAULT_API_TIME_BUDGET: Duration = Duration::from_secs(28);
-
 impl From<Deadline> for Invocation {
+    /// The Lambda deadline with the default API time budget.
     fn from(deadline: Deadline) -> Self {
         Self {
             deadline,
-            api_time_budget: DEFAULT_API_TIME_BUDGET,
+            api_time_budget: BoundarySettings::default().api_time_budget(),
         }
     }
 }
@@ -68,7 +67,7 @@ pub async fn handle<F: Function>(
         },
     };
     if let Err(e) = &result {
-        log_failure(e);
+        e.log();
     }
     result
 }
@@ -113,14 +112,6 @@ fn check_size<F: Function>(function: &F, input: &Value) -> Result<(), TaskError>
         )));
     }
     Ok(())
-}
-
-fn log_failure(e: &TaskError) {
-    if e.http_status() >= 500 || e.http_status() == 429 {
-        tracing::error!(error_type = e.error_type(), error = %e, "invocation failed");
-    } else {
-        tracing::info!(error_type = e.error_type(), "input rejected");
-    }
 }
 
 #[cfg(test)]

@@ -117,10 +117,21 @@ impl TaskError {
                 BedrockError::Throttled { .. } => 429,
                 BedrockError::ModelTimeout { .. } | BedrockError::DeadlineExceeded { .. } => 504,
                 BedrockError::ModelNotReady { .. } | BedrockError::ServiceUnavailable { .. } => 503,
-                BedrockError::ContextOverflow { .. } => 413,
+                BedrockError::ContextOverflow(_) => 413,
                 BedrockError::InvalidParameter { .. } => 400,
                 _ => 502,
             },
+        }
+    }
+
+    /// Logs the failure once: server-side failures and throttling at ERROR with details,
+    /// the caller's mistakes at INFO with the type only.
+    pub fn log(&self) {
+        let status = self.http_status();
+        if status >= 500 || status == 429 {
+            tracing::error!(error_type = self.error_type(), error = %self, status, "failed");
+        } else {
+            tracing::info!(error_type = self.error_type(), status, "input rejected");
         }
     }
 
@@ -195,11 +206,11 @@ mod tests {
                 "ModelAccessDenied",
             ),
             (
-                BedrockError::ContextOverflow {
+                BedrockError::ContextOverflow(bedrock::budget::Overflow {
                     prompt_tokens: 1,
                     max_gen_len: 1,
                     context_window: 1,
-                },
+                }),
                 413,
                 "ContextOverflow",
             ),

@@ -40,8 +40,10 @@ pub(crate) fn json_body(
             "request body is {bytes} bytes; the limit is {max_bytes}"
         ))
     };
-    if raw.len() / 4 * 3 > max_bytes {
-        return Err(too_large(raw.len() / 4 * 3));
+    // Refuse an oversize base64 body before decoding it (4 characters carry 3 bytes, less
+    // up to 2 of padding).
+    if request.is_base64_encoded && (raw.len() / 4 * 3).saturating_sub(2) > max_bytes {
+        return Err(too_large((raw.len() / 4 * 3).saturating_sub(2)));
     }
     let bytes = if request.is_base64_encoded {
         base64::engine::general_purpose::STANDARD
@@ -85,11 +87,7 @@ pub(crate) fn json_response(status: u16, body: &Value) -> ApiGatewayV2httpRespon
 /// logged, not returned.
 pub(crate) fn error_response(err: &TaskError) -> ApiGatewayV2httpResponse {
     let status = err.http_status();
-    if status >= 500 || status == 429 {
-        tracing::error!(error_type = err.error_type(), error = %err, status, "request failed");
-    } else {
-        tracing::info!(error_type = err.error_type(), status, "request rejected");
-    }
+    err.log();
     let mut response = json_response(
         status,
         &serde_json::json!({"error": {"type": err.error_type(), "message": err.public_message()}}),

@@ -30,7 +30,7 @@ pub mod storage;
 mod trigger;
 
 pub use bootstrap::{Clients, run};
-pub use dispatch::{DEFAULT_API_TIME_BUDGET, Invocation, handle};
+pub use dispatch::{Invocation, handle};
 pub use error::TaskError;
 pub use function::{Function, Route, from_json, to_json};
 pub use trigger::decode_s3_key;

@@ -38,12 +38,15 @@ impl Trigger {
     }
 }
 
-/// An HTTP API event: `requestContext.http` is there (whatever else is wrong with it).
+/// An API Gateway event, whatever else is wrong with it: an HTTP API request context, a
+/// payload 2.0 route key, or a REST API (payload 1.0) method. Such an event always gets an
+/// HTTP answer (400 when it does not parse), never a function error API Gateway shows as 500.
 fn is_http(event: &Value) -> bool {
-    event
-        .get("requestContext")
-        .and_then(|c| c.get("http"))
-        .is_some()
+    let context = event.get("requestContext");
+    context.and_then(|c| c.get("http")).is_some()
+        || (event.get("version").and_then(Value::as_str) == Some("2.0")
+            && event.get("routeKey").is_some())
+        || (context.is_some() && event.get("httpMethod").is_some())
 }
 
 fn is_s3(event: &Value) -> bool {
@@ -101,7 +104,13 @@ mod tests {
     fn malformed_s3_event_is_invalid_input() {
         let t = Trigger::classify(json!({"Records": [{"eventSource": "aws:s3", "s3": 5}]}));
         assert!(matches!(t, Trigger::S3(Err(TaskError::InvalidInput(_)))));
-        let t = Trigger::classify(json!({"version": "1.0", "requestContext": {"http": 5}}));
-        assert!(matches!(t, Trigger::Http(Err(TaskError::InvalidInput(_)))));
+        for malformed in [
+            json!({"version": "1.0", "requestContext": {"http": 5}}),
+            json!({"version": "2.0", "routeKey": "POST /x", "rawPath": "/x"}),
+            json!({"resource": "/x", "httpMethod": "POST", "requestContext": {}}),
+        ] {
+            let t = Trigger::classify(malformed);
+            assert!(matches!(t, Trigger::Http(Err(TaskError::InvalidInput(_)))));
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Every environment variable a function reads is in its README's `| variable |` table (the
 //! shared ones in the project README's), and `template.yaml` sets no variable that nothing
 //! reads: the settings structs are the one list, and the documents cannot drift from it.
+//! Likewise every error type the functions emit is in the project README's error tables.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -146,5 +147,23 @@ fn the_checks_find_drift() {
     assert_eq!(
         template_sets(template, "Fn"),
         ["G", "X"].map(String::from).into()
+    );
+}
+
+#[test]
+fn every_error_type_is_in_the_project_readme() {
+    let readme = read("README.md");
+    let in_tables: BTreeSet<&str> = readme
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .filter_map(|l| l.split('`').nth(1))
+        .collect();
+    let missing: Vec<_> = lambda_kit::TaskError::error_types()
+        .into_iter()
+        .filter(|name| !in_tables.contains(name))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "error types missing from README.md's tables: {missing:?}"
     );
 }

@@ -3,7 +3,8 @@
 //!
 //! A settings type is a flat serde struct with a [`Default`] (the defaults, in one place)
 //! whose fields are the variables' names, lowercased and without [`Settings::PREFIX`]
-//! (`envy` does the reading). An empty variable counts as unset. A value that does not
+//! (`envy` does the reading). An empty or blank variable counts as unset, surrounding
+//! white space is ignored. A value that does not
 //! parse, or that [`Settings::validate`] refuses, is a [`ConfigError`] naming the variable:
 //! a deployment error that fails the cold start, never a request error.
 //!
@@ -16,8 +17,7 @@
 //! impl settings::Settings for Limits {
 //!     const PREFIX: &'static str = "DEMO_";
 //! }
-//! let vars = [("DEMO_MAX_BYTES".to_owned(), "lots".to_owned())];
-//! let err = settings::from_vars::<Limits>(vars).unwrap_err();
+//! let err = settings::from_vars::<Limits>([("DEMO_MAX_BYTES", "lots")]).unwrap_err();
 //! assert_eq!(err.variable, "DEMO_MAX_BYTES");
 //! assert_eq!(settings::variables::<Limits>(), ["DEMO_MAX_BYTES"]);
 //! ```
@@ -58,16 +58,23 @@ impl ConfigError {
 
 /// Reads `T` from the process environment.
 pub fn from_env<T: Settings>() -> Result<T, ConfigError> {
-    from_vars(std::env::vars())
+    // Not `std::env::vars()`, which panics on a name or value that is not UTF-8.
+    from_vars(std::env::vars_os().map(|(name, value)| {
+        (
+            name.to_string_lossy().into_owned(),
+            value.to_string_lossy().into_owned(),
+        )
+    }))
 }
 
 /// Reads `T` from `vars` (name, value) pairs, as [`from_env`] does from the environment.
 pub fn from_vars<T: Settings>(
-    vars: impl IntoIterator<Item = (String, String)>,
+    vars: impl IntoIterator<Item = (impl Into<String>, impl Into<String>)>,
 ) -> Result<T, ConfigError> {
     let known = variables::<T>();
     let ours: Vec<(String, String)> = vars
         .into_iter()
+        .map(|(name, value)| (name.into(), value.into()))
         .filter(|(name, value)| known.contains(name) && !value.trim().is_empty())
         .map(|(name, value)| (name, value.trim().to_owned()))
         .collect();
@@ -84,7 +91,10 @@ pub fn from_vars<T: Settings>(
                             ConfigError::new(name, format!("{value:?} is not valid: {message}"))
                         })
                 })
-                .unwrap_or_else(|| ConfigError::new(T::PREFIX, message)));
+                .unwrap_or_else(|| {
+                    let names = ours.iter().map(|(name, _)| name.as_str());
+                    ConfigError::new(names.collect::<Vec<_>>().join(", "), message)
+                }));
         }
     };
     settings.validate()?;
@@ -97,7 +107,8 @@ fn parse<T: Settings>(vars: impl IntoIterator<Item = (String, String)>) -> Resul
         .map_err(|e| e.to_string())
 }
 
-/// Every variable `T` reads, in field order.
+/// Every variable `T` reads, sorted: its fields as `T::default()` serializes them (so a
+/// settings struct uses neither `rename` nor `skip_serializing*`).
 pub fn variables<T: Settings>() -> Vec<String> {
     match serde_json::to_value(T::default()) {
         Ok(serde_json::Value::Object(fields)) => fields
@@ -154,22 +165,15 @@ mod tests {
         }
     }
 
-    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
-
     #[test]
     fn defaults_values_and_empty_as_unset() {
-        assert_eq!(from_vars::<Demo>(vars(&[])).unwrap(), Demo::default());
-        let d: Demo = from_vars(vars(&[
+        assert_eq!(from_vars::<Demo>([("", ""); 0]).unwrap(), Demo::default());
+        let d: Demo = from_vars([
             ("DEMO_MAX_ITEMS", " 12 "),
             ("DEMO_NAME", "x"),
             ("DEMO_FORCE", ""),
             ("OTHER", "ignored"),
-        ]))
+        ])
         .unwrap();
         assert_eq!(
             (d.max_items, d.name.as_deref(), d.force),
@@ -179,11 +183,10 @@ mod tests {
 
     #[test]
     fn errors_name_the_variable() {
-        let err =
-            from_vars::<Demo>(vars(&[("DEMO_NAME", "a"), ("DEMO_FORCE", "yes")])).unwrap_err();
+        let err = from_vars::<Demo>([("DEMO_NAME", "a"), ("DEMO_FORCE", "yes")]).unwrap_err();
         assert_eq!(err.variable, "DEMO_FORCE");
         assert!(err.to_string().contains("DEMO_FORCE") && err.to_string().contains("yes"));
-        let err = from_vars::<Demo>(vars(&[("DEMO_MAX_ITEMS", "40")])).unwrap_err();
+        let err = from_vars::<Demo>([("DEMO_MAX_ITEMS", "40")]).unwrap_err();
         assert_eq!(err.variable, "DEMO_MAX_ITEMS");
         assert!(err.message.contains("1 to 32"), "{err}");
     }

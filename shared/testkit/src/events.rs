@@ -1,5 +1,5 @@
 //! Real-shaped Lambda events for tests: HTTP API (payload 2.0) requests, S3 notifications,
-//! and readers for HTTP responses.
+//! the samples in `events/` (Step Functions inputs among them), and readers for HTTP responses.
 
 use serde_json::{Value, json};
 
@@ -66,6 +66,13 @@ pub fn s3_created(bucket: &str, records: &[(&str, &str)]) -> Value {
         })
         .collect();
     json!({ "Records": records })
+}
+
+/// A sample event from the project's `events/` folder (one per trigger and workflow input).
+pub fn sample(name: &str) -> Value {
+    let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 /// Status code and parsed JSON body of an HTTP API response.

@@ -155,12 +155,13 @@ impl Default for Limits {
     }
 }
 
-/// Decodes a plain-text document: UTF-8 (byte-order mark optional) or UTF-16 with a
-/// byte-order mark; binary data is [`ExtractError::Unsupported`], a blank document
-/// [`ExtractError::NoText`]. Unlike [`extract`], the text is returned as is (no
-/// normalization), for callers that must keep its layout.
+/// Decodes a plain-text document exactly: UTF-8 (byte-order mark optional) or UTF-16 with a
+/// byte-order mark. An invalid sequence or binary data is [`ExtractError::Unsupported`]
+/// (where [`extract`] would replace a few bad bytes), a blank document
+/// [`ExtractError::NoText`]. The text is returned as is (no normalization), for callers that
+/// must keep every character and its layout.
 pub fn decode_plain_text(bytes: &[u8]) -> Result<String, ExtractError> {
-    let text = decode::decode_text(bytes)?;
+    let text = decode::decode_exact(bytes)?;
     if text.trim().is_empty() {
         return Err(ExtractError::NoText);
     }

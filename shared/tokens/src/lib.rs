@@ -253,18 +253,23 @@ pub enum BudgetError {
         context_window: u32,
     },
     /// The prompt plus `max_gen_len` cannot fit in the context window.
-    #[error(
-        "prompt of about {prompt_tokens} tokens plus max_gen_len {max_gen_len} exceeds the \
-         {context_window}-token context window"
-    )]
-    Overflow {
-        /// Estimated prompt tokens.
-        prompt_tokens: u32,
-        /// Requested generation length.
-        max_gen_len: u32,
-        /// The budget's context window.
-        context_window: u32,
-    },
+    #[error(transparent)]
+    Overflow(#[from] Overflow),
+}
+
+/// A prompt plus `max_gen_len` that cannot fit in a context window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "prompt of about {prompt_tokens} tokens plus max_gen_len {max_gen_len} exceeds the \
+     {context_window}-token context window"
+)]
+pub struct Overflow {
+    /// Estimated prompt tokens.
+    pub prompt_tokens: u32,
+    /// Requested generation length.
+    pub max_gen_len: u32,
+    /// The context window.
+    pub context_window: u32,
 }
 
 /// The smallest context window [`ContextBudget::new`] accepts, in tokens.
@@ -308,11 +313,11 @@ impl ContextBudget {
     pub fn check(&self, prompt: &str, max_gen_len: u32) -> Result<u32, BudgetError> {
         let prompt_tokens = estimate_tokens(prompt);
         if u64::from(prompt_tokens) + u64::from(max_gen_len) > u64::from(self.context_window) {
-            return Err(BudgetError::Overflow {
+            return Err(BudgetError::Overflow(Overflow {
                 prompt_tokens,
                 max_gen_len,
                 context_window: self.context_window,
-            });
+            }));
         }
         Ok(prompt_tokens)
     }
@@ -427,10 +432,10 @@ mod tests {
         let err = budget.check(&text, 1001 - est).unwrap_err();
         assert!(matches!(
             err,
-            BudgetError::Overflow {
+            BudgetError::Overflow(Overflow {
                 context_window: 1000,
                 ..
-            }
+            })
         ));
         assert!(err.to_string().contains("1000-token context window"));
         assert_eq!(budget.max_prompt_tokens(400), 600);
