@@ -61,7 +61,7 @@ pub struct SummaryOptions {
     #[serde(default)]
     pub language: Option<Language>,
     /// Whether the final summary is generated with InvokeModelWithResponseStream (set by
-    /// the HTTP route, whose caller waits for it; not part of the JSON).
+    /// the HTTP route, which will pass the text on as it comes; not part of the JSON).
     #[serde(skip)]
     pub stream: bool,
 }

@@ -312,7 +312,9 @@ async fn call(
         .await
 }
 
-/// The call that writes the final summary: streamed when the caller reads it as it comes.
+/// The call that writes the final summary; with `options.stream` through
+/// InvokeModelWithResponseStream, read to its end here (retries and fallbacks cover the
+/// stream's opening; an error after the first text fails the call).
 async fn final_call(
     client: &LlamaClient,
     prompt: &ChatPrompt,

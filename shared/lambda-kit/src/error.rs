@@ -234,6 +234,50 @@ mod tests {
         assert_eq!(err.public_message(), "field `subject` is missing");
     }
 
+    /// One of each variant; the `match` fails to compile when a variant is added, so the
+    /// list (and with it `error_types`) cannot silently fall behind.
+    fn one_of_each() -> Vec<TaskError> {
+        let all = vec![
+            TaskError::InvalidInput(String::new()),
+            TaskError::InputTooLarge(String::new()),
+            TaskError::UnsupportedMediaType(String::new()),
+            TaskError::UnsupportedDocument(String::new()),
+            TaskError::DocumentNotFound(String::new()),
+            TaskError::RouteNotFound(String::new()),
+            TaskError::MethodNotAllowed {
+                message: String::new(),
+                allow: String::new(),
+            },
+            TaskError::Storage(String::new()),
+            TaskError::Internal(String::new()),
+        ];
+        for e in &all {
+            match e {
+                TaskError::InvalidInput(_)
+                | TaskError::InputTooLarge(_)
+                | TaskError::UnsupportedMediaType(_)
+                | TaskError::UnsupportedDocument(_)
+                | TaskError::DocumentNotFound(_)
+                | TaskError::RouteNotFound(_)
+                | TaskError::MethodNotAllowed { .. }
+                | TaskError::Storage(_)
+                | TaskError::Internal(_)
+                | TaskError::Model(_) => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn error_types_lists_every_name_once() {
+        let mut names: Vec<&str> = one_of_each().iter().map(TaskError::error_type).collect();
+        names.extend(BedrockError::ERROR_TYPES);
+        names.sort_unstable();
+        let mut listed = TaskError::error_types();
+        listed.sort_unstable();
+        assert_eq!(names, listed);
+    }
+
     #[test]
     fn retryable_set() {
         assert!(TaskError::Storage("s".into()).is_retryable());
