@@ -46,16 +46,8 @@ pub async fn handle_task(
         (Some(bucket), Some(key), None) => {
             summarize_object(app, &bucket, &key, input.options, deadline).await
         }
-        (None, None, Some(text)) => {
-            if text.len() as u64 > app.config.max_request_bytes {
-                return Err(TaskError::InputTooLarge(format!(
-                    "inline text is {} bytes; the limit is {}; put it in S3 instead",
-                    text.len(),
-                    app.config.max_request_bytes
-                )));
-            }
-            summarize_inline(app, &text, input.options, deadline).await
-        }
+        // Its size is bounded by the boundary's task-input limit (`MAX_REQUEST_BYTES`).
+        (None, None, Some(text)) => summarize_inline(app, &text, input.options, deadline).await,
         _ => Err(TaskError::InvalidInput(
             "task input needs either `bucket` and `key`, or `text`".into(),
         )),

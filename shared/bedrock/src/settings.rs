@@ -6,9 +6,9 @@ use ::settings::{ConfigError, Settings, in_range};
 use serde::{Deserialize, Serialize};
 
 use crate::BedrockError;
-use crate::budget::{BEDROCK_CONTEXT_WINDOW, ContextBudget};
+use crate::budget::{BEDROCK_CONTEXT_WINDOW, ContextBudget, MIN_CONTEXT_WINDOW};
 use crate::metrics::{DEFAULT_NAMESPACE, Metrics, MetricsSink};
-use crate::model::{DEFAULT_MODEL_ID, ModelSelection};
+use crate::model::{DEFAULT_MODEL_ID, ModelId, ModelSelection};
 use crate::retry::RetryPolicy;
 
 /// A Bedrock Guardrail applied to every call.
@@ -112,24 +112,24 @@ impl TryFrom<BedrockEnv> for ClientSettings {
     type Error = ConfigError;
 
     fn try_from(env: BedrockEnv) -> Result<Self, ConfigError> {
-        fn invalid(variable: &'static str) -> impl Fn(BedrockError) -> ConfigError {
-            move |e| ConfigError::new(variable, e.to_string())
-        }
-        let models = ModelSelection::parse(&env.model_id, "")
-            .map_err(invalid("BEDROCK_MODEL_ID"))
-            .and_then(|_| {
-                ModelSelection::parse(&env.model_id, &env.fallback_model_ids)
-                    .map_err(invalid("BEDROCK_FALLBACK_MODEL_IDS"))
+        let models =
+            ModelSelection::parse(&env.model_id, &env.fallback_model_ids).map_err(|e| {
+                let variable = if ModelId::parse(&env.model_id).is_err() {
+                    "BEDROCK_MODEL_ID"
+                } else {
+                    "BEDROCK_FALLBACK_MODEL_IDS"
+                };
+                ConfigError::new(variable, e.to_string())
             })?;
         in_range(
             "BEDROCK_CONTEXT_WINDOW",
             env.context_window,
-            256,
+            MIN_CONTEXT_WINDOW,
             10_000_000,
         )?;
-        let budget = ContextBudget::new(env.context_window)
-            .map_err(BedrockError::from)
-            .map_err(invalid("BEDROCK_CONTEXT_WINDOW"))?;
+        let budget = ContextBudget::new(env.context_window).map_err(|e| {
+            ConfigError::new("BEDROCK_CONTEXT_WINDOW", BedrockError::from(e).to_string())
+        })?;
         in_range("BEDROCK_MAX_ATTEMPTS", env.max_attempts, 1, 10)?;
         in_range("BEDROCK_RETRY_BASE_MS", env.retry_base_ms, 1, 60_000)?;
         in_range("BEDROCK_RETRY_MAX_MS", env.retry_max_ms, 1, 300_000)?;

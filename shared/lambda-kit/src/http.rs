@@ -1,5 +1,7 @@
 //! HTTP API (payload 2.0) bodies in, JSON responses out.
 
+use std::borrow::Cow;
+
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use aws_lambda_events::encodings::Body;
 use base64::Engine;
@@ -40,17 +42,19 @@ pub(crate) fn json_body(
             "request body is {bytes} bytes; the limit is {max_bytes}"
         ))
     };
-    // Refuse an oversize base64 body before decoding it (4 characters carry 3 bytes, less
-    // up to 2 of padding).
-    if request.is_base64_encoded && (raw.len() / 4 * 3).saturating_sub(2) > max_bytes {
-        return Err(too_large((raw.len() / 4 * 3).saturating_sub(2)));
-    }
-    let bytes = if request.is_base64_encoded {
-        base64::engine::general_purpose::STANDARD
+    let bytes: Cow<'_, [u8]> = if request.is_base64_encoded {
+        // Refuse an oversize body before decoding it (4 characters carry 3 bytes, less up
+        // to 2 of padding).
+        let decoded_at_least = (raw.len() / 4 * 3).saturating_sub(2);
+        if decoded_at_least > max_bytes {
+            return Err(too_large(decoded_at_least));
+        }
+        let decoded = base64::engine::general_purpose::STANDARD
             .decode(raw)
-            .map_err(|_| TaskError::InvalidInput("body is not valid base64".into()))?
+            .map_err(|_| TaskError::InvalidInput("body is not valid base64".into()))?;
+        Cow::Owned(decoded)
     } else {
-        raw.as_bytes().to_vec()
+        Cow::Borrowed(raw.as_bytes())
     };
     if bytes.len() > max_bytes {
         return Err(too_large(bytes.len()));

@@ -11,7 +11,9 @@ pub(crate) fn find<E>(
     request: &ApiGatewayV2httpRequest,
 ) -> Result<&'static Route<E>, TaskError> {
     if let Some(key) = request.route_key.as_deref()
-        && let Some(route) = routes.iter().find(|r| r.key() == key)
+        && let Some(route) = routes
+            .iter()
+            .find(|r| key.split_once(' ') == Some((r.method, r.path)))
     {
         return Ok(route);
     }
