@@ -18,10 +18,15 @@
 //! control character (e.g. UTF-16 without a BOM, binary data) is refused as
 //! [`ExtractError::Unsupported`].
 //!
-//! Hostile input is expected: nothing here panics on any bytes (the PDF reader runs under
-//! `catch_unwind` on its own thread with a large stack, after checks that rule out the
-//! structures known to make it recurse without end), and decompression is capped by
-//! [`Limits::max_unpacked_bytes`] (zip bombs, PDF stream bombs).
+//! Hostile input is expected: nothing here panics on any bytes (the readers run under
+//! `catch_unwind`, the PDF reader after checks that rule out the structures known to make it
+//! recurse without end), decompression is capped by [`Limits::max_unpacked_bytes`] (zip
+//! bombs, PDF stream bombs: the sum over the whole document; PDF images are never
+//! decompressed), and reading is time-boxed by [`Limits::time_limit`]: the reader runs on a
+//! thread of its own with a large stack, is waited for no longer than the limit
+//! ([`ExtractError::TimedOut`]), and stops at its next check of the deadline (PDF: between
+//! objects, pages, characters and 64 KiB of decompressed data; DOCX: while inflating and
+//! parsing; plain text and HTML take time linear in their size and are not interrupted).
 
 mod decode;
 mod detect;
@@ -29,8 +34,11 @@ mod docx;
 mod html;
 mod normalize;
 mod pdf;
+mod streams;
+mod worker;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -119,6 +127,15 @@ pub enum ExtractError {
         /// The limit that was hit.
         limit_bytes: u64,
     },
+    /// Reading the document took longer than [`Limits::time_limit`] (a document built to
+    /// keep the reader busy, e.g. hundreds of pages of compressed drawing operators).
+    #[error("reading the {format} document took longer than the limit of {limit:?}")]
+    TimedOut {
+        /// The format it was read as.
+        format: &'static str,
+        /// The limit that was hit.
+        limit: Duration,
+    },
 }
 
 impl ExtractError {
@@ -137,20 +154,28 @@ impl ExtractError {
 /// Resource limits for extraction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Most bytes decompression may produce: the DOCX `word/document.xml` part, or the sum of
-    /// a PDF's Flate-compressed streams (each image stream is checked on its own against it).
+    /// Most bytes decompression may produce over the whole document: the DOCX
+    /// `word/document.xml` part, or the sum of every decoded PDF stream (object streams,
+    /// content streams, fonts; image streams are never decompressed). More is
+    /// [`ExtractError::TooLarge`].
     pub max_unpacked_bytes: u64,
+    /// Longest time reading one document may take; more is [`ExtractError::TimedOut`].
+    pub time_limit: Duration,
 }
 
 impl Limits {
     /// Default for [`Limits::max_unpacked_bytes`]: 50 MiB.
     pub const DEFAULT_MAX_UNPACKED_BYTES: u64 = 50 * 1024 * 1024;
+    /// Default for [`Limits::time_limit`]: 60 s, well inside a function's timeout (up to
+    /// 900 s), so that a document that cannot be read in time gets its failure record.
+    pub const DEFAULT_TIME_LIMIT: Duration = Duration::from_secs(60);
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_unpacked_bytes: Self::DEFAULT_MAX_UNPACKED_BYTES,
+            time_limit: Self::DEFAULT_TIME_LIMIT,
         }
     }
 }
@@ -180,7 +205,8 @@ pub fn extract(
     extract_with_limits(bytes, key, content_type, &Limits::default())
 }
 
-/// Extracts the text of a document, decompressing no more than `limits` allow.
+/// Extracts the text of a document, decompressing no more and taking no longer than
+/// `limits` allow.
 pub fn extract_with_limits(
     bytes: &[u8],
     key: &str,
@@ -191,11 +217,28 @@ pub fn extract_with_limits(
         return Err(ExtractError::NoText);
     }
     let format = detect_format(bytes, key, content_type)?;
+    let deadline = worker::Deadline::after(limits.time_limit, format);
+    // Owned: a reader that runs out of time is left behind and may outlive this call.
+    let bytes = bytes.to_vec();
+    let limits = *limits;
+    let text = worker::run(deadline, move |deadline| {
+        read(format, &bytes, &limits, deadline)
+    })?;
+    Ok(Extracted { text, format })
+}
+
+/// The normalized text of a document detected as `format`.
+fn read(
+    format: Format,
+    bytes: &[u8],
+    limits: &Limits,
+    deadline: &worker::Deadline,
+) -> Result<String, ExtractError> {
     let raw = catch_unwind(AssertUnwindSafe(|| match format {
         Format::PlainText | Format::Markdown => decode::decode_text(bytes),
         Format::Html => decode::decode_text(bytes).map(|html| html::visible_text(&html)),
-        Format::Pdf => pdf::extract_text(bytes, limits),
-        Format::Docx => docx::extract_text(bytes, limits),
+        Format::Pdf => pdf::extract_text(bytes, limits, deadline),
+        Format::Docx => docx::extract_text(bytes, limits, deadline),
     }))
     .unwrap_or_else(|_| {
         Err(ExtractError::corrupt(
@@ -203,9 +246,10 @@ pub fn extract_with_limits(
             "the reader failed on malformed content",
         ))
     })?;
+    deadline.check()?;
     let text = normalize::normalize(&raw);
     if text.is_empty() {
         return Err(ExtractError::NoText);
     }
-    Ok(Extracted { text, format })
+    Ok(text)
 }

@@ -392,6 +392,7 @@ fn docx_zip_bomb_is_refused() {
     assert!(docx.len() < 100 * 1024, "compressed to {}", docx.len());
     let limits = Limits {
         max_unpacked_bytes: 1024 * 1024,
+        ..Limits::default()
     };
     assert_eq!(
         extract_with_limits(&docx, "bomb.docx", None, &limits),
@@ -608,6 +609,7 @@ fn pdf_stream_bomb_is_refused() {
     assert!(pdf.len() < 100 * 1024, "compressed to {}", pdf.len());
     let limits = Limits {
         max_unpacked_bytes: 1024 * 1024,
+        ..Limits::default()
     };
     assert_eq!(
         extract_with_limits(&pdf, "bomb.pdf", None, &limits),

@@ -1,5 +1,6 @@
 //! DOCX body text: the paragraphs (`w:p`) and runs (`w:t`, tabs, breaks) of
-//! `word/document.xml`, read through a cap on decompressed bytes.
+//! `word/document.xml`, read through a cap on decompressed bytes and within the deadline.
+//! Only that part is ever decompressed.
 
 use std::io::{Cursor, Read};
 
@@ -8,6 +9,7 @@ use quick_xml::events::Event;
 use quick_xml::name::{Namespace, ResolveResult};
 
 use super::detect::DOCX_BODY;
+use super::worker::Deadline;
 use super::{ExtractError, Limits, decode};
 
 const FORMAT: &str = "docx";
@@ -22,15 +24,22 @@ const MARKUP_COMPATIBILITY: &str = "http://schemas.openxmlformats.org/markup-com
 
 /// The text of the document body: paragraphs separated by a blank line, table cells by tabs,
 /// table rows by line breaks.
-pub(super) fn extract_text(bytes: &[u8], limits: &Limits) -> Result<String, ExtractError> {
-    let xml = read_body(bytes, limits.max_unpacked_bytes)?;
+pub(super) fn extract_text(
+    bytes: &[u8],
+    limits: &Limits,
+    deadline: &Deadline,
+) -> Result<String, ExtractError> {
+    let xml = read_body(bytes, limits.max_unpacked_bytes, deadline)?;
     let xml = decode::decode_text(&xml)
         .map_err(|_| ExtractError::corrupt(FORMAT, format!("{DOCX_BODY} is not text")))?;
-    body_text(&xml)
+    body_text(&xml, deadline)
 }
 
+/// XML events parsed between two looks at the deadline.
+const EVENTS_PER_CHECK: usize = 4096;
+
 /// The bytes of `word/document.xml`, refusing more than `limit` of them.
-fn read_body(bytes: &[u8], limit: u64) -> Result<Vec<u8>, ExtractError> {
+fn read_body(bytes: &[u8], limit: u64, deadline: &Deadline) -> Result<Vec<u8>, ExtractError> {
     let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|error| {
         ExtractError::corrupt(FORMAT, format!("not a readable zip archive: {error}"))
     })?;
@@ -58,12 +67,21 @@ fn read_body(bytes: &[u8], limit: u64) -> Result<Vec<u8>, ExtractError> {
         return Err(too_large);
     }
     let mut xml = Vec::with_capacity(usize::try_from(part.size()).unwrap_or(0).min(1 << 20));
-    (&mut part)
-        .take(limit.saturating_add(1))
-        .read_to_end(&mut xml)
-        .map_err(|error| {
-            ExtractError::corrupt(FORMAT, format!("cannot read {DOCX_BODY}: {error}"))
-        })?;
+    let mut part = (&mut part).take(limit.saturating_add(1));
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        deadline.check()?;
+        match part.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => xml.extend_from_slice(&buffer[..read]),
+            Err(error) => {
+                return Err(ExtractError::corrupt(
+                    FORMAT,
+                    format!("cannot read {DOCX_BODY}: {error}"),
+                ));
+            }
+        }
+    }
     if xml.len() as u64 > limit {
         return Err(too_large);
     }
@@ -71,15 +89,20 @@ fn read_body(bytes: &[u8], limit: u64) -> Result<Vec<u8>, ExtractError> {
 }
 
 /// Builds the text from the WordprocessingML body.
-fn body_text(xml: &str) -> Result<String, ExtractError> {
+fn body_text(xml: &str, deadline: &Deadline) -> Result<String, ExtractError> {
     let mut reader = NsReader::from_str(xml);
     let mut out = String::new();
+    let mut events = 0usize;
     // Open `w:t` elements (text), `w:tc` (table cells), skipped `mc:Fallback` subtrees.
     let mut in_text = 0usize;
     let mut in_cell = 0usize;
     let mut skipped = 0usize;
 
     loop {
+        events += 1;
+        if events.is_multiple_of(EVENTS_PER_CHECK) {
+            deadline.check()?;
+        }
         let (namespace, event) = reader
             .read_resolved_event()
             .map_err(|error| ExtractError::corrupt(FORMAT, format!("{DOCX_BODY}: {error}")))?;
@@ -165,7 +188,17 @@ fn is_word(namespace: &ResolveResult<'_>) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::body_text;
+    use std::time::Duration;
+
+    use super::super::Format;
+    use super::super::worker::Deadline;
+
+    fn body_text(xml: &str) -> Result<String, super::ExtractError> {
+        super::body_text(
+            xml,
+            &Deadline::after(Duration::from_secs(3600), Format::Docx),
+        )
+    }
 
     const W: &str = r#"xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main""#;
 

@@ -1,29 +1,36 @@
 //! PDF text layer via `pdf-extract` (on `lopdf`), defended against hostile files.
 //!
-//! `pdf-extract` unwraps freely and recurses without bounds, so before it runs: streams are
-//! test-decompressed against the unpack limit, page `Parent` chains must end, and Form
-//! XObjects (`Do`) must not refer to themselves or nest deeper than [`MAX_XOBJECT_DEPTH`];
-//! then every page is extracted under `catch_unwind`, on a thread with a large stack whose
-//! panics are kept out of stderr (see [`silence_reader_panics`]).
-//! Residual risks, bounded by the caller's input size limit and the function's timeout:
-//! bombs inside object streams (decompressed while the file is parsed) and in LZW or
-//! multi-filter streams are not test-decompressed.
+//! `pdf-extract` unwraps freely, recurses without bounds and decompresses whatever it touches
+//! (an image drawn with `Do` is even decompressed and parsed as a content stream), so before
+//! it runs:
+//! - every stream it may read is decoded once, in place, and the sum of all decoded bytes,
+//!   object streams included, is held to [`Limits::max_unpacked_bytes`] (see
+//!   [`super::streams`]); streams text never comes from (images, embedded files, metadata,
+//!   sampled functions, shadings) are emptied without being decompressed;
+//! - page `Parent` chains must end, and Form XObjects (`Do`) must not refer to themselves or
+//!   nest deeper than [`MAX_XOBJECT_DEPTH`].
+//!
+//! Then the pages are extracted under `catch_unwind` (on the thread the caller's time box
+//! runs it on, whose panics are kept out of stderr: see [`silence_reader_panics`]), checking
+//! the deadline between objects, pages and characters.
+//! Residual risks, bounded by the time box and the caller's input size limit: object streams
+//! of encrypted files are decompressed by `lopdf` while decrypting, without the budget.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
-use std::io::Read;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Once;
 
-use flate2::read::{DeflateDecoder, ZlibDecoder};
-use pdf_extract::{Dictionary, Document, Object, ObjectId, PlainTextOutput, Stream};
+use pdf_extract::{
+    ColorSpace, Dictionary, Document, LoadOptions, MediaBox, Object, ObjectId, OutputDev,
+    OutputError, Path, PlainTextOutput, Stream, Transform,
+};
 
-use super::{ExtractError, Limits};
+use super::streams::{self, Budget};
+use super::worker::{Deadline, thread_name};
+use super::{ExtractError, Format, Limits};
 
 const FORMAT: &str = "pdf";
-/// Stack for the extraction thread: the reader recurses (nested objects up to `lopdf`'s cap
-/// of 100 levels, Form XObjects up to [`MAX_XOBJECT_DEPTH`]), and the caller's thread may be
-/// an async worker with a small stack. Only what is touched is committed.
-const STACK_BYTES: usize = 64 * 1024 * 1024;
 /// Deepest chain of Form XObjects drawing one another that is extracted.
 const MAX_XOBJECT_DEPTH: usize = 32;
 /// Most (XObject, resources) pairs the structure check visits.
@@ -33,27 +40,17 @@ const MAX_PAGE_TREE_DEPTH: usize = 64;
 
 /// The text of the document's pages. Where the reader fails on some pages, the text of the
 /// others (each followed by a blank line); where it fails on all of them, `Corrupt`.
-pub(super) fn extract_text(bytes: &[u8], limits: &Limits) -> Result<String, ExtractError> {
+pub(super) fn extract_text(
+    bytes: &[u8],
+    limits: &Limits,
+    deadline: &Deadline,
+) -> Result<String, ExtractError> {
     silence_reader_panics();
-    let guarded = || {
-        catch_unwind(AssertUnwindSafe(|| extract_document(bytes, limits)))
-            .unwrap_or_else(|_| Err(reader_failed()))
-    };
-    std::thread::scope(|scope| {
-        match std::thread::Builder::new()
-            .name(THREAD_NAME.to_owned())
-            .stack_size(STACK_BYTES)
-            .spawn_scoped(scope, guarded)
-        {
-            Ok(handle) => handle.join().unwrap_or_else(|_| Err(reader_failed())),
-            // No thread to be had: run here, still under `catch_unwind`.
-            Err(_) => guarded(),
-        }
-    })
+    catch_unwind(AssertUnwindSafe(|| {
+        extract_document(bytes, limits, deadline)
+    }))
+    .unwrap_or_else(|_| Err(reader_failed()))
 }
-
-/// Name of the thread the PDF reader runs on.
-const THREAD_NAME: &str = "text-extract-pdf";
 
 /// Keeps the panics caught on the PDF reader's thread out of stderr: they are expected on
 /// malformed files, reported as [`ExtractError::Corrupt`], and their messages can quote
@@ -62,9 +59,10 @@ const THREAD_NAME: &str = "text-extract-pdf";
 fn silence_reader_panics() {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
+        let reader = thread_name(Format::Pdf);
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            if std::thread::current().name() != Some(THREAD_NAME) {
+            if std::thread::current().name() != Some(reader.as_str()) {
                 previous(info);
             }
         }));
@@ -75,34 +73,41 @@ fn reader_failed() -> ExtractError {
     ExtractError::corrupt(FORMAT, "the PDF reader failed on malformed content")
 }
 
-fn extract_document(bytes: &[u8], limits: &Limits) -> Result<String, ExtractError> {
-    let mut doc = Document::load_mem(bytes).map_err(load_error)?;
+fn extract_document(
+    bytes: &[u8],
+    limits: &Limits,
+    deadline: &Deadline,
+) -> Result<String, ExtractError> {
+    let mut budget = Budget::new(limits.max_unpacked_bytes);
+    let mut doc = load(bytes, &mut budget, deadline)?;
     if doc.is_encrypted() {
         // Files with an owner password only open with the empty user password.
         doc.decrypt("").map_err(|_| password_protected())?;
     }
-    check_unpacked_size(&doc, limits.max_unpacked_bytes)?;
+    prepare_streams(&mut doc, &mut budget, deadline)?;
     let pages = doc.get_pages();
-    check_structure(&doc, &pages)?;
+    check_structure(&doc, &pages, deadline)?;
 
     // The whole document in one pass; only where that fails, page by page to keep the pages
     // that can be read (slower: `pdf-extract` looks the page tree up again for every page).
     let whole = catch_unwind(AssertUnwindSafe(|| {
         let mut text = String::new();
-        let mut output = PlainTextOutput::new(&mut text);
+        let mut output = TimeBoxed::new(&mut text, deadline);
         pdf_extract::output_doc(&doc, &mut output).map(|()| text)
     }));
     if let Ok(Ok(text)) = whole {
         return Ok(text);
     }
+    deadline.check()?;
 
     let mut text = String::new();
     let mut first_error = None;
     let mut pages_read = 0usize;
     for &page_number in pages.keys() {
+        deadline.check()?;
         let page = catch_unwind(AssertUnwindSafe(|| {
             let mut page_text = String::new();
-            let mut output = PlainTextOutput::new(&mut page_text);
+            let mut output = TimeBoxed::new(&mut page_text, deadline);
             pdf_extract::output_doc_page(&doc, &mut output, page_number).map(|()| page_text)
         }));
         match page {
@@ -112,6 +117,7 @@ fn extract_document(bytes: &[u8], limits: &Limits) -> Result<String, ExtractErro
                 text.push_str("\n\n");
             }
             Ok(Err(error)) => {
+                deadline.check()?;
                 first_error.get_or_insert_with(|| ExtractError::corrupt(FORMAT, error));
             }
             Err(_) => {
@@ -122,6 +128,189 @@ fn extract_document(bytes: &[u8], limits: &Limits) -> Result<String, ExtractErro
     match first_error {
         Some(error) if pages_read == 0 => Err(error),
         _ => Ok(text),
+    }
+}
+
+/// The document's objects, with its object streams decoded against `budget` while they are
+/// read (through `lopdf`'s load filter, which can only reach state through a thread-local).
+fn load(bytes: &[u8], budget: &mut Budget, deadline: &Deadline) -> Result<Document, ExtractError> {
+    LOADING.set(Some(Loading {
+        budget: *budget,
+        deadline: *deadline,
+        stopped: None,
+    }));
+    let loaded = Document::load_mem_with_options(bytes, LoadOptions::with_filter(on_load));
+    if let Some(loading) = LOADING.take() {
+        if let Some(error) = loading.stopped {
+            return Err(error);
+        }
+        *budget = loading.budget;
+    }
+    loaded.map_err(load_error)
+}
+
+thread_local! {
+    /// The budget and deadline of the document [`load`] is reading on this thread.
+    static LOADING: RefCell<Option<Loading>> = const { RefCell::new(None) };
+}
+
+struct Loading {
+    budget: Budget,
+    deadline: Deadline,
+    /// Why loading was stopped: every object after it is dropped.
+    stopped: Option<ExtractError>,
+}
+
+/// `lopdf`'s load filter: decodes object streams within the budget before `lopdf` unpacks
+/// them (it would inflate them without a bound). Streams are changed in place, where `lopdf`
+/// keeps using them; other objects are returned, as `lopdf` takes those from the result.
+fn on_load(id: ObjectId, object: &mut Object) -> Option<(ObjectId, Object)> {
+    LOADING.with_borrow_mut(|loading| {
+        if let Some(loading) = loading.as_mut() {
+            if loading.stopped.is_some() {
+                return None;
+            }
+            // Streams with an indirect length are filled in after loading: not yet here.
+            if let Object::Stream(stream) = &mut *object
+                && stream.dict.has_type(b"ObjStm")
+                && !stream.content.is_empty()
+            {
+                let decoded = loading.deadline.check().and_then(|()| {
+                    streams::decode_in_place(stream, &mut loading.budget, &loading.deadline)
+                });
+                if let Err(error) = decoded {
+                    loading.stopped = Some(error);
+                    return None;
+                }
+            }
+        }
+        Some(match object {
+            Object::Stream(_) => (id, Object::Null),
+            other => (id, other.clone()),
+        })
+    })
+}
+
+/// Decodes, once and within `budget`, every stream the text reader may read, and empties
+/// those it never needs text from, without decompressing them.
+fn prepare_streams(
+    doc: &mut Document,
+    budget: &mut Budget,
+    deadline: &Deadline,
+) -> Result<(), ExtractError> {
+    for object in doc.objects.values_mut() {
+        deadline.check()?;
+        let Object::Stream(stream) = object else {
+            continue;
+        };
+        if holds_no_text(&stream.dict) {
+            stream.set_plain_content(Vec::new());
+        } else {
+            streams::decode_in_place(stream, budget, deadline)?;
+        }
+    }
+    Ok(())
+}
+
+/// Streams text is never read from: images (which `pdf-extract` would otherwise decompress
+/// and parse as content where they are drawn), embedded files, XMP metadata, cross-reference
+/// and (already unpacked) object streams, sampled functions and shadings.
+fn holds_no_text(dict: &Dictionary) -> bool {
+    let name_is = |key: &[u8], names: &[&[u8]]| matches!(dict.get(key), Ok(Object::Name(name)) if names.contains(&name.as_slice()));
+    name_is(b"Subtype", &[b"Image"])
+        || name_is(b"Type", &[b"EmbeddedFile", b"Metadata", b"XRef", b"ObjStm"])
+        || dict.has(b"FunctionType")
+        || dict.has(b"ShadingType")
+}
+
+/// The plain-text output of `pdf-extract`, failing every call once the deadline has passed so
+/// that the reader stops.
+struct TimeBoxed<'a> {
+    inner: PlainTextOutput<&'a mut String>,
+    deadline: &'a Deadline,
+}
+
+impl<'a> TimeBoxed<'a> {
+    fn new(text: &'a mut String, deadline: &'a Deadline) -> Self {
+        TimeBoxed {
+            inner: PlainTextOutput::new(text),
+            deadline,
+        }
+    }
+
+    fn check(&self) -> Result<(), OutputError> {
+        if self.deadline.passed() {
+            Err(OutputError::FormatError(std::fmt::Error))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl OutputDev for TimeBoxed<'_> {
+    fn begin_page(
+        &mut self,
+        page_num: u32,
+        media_box: &MediaBox,
+        art_box: Option<(f64, f64, f64, f64)>,
+    ) -> Result<(), OutputError> {
+        self.check()?;
+        self.inner.begin_page(page_num, media_box, art_box)
+    }
+
+    fn end_page(&mut self) -> Result<(), OutputError> {
+        self.check()?;
+        self.inner.end_page()
+    }
+
+    fn output_character(
+        &mut self,
+        trm: &Transform,
+        width: f64,
+        spacing: f64,
+        font_size: f64,
+        char: &str,
+    ) -> Result<(), OutputError> {
+        self.check()?;
+        self.inner
+            .output_character(trm, width, spacing, font_size, char)
+    }
+
+    fn begin_word(&mut self) -> Result<(), OutputError> {
+        self.check()?;
+        self.inner.begin_word()
+    }
+
+    fn end_word(&mut self) -> Result<(), OutputError> {
+        self.check()?;
+        self.inner.end_word()
+    }
+
+    fn end_line(&mut self) -> Result<(), OutputError> {
+        self.check()?;
+        self.inner.end_line()
+    }
+
+    fn stroke(
+        &mut self,
+        ctm: &Transform,
+        colorspace: &ColorSpace,
+        color: &[f64],
+        path: &Path,
+    ) -> Result<(), OutputError> {
+        self.check()?;
+        self.inner.stroke(ctm, colorspace, color, path)
+    }
+
+    fn fill(
+        &mut self,
+        ctm: &Transform,
+        colorspace: &ColorSpace,
+        color: &[f64],
+        path: &Path,
+    ) -> Result<(), OutputError> {
+        self.check()?;
+        self.inner.fill(ctm, colorspace, color, path)
     }
 }
 
@@ -140,76 +329,16 @@ fn password_protected() -> ExtractError {
     }
 }
 
-/// Test-decompresses every Flate stream, discarding the output: images one by one against
-/// `limit`, everything else together against `limit`.
-fn check_unpacked_size(doc: &Document, limit: u64) -> Result<(), ExtractError> {
-    let mut total = 0u64;
-    for object in doc.objects.values() {
-        let Object::Stream(stream) = object else {
-            continue;
-        };
-        let Ok(filters) = stream.filters() else {
-            continue;
-        };
-        if filters.first().copied() != Some(b"FlateDecode".as_slice()) {
-            continue;
-        }
-        let is_image =
-            matches!(stream.dict.get(b"Subtype"), Ok(Object::Name(name)) if name == b"Image");
-        let budget = if is_image {
-            limit
-        } else {
-            limit.saturating_sub(total)
-        };
-        let size = inflated_size(&stream.content, budget);
-        if size > budget {
-            return Err(ExtractError::TooLarge {
-                format: FORMAT,
-                limit_bytes: limit,
-            });
-        }
-        if !is_image {
-            total += size;
-        }
-    }
-    Ok(())
-}
-
-/// Bytes `data` inflates to, counting no further than `budget + 1`. Like `lopdf`, falls back
-/// to raw deflate after the 2-byte zlib header where zlib decoding yields nothing.
-fn inflated_size(data: &[u8], budget: u64) -> u64 {
-    let cap = budget.saturating_add(1);
-    let zlib = count(ZlibDecoder::new(data), cap);
-    if zlib > 0 {
-        return zlib;
-    }
-    match data.get(2..) {
-        Some(raw) => count(DeflateDecoder::new(raw), cap),
-        None => 0,
-    }
-}
-
-/// Bytes read from `reader` before it ends, fails, or reaches `cap`.
-fn count(reader: impl Read, cap: u64) -> u64 {
-    let mut reader = reader.take(cap);
-    let mut buffer = vec![0u8; 64 * 1024];
-    let mut total = 0u64;
-    loop {
-        match reader.read(&mut buffer) {
-            Ok(0) | Err(_) => return total,
-            Ok(read) => total += read as u64,
-        }
-    }
-}
-
 /// Rules out the structures `pdf-extract` would recurse on forever: cyclic page `Parent`
 /// chains and Form XObjects that draw themselves.
 fn check_structure(
     doc: &Document,
     pages: &std::collections::BTreeMap<u32, ObjectId>,
+    deadline: &Deadline,
 ) -> Result<(), ExtractError> {
     let mut walk = XObjectWalk {
         doc,
+        deadline,
         on_path: HashSet::new(),
         done: HashSet::new(),
         visits: 0,
@@ -257,6 +386,7 @@ fn inherited_resources<'a>(
 
 struct XObjectWalk<'a> {
     doc: &'a Document,
+    deadline: &'a Deadline,
     /// (XObject, resources) pairs on the current path.
     on_path: HashSet<(usize, usize)>,
     /// Pairs already checked.
@@ -284,6 +414,7 @@ impl<'a> XObjectWalk<'a> {
         if self.on_path.contains(&key) {
             return Err(ExtractError::corrupt(FORMAT, "a form XObject draws itself"));
         }
+        self.deadline.check()?;
         self.visits += 1;
         if depth > MAX_XOBJECT_DEPTH || self.visits > MAX_XOBJECT_VISITS {
             return Err(ExtractError::corrupt(
@@ -315,17 +446,12 @@ impl<'a> XObjectWalk<'a> {
 
 /// Names of the XObjects a content stream draws (`/Name Do`).
 fn drawn_xobjects(stream: &Stream) -> Vec<Vec<u8>> {
-    let content = if stream.filters().is_ok() {
-        stream
-            .decompressed_content()
-            .unwrap_or_else(|_| stream.content.clone())
-    } else {
-        stream.content.clone()
-    };
+    // Decoded already (see `prepare_streams`): read as the text reader will read it.
+    let content = &stream.content;
     if !content.windows(2).any(|w| w == b"Do") {
         return Vec::new();
     }
-    let Ok(content) = pdf_extract::content::Content::decode(&content) else {
+    let Ok(content) = pdf_extract::content::Content::decode(content) else {
         return Vec::new();
     };
     content
