@@ -279,6 +279,22 @@ mod tests {
     }
 
     #[test]
+    fn extraction_errors_are_final_content_errors() {
+        let timed_out = TaskError::from(text::ExtractError::TimedOut {
+            format: "pdf",
+            limit: std::time::Duration::from_secs(60),
+        });
+        assert_eq!(timed_out.error_type(), "UnsupportedDocument");
+        assert!(!timed_out.is_retryable());
+        let too_large = TaskError::from(text::ExtractError::TooLarge {
+            format: "pdf",
+            limit_bytes: 1,
+        });
+        assert_eq!(too_large.error_type(), "InputTooLarge");
+        assert!(!too_large.is_retryable());
+    }
+
+    #[test]
     fn retryable_set() {
         assert!(TaskError::Storage("s".into()).is_retryable());
         assert!(
