@@ -2,6 +2,8 @@
 
 mod fixtures;
 
+use std::time::Duration;
+
 use fixtures::{Pdf, Rng};
 use text::extract::{
     ExtractError, Extracted, Format, Limits, detect_format, extract, extract_with_limits,
@@ -616,6 +618,142 @@ fn pdf_stream_bomb_is_refused() {
         Err(ExtractError::TooLarge {
             format: "pdf",
             limit_bytes: 1024 * 1024
+        })
+    );
+}
+
+/// One page that shows `text` and draws `images` image XObjects, each a Flate stream of
+/// `image_bytes` zero bytes (which compress about a thousandfold).
+fn pdf_with_images(text: &str, images: usize, image_bytes: usize) -> Vec<u8> {
+    let compressed = fixtures::zlib(&vec![0u8; image_bytes]);
+    let mut pdf = Pdf::default();
+    let catalog = pdf.reserve();
+    let pages = pdf.reserve();
+    let font = pdf.add("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>");
+    let mut xobjects = String::new();
+    let mut content = fixtures::show_text(text);
+    for index in 0..images {
+        let image = pdf.add(Pdf::stream(
+            &format!(
+                "/Type /XObject /Subtype /Image /Width {} /Height 1024 /ColorSpace /DeviceGray \
+                 /BitsPerComponent 8 /Filter /FlateDecode",
+                image_bytes / 1024
+            ),
+            &compressed,
+        ));
+        xobjects.push_str(&format!("/Im{index} {image} 0 R "));
+        content.extend(format!(" q 612 0 0 792 0 0 cm /Im{index} Do Q").bytes());
+    }
+    let content = pdf.add(Pdf::stream(
+        "/Filter /FlateDecode",
+        &fixtures::zlib(&content),
+    ));
+    let page = pdf.add(format!(
+        "<< /Type /Page /Parent {pages} 0 R /MediaBox [0 0 612 792] \
+         /Resources << /Font << /F1 {font} 0 R >> /XObject << {xobjects}>> >> \
+         /Contents {content} 0 R >>"
+    ));
+    pdf.set(
+        pages,
+        format!("<< /Type /Pages /Kids [{page} 0 R] /Count 1 >>"),
+    );
+    pdf.set(catalog, format!("<< /Type /Catalog /Pages {pages} 0 R >>"));
+    pdf.finish(catalog)
+}
+
+#[test]
+fn images_are_never_decompressed_however_many_and_large() {
+    // 300 images of 8 MiB each (2.4 GB in all), drawn on the page; the limit is 4 MiB, so
+    // decompressing any one of them would already be `TooLarge`.
+    let pdf = pdf_with_images("Caption under the pictures", 300, 8 << 20);
+    assert!(pdf.len() < 4 << 20, "{} bytes", pdf.len());
+    let limits = Limits {
+        max_unpacked_bytes: 4 << 20,
+        ..Limits::default()
+    };
+    let doc =
+        extract_with_limits(&pdf, "pictures.pdf", None, &limits).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(doc.text, "Caption under the pictures");
+}
+
+#[test]
+fn the_time_box_fires() {
+    let no_time = Limits {
+        time_limit: Duration::ZERO,
+        ..Limits::default()
+    };
+    let timed_out = |format| ExtractError::TimedOut {
+        format,
+        limit: Duration::ZERO,
+    };
+    let pdf = pdf_with_images("Caption", 300, 1 << 20);
+    assert_eq!(
+        extract_with_limits(&pdf, "pictures.pdf", None, &no_time),
+        Err(timed_out("pdf"))
+    );
+    let docx = fixtures::docx("<w:p><w:r><w:t>Hello</w:t></w:r></w:p>");
+    assert_eq!(
+        extract_with_limits(&docx, "a.docx", None, &no_time),
+        Err(timed_out("docx"))
+    );
+    assert_eq!(
+        extract_with_limits(b"plain words", "a.txt", None, &no_time),
+        Err(timed_out("text"))
+    );
+    assert_eq!(
+        timed_out("pdf").to_string(),
+        "reading the pdf document took longer than the limit of 0ns"
+    );
+    // The same documents with time to read them.
+    assert_eq!(ok(&pdf, "pictures.pdf", None).text, "Caption");
+    assert_eq!(ok(&docx, "a.docx", None).text, "Hello");
+}
+
+#[test]
+fn object_streams_count_against_the_unpack_limit() {
+    // The page's font lives in a Flate-compressed object stream padded with 3 MiB of
+    // whitespace.
+    let mut pdf = Pdf::default();
+    let catalog = pdf.reserve();
+    let pages = pdf.reserve();
+    let font_id = 900;
+    let header = format!("{font_id} 0 ");
+    let mut packed = header.clone().into_bytes();
+    packed.extend_from_slice(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>");
+    packed.extend(std::iter::repeat_n(b' ', 3 << 20));
+    pdf.add(Pdf::stream(
+        &format!(
+            "/Type /ObjStm /N 1 /First {} /Filter /FlateDecode",
+            header.len()
+        ),
+        &fixtures::zlib(&packed),
+    ));
+    let content = pdf.add(Pdf::stream(
+        "",
+        &fixtures::show_text("from an object stream"),
+    ));
+    let page = pdf.add(format!(
+        "<< /Type /Page /Parent {pages} 0 R /MediaBox [0 0 612 792] \
+         /Resources << /Font << /F1 {font_id} 0 R >> >> /Contents {content} 0 R >>"
+    ));
+    pdf.set(
+        pages,
+        format!("<< /Type /Pages /Kids [{page} 0 R] /Count 1 >>"),
+    );
+    pdf.set(catalog, format!("<< /Type /Catalog /Pages {pages} 0 R >>"));
+    let pdf = pdf.finish(catalog);
+    assert!(pdf.len() < 100 * 1024, "{} bytes", pdf.len());
+
+    assert_eq!(ok(&pdf, "packed.pdf", None).text, "from an object stream");
+    let limits = Limits {
+        max_unpacked_bytes: 1 << 20,
+        ..Limits::default()
+    };
+    assert_eq!(
+        extract_with_limits(&pdf, "packed.pdf", None, &limits),
+        Err(ExtractError::TooLarge {
+            format: "pdf",
+            limit_bytes: 1 << 20
         })
     );
 }
