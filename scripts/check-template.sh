@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Checks the deployment definitions offline: cfn-lint and `sam validate` on template.yaml,
 # then every state machine's DefinitionSubstitutions against its ASL placeholders, and
-# asl-validator (npm) on each ASL with the placeholders filled in.
+# asl-validator (npm) on each ASL with the placeholders filled in; then the functions' IAM
+# policies against their READMEs' permission tables and the SDK calls in their code
+# (tests/template; reads the AWS SDK crates' sources, so after a cargo build or `cargo fetch`).
 # Needs the venv from scripts/setup.sh (cfn-lint, aws-sam-cli); installs asl-validator
 # with `npm ci` when node_modules is missing. No AWS account or network access to AWS.
 set -euo pipefail
@@ -104,4 +106,7 @@ echo "check-template: asl-validator"
 for definition in "$work"/*.json; do
   "$root/node_modules/.bin/asl-validator" --json-path "$definition"
 done
+echo "check-template: IAM policies grant exactly what the code calls"
+"$venv/bin/python" -m unittest discover -s "$root/tests/template" -t "$root/tests/template"
+
 echo "check-template: ok"

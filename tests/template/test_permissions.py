@@ -1,0 +1,619 @@
+"""Each function's IAM policy grants exactly what its code calls.
+
+Three sources must agree, per function:
+
+- the code: every AWS SDK operation reachable from the function crate's `src/` (through the
+  shared crates it depends on, e.g. `lambda_kit::storage` for S3 and `bedrock` for the model),
+  mapped to IAM actions (`head_object` needs `s3:GetObject`, a read with a version id also
+  `s3:GetObjectVersion`, a model call with a guardrail `bedrock:ApplyGuardrail`, ...);
+- the function README's `| action | resources | why |` table under "IAM permissions", which
+  says where each action applies (object prefixes, the bucket, the model, the guardrail);
+- template.yaml: the function's `Policies`, evaluated with the parameters' values (defaults,
+  then fallbacks, a guardrail and other destination Regions) into (action, ARN) pairs.
+
+A new SDK call without a table row, a row without a call, a grant the table does not list and
+a listed grant the policy lacks all fail. Run by scripts/check-template.sh (needs cfn-lint from
+the venv and the SDK crates' sources, which any cargo build fetches).
+"""
+
+import os
+import pathlib
+import re
+import tomllib
+import unittest
+
+from cfnlint.decode import decode
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+# SDK operation (Rust method name) -> IAM actions it needs. Operations missing here fail
+# the test when the code calls them: add the action(s) the AWS docs name for the operation.
+OPERATION_ACTIONS = {
+    "aws-sdk-s3": {
+        "get_object": {"s3:GetObject"},
+        "head_object": {"s3:GetObject"},
+        "put_object": {"s3:PutObject"},
+        "delete_object": {"s3:DeleteObject"},
+        "delete_objects": {"s3:DeleteObject"},
+        "copy_object": {"s3:GetObject", "s3:PutObject"},
+        "list_objects_v2": {"s3:ListBucket"},
+        "list_objects": {"s3:ListBucket"},
+        "list_object_versions": {"s3:ListBucketVersions"},
+        "get_object_attributes": {"s3:GetObjectAttributes"},
+        "get_object_tagging": {"s3:GetObjectTagging"},
+        "put_object_tagging": {"s3:PutObjectTagging"},
+    },
+    "aws-sdk-bedrockruntime": {
+        "invoke_model": {"bedrock:InvokeModel"},
+        "invoke_model_with_response_stream": {"bedrock:InvokeModelWithResponseStream"},
+        "converse": {"bedrock:InvokeModel"},
+        "converse_stream": {"bedrock:InvokeModelWithResponseStream"},
+        "apply_guardrail": {"bedrock:ApplyGuardrail"},
+        "count_tokens": {"bedrock:CountTokens"},
+    },
+}
+# Operations that name an object version need the *Version action as well.
+VERSIONED_ACTIONS = {
+    "get_object": "s3:GetObjectVersion",
+    "head_object": "s3:GetObjectVersion",
+    "delete_object": "s3:DeleteObjectVersion",
+}
+MODEL_CALLS = {"invoke_model", "invoke_model_with_response_stream", "converse", "converse_stream"}
+READS = {"get_object", "head_object"}
+
+
+# ---------------------------------------------------------------- the code
+
+
+def blank_literals(text):
+    """Returns (code, literal): `text` with comments blanked, and with comments and the
+    contents of string and char literals blanked too. Offsets are kept."""
+    code, lit = list(text), list(text)
+    i, n = 0, len(text)
+
+    def blank(start, end, also_literal):
+        for j in range(start, end):
+            if text[j] != "\n":
+                code[j] = " "
+                if also_literal:
+                    lit[j] = " "
+
+    while i < n:
+        c = text[i]
+        if text.startswith("//", i):
+            end = text.find("\n", i)
+            end = n if end < 0 else end
+            blank(i, end, True)
+            i = end
+        elif text.startswith("/*", i):
+            depth, j = 1, i + 2
+            while j < n and depth:
+                if text.startswith("/*", j):
+                    depth, j = depth + 1, j + 2
+                elif text.startswith("*/", j):
+                    depth, j = depth - 1, j + 2
+                else:
+                    j += 1
+            blank(i, j, True)
+            i = j
+        elif c == "r" and re.match(r'r#*"', text[i:]) and not re.match(r"[A-Za-z0-9_]", text[i - 1 : i] or " ") or (
+            c == "r" and text[i - 1 : i] == "b" and re.match(r'r#*"', text[i:])
+        ):
+            hashes = re.match(r"r(#*)\"", text[i:]).group(1)
+            start = i + 2 + len(hashes)
+            end = text.find('"' + hashes, start)
+            end = n if end < 0 else end
+            blank(start, end, False)
+            i = end + 1 + len(hashes)
+        elif c == '"':
+            j = i + 1
+            while j < n and text[j] != '"':
+                j += 2 if text[j] == "\\" else 1
+            blank(i + 1, j, False)
+            i = j + 1
+        elif c == "'":
+            m = re.match(r"'(\\u\{[0-9a-fA-F]+\}|\\.|[^\\'])'", text[i:])
+            if m:
+                blank(i + 1, i + m.end() - 1, False)
+                i += m.end()
+            else:
+                i += 1  # a lifetime
+        else:
+            i += 1
+    return "".join(code), "".join(lit)
+
+
+def block_end(code, open_brace):
+    """The index just past the `}` matching the `{` at `open_brace`."""
+    depth = 0
+    for j in range(open_brace, len(code)):
+        if code[j] == "{":
+            depth += 1
+        elif code[j] == "}":
+            depth -= 1
+            if depth == 0:
+                return j + 1
+    return len(code)
+
+
+def strip_tests(code, lit):
+    """Blanks items under `#[cfg(test)]` (unit test modules are not deployed code)."""
+    for m in reversed(list(re.finditer(r"#\[cfg\((all\()?test\b[^\]]*\]", code))):
+        brace, semi = code.find("{", m.end()), code.find(";", m.end())
+        end = semi + 1 if semi >= 0 and (brace < 0 or semi < brace) else block_end(code, brace)
+        fill = re.sub(r"[^\n]", " ", code[m.start() : end])
+        code = code[: m.start()] + fill + code[end:]
+        lit = lit[: m.start()] + fill + lit[end:]
+    return code, lit
+
+
+class Fn:
+    """One Rust function: its name, the type of its `impl` block, and its body."""
+
+    def __init__(self, name, owner, module, body, literal, path):
+        self.name, self.owner, self.module = name, owner, module
+        self.body, self.literal, self.path = body, literal, path
+
+    def __repr__(self):
+        return f"{self.path.relative_to(ROOT)}:{self.owner or self.module}::{self.name}"
+
+
+def functions_in(path):
+    """Every function with a body in one source file."""
+    code, lit = strip_tests(*blank_literals(path.read_text()))
+    impls = []  # (start, end, type name)
+    for m in re.finditer(r"\bimpl\b", code):
+        brace = code.find("{", m.end())
+        header = code[m.end() : brace]
+        if ";" in header:
+            continue
+        header = header.split(" for ")[-1] if " for " in header else header
+        header = re.sub(r"<[^<>]*(<[^<>]*>[^<>]*)*>", "", header)
+        header = header.split("where")[0].strip().split("::")[-1].strip()
+        impls.append((brace, block_end(code, brace), header))
+    module = path.stem if path.stem not in ("lib", "mod", "main") else path.parent.name
+    found = []
+    for m in re.finditer(r"\bfn\s+([A-Za-z_][A-Za-z0-9_]*)", code):
+        brace, semi = code.find("{", m.end()), code.find(";", m.end())
+        if brace < 0 or 0 <= semi < brace:
+            continue  # a declaration without a body
+        end = block_end(code, brace)
+        owner = next((t for s, e, t in impls if s < m.start() < e), None)
+        found.append(Fn(m.group(1), owner, module, code[brace:end], lit[brace:end], path))
+    return found
+
+
+def workspace_crates():
+    """Crate name -> directory, for the workspace's path dependencies."""
+    manifest = tomllib.loads((ROOT / "Cargo.toml").read_text())
+    crates = {}
+    for name, spec in manifest["workspace"]["dependencies"].items():
+        if isinstance(spec, dict) and "path" in spec:
+            crates[name] = ROOT / spec["path"]
+    return crates
+
+
+def deployed_dependencies(crate_dir):
+    """Names in a crate's [dependencies] (not dev- or build-dependencies)."""
+    manifest = tomllib.loads((crate_dir / "Cargo.toml").read_text())
+    return set(manifest.get("dependencies", {}))
+
+
+def sdk_operations(crate):
+    """Every operation of an AWS SDK crate (its `src/operation/<op>/` folders), from the
+    version in Cargo.lock."""
+    lock = tomllib.loads((ROOT / "Cargo.lock").read_text())
+    versions = [p["version"] for p in lock["package"] if p["name"] == crate]
+    if not versions:
+        raise AssertionError(f"{crate} is not in Cargo.lock")
+    home = pathlib.Path(os.environ.get("CARGO_HOME", pathlib.Path.home() / ".cargo"))
+    ops = set()
+    for version in versions:
+        dirs = list(home.glob(f"registry/src/*/{crate}-{version}/src/operation"))
+        if not dirs:
+            raise AssertionError(
+                f"the sources of {crate} {version} are not under {home}/registry/src: run `cargo fetch`"
+            )
+        ops |= {d.name for d in dirs[0].iterdir() if d.is_dir()}
+    return ops
+
+
+class CodeFacts:
+    """What one function's code needs: IAM actions, and the SDK calls behind each."""
+
+    def __init__(self, crate_dir):
+        crates = workspace_crates()
+        seen, todo, sdks = set(), [crate_dir], set()
+        while todo:
+            d = todo.pop()
+            if d in seen:
+                continue
+            seen.add(d)
+            for dep in deployed_dependencies(d):
+                if dep in crates:
+                    todo.append(crates[dep])
+                elif dep.startswith("aws-sdk-"):
+                    sdks.add(dep)
+        self.sdks = sdks
+        self.ops = {crate: sdk_operations(crate) for crate in sorted(sdks)}
+        fns = [f for d in seen for p in sorted((d / "src").rglob("*.rs")) for f in functions_in(p)]
+        self.by_name = {}
+        for f in fns:
+            self.by_name.setdefault(f.name, []).append(f)
+        roots = [f for f in fns if f.path.is_relative_to(crate_dir)]
+        self.reachable = self._reach(roots)
+        self.actions = {}  # action -> SDK calls needing it ("fn: op")
+        self.unmapped = []
+        for f in self.reachable:
+            for action, why in self._needs(f):
+                self.actions.setdefault(action, set()).add(f"{f!r}: {why}")
+
+    def _callees(self, f):
+        body = f.body
+        for m in re.finditer(r"(\.|::)?\s*\b([A-Za-z_][A-Za-z0-9_]*)\s*(::<[^()]*>)?\s*\(", body):
+            sep, name = m.group(1), m.group(2)
+            for g in self.by_name.get(name, []):
+                if g is f:
+                    continue
+                if sep == ".":
+                    if g.owner is not None:
+                        yield g
+                elif sep == "::":
+                    qualifier = re.search(r"([A-Za-z_][A-Za-z0-9_]*)\s*::\s*$", body[: m.start() + 2])
+                    q = qualifier.group(1) if qualifier else ""
+                    if q in ("Self", "self", "super", "crate") or q in (g.owner, g.module):
+                        yield g
+                elif g.owner is None:
+                    yield g
+
+    def _reach(self, roots):
+        seen, todo = [], list(roots)
+        ids = set()
+        while todo:
+            f = todo.pop()
+            if id(f) in ids:
+                continue
+            ids.add(id(f))
+            seen.append(f)
+            todo.extend(self._callees(f))
+        return seen
+
+    def _needs(self, f):
+        """IAM actions for the SDK calls made directly in `f`'s body."""
+        for crate, ops in self.ops.items():
+            for m in re.finditer(r"\.\s*([a-z_0-9]+)\s*\(\s*\)", f.body):
+                op = m.group(1)
+                if op not in ops:
+                    continue
+                actions = OPERATION_ACTIONS.get(crate, {}).get(op)
+                if actions is None:
+                    self.unmapped.append(f"{f!r}: {crate} {op}")
+                    continue
+                for action in actions:
+                    yield action, op
+                # A builder given a version id (`.version_id(x)` / `.set_version_id(x)`).
+                if op in VERSIONED_ACTIONS and re.search(
+                    r"\.\s*(set_)?version_id\s*\(\s*[^)\s]", f.body
+                ):
+                    yield VERSIONED_ACTIONS[op], f"{op} with a version id"
+                if op in MODEL_CALLS and re.search(
+                    r"\.\s*(set_)?guardrail_identifier\s*\(\s*[^)\s]", f.body
+                ):
+                    yield "bedrock:ApplyGuardrail", f"{op} with a guardrail"
+                # Telling a missing key from AccessDenied needs s3:ListBucket on the bucket.
+                if op in READS and re.search(
+                    r"NoSuchKey|NotFound|is_not_found|is_no_such_key",
+                    " ".join(g.literal for g in self._reach([f])),
+                ):
+                    yield "s3:ListBucket", f"{op}, NoSuchKey told apart"
+
+
+# ---------------------------------------------------------------- the README tables
+
+RESOURCE_WORDS = {"model", "guardrail", "bucket"}
+
+
+def declared(readme):
+    """The README's IAM table: action -> (resources, not_granted). Resources are object
+    prefixes (`incoming/*`) or the words model, guardrail, bucket; `none` marks an action
+    the code can reach but this function never needs (the reason in the row)."""
+    text = readme.read_text()
+    section = re.search(r"^## IAM permissions\n(.*?)(?=^## |\Z)", text, re.M | re.S)
+    if not section:
+        raise AssertionError(f"{readme.relative_to(ROOT)} has no '## IAM permissions' section")
+    rows = {}
+    lines = section.group(1).splitlines()
+    start = next(i for i, l in enumerate(lines) if l.startswith("| action |"))
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        action = cells[0].strip("`")
+        words = re.findall(r"`([^`]+)`|\b(model|guardrail|bucket|none)\b", cells[1])
+        resources = {a or b for a, b in words}
+        if action in rows:
+            raise AssertionError(f"{readme.relative_to(ROOT)}: {action} listed twice")
+        rows[action] = resources
+    return rows
+
+
+# ---------------------------------------------------------------- the template
+
+NO_VALUE = object()
+
+
+class Stack:
+    """template.yaml evaluated for one set of parameter values."""
+
+    ACCOUNT, PARTITION = "123456789012", "aws"
+
+    def __init__(self, template, region, **overrides):
+        self.template, self.region = template, region
+        self.params = {}
+        for name, spec in template.get("Parameters", {}).items():
+            value = str(overrides.get(name, spec.get("Default", "")))
+            pattern = spec.get("AllowedPattern")
+            if pattern and not re.fullmatch(pattern, value):
+                raise ValueError(f"{name}={value!r} does not match {pattern}")
+            self.params[name] = value.split(",") if spec["Type"] == "CommaDelimitedList" else value
+        self.bucket = "{}-{}-{}-{}".format(
+            self.params["DocumentsBucketPrefix"], self.params["Stage"], self.ACCOUNT, region
+        )
+        self.conditions = {}
+
+    def ref(self, name):
+        pseudo = {
+            "AWS::Partition": self.PARTITION,
+            "AWS::Region": self.region,
+            "AWS::AccountId": self.ACCOUNT,
+            "AWS::StackName": "stack",
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::NoValue": NO_VALUE,
+        }
+        if name in pseudo:
+            return pseudo[name]
+        if name in self.params:
+            return self.params[name]
+        return f"ref-{name}"
+
+    def condition(self, name):
+        if name not in self.conditions:
+            self.conditions[name] = self.truth(self.template["Conditions"][name])
+        return self.conditions[name]
+
+    def truth(self, node):
+        (fn, arg), = node.items()
+        if fn == "Condition":
+            return self.condition(arg)
+        if fn == "Fn::Not":
+            return not self.truth(arg[0])
+        if fn == "Fn::And":
+            return all(self.truth(a) for a in arg)
+        if fn == "Fn::Or":
+            return any(self.truth(a) for a in arg)
+        if fn == "Fn::Equals":
+            return self.eval(arg[0]) == self.eval(arg[1])
+        raise AssertionError(f"unsupported condition function {fn}")
+
+    def eval(self, node):
+        if isinstance(node, list):
+            return [v for v in (self.eval(x) for x in node) if v is not NO_VALUE]
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1:
+            (fn, arg), = node.items()
+            if fn == "Ref":
+                return self.ref(arg)
+            if fn == "Fn::If":
+                return self.eval(arg[1] if self.condition(arg[0]) else arg[2])
+            if fn == "Fn::Join":
+                if not isinstance(arg[0], str):
+                    raise AssertionError("Fn::Join takes a literal delimiter only")
+                return arg[0].join(self.eval(arg[1]))
+            if fn == "Fn::Split":
+                return self.eval(arg[1]).split(arg[0])
+            if fn == "Fn::Select":
+                items = self.eval(arg[1])
+                index = int(self.eval(arg[0]))
+                if index >= len(items):
+                    raise AssertionError(f"Fn::Select index {index} out of range: {items}")
+                return items[index]
+            if fn == "Fn::Sub":
+                text, names = (arg, {}) if isinstance(arg, str) else (arg[0], self.eval(arg[1]))
+
+                def value(m):
+                    name = m.group(1)
+                    if name.startswith("!"):
+                        return "${" + name[1:] + "}"
+                    if name in names:
+                        return names[name]
+                    if "." in name:
+                        return f"getatt-{name}"
+                    v = self.ref(name)
+                    if not isinstance(v, str):
+                        raise AssertionError(f"${{{name}}} is not a string in {text}")
+                    return v
+
+                return re.sub(r"\$\{([^}]+)\}", value, text)
+            if fn == "Fn::GetAtt":
+                return f"getatt-{arg}"
+        return {k: v for k, v in ((k, self.eval(v)) for k, v in node.items()) if v is not NO_VALUE}
+
+    def grants(self, resource):
+        """The (action, resource ARN) pairs a function's `Policies` allow."""
+        policies = self.template["Resources"][resource]["Properties"].get("Policies", [])
+        pairs = set()
+        for policy in policies:
+            if not (isinstance(policy, dict) and "Statement" in policy):
+                raise AssertionError(
+                    f"{resource}: only inline policy documents are checked, not {policy!r}"
+                )
+            for statement in self.eval(policy["Statement"]):
+                if statement.get("Effect") != "Allow" or set(statement) - {
+                    "Sid", "Effect", "Action", "Resource"
+                }:
+                    raise AssertionError(f"{resource}: unsupported statement {statement}")
+                actions = statement["Action"]
+                arns = statement["Resource"]
+                actions = [actions] if isinstance(actions, str) else actions
+                arns = [arns] if isinstance(arns, str) else arns
+                pairs |= {(a, r) for a in actions for r in arns if r}
+        return pairs
+
+    def expected(self, rows):
+        """(action, ARN) pairs for a README table's granted rows in this stack."""
+        p = self.params
+        bedrock = f"arn:{self.PARTITION}:bedrock"
+        model = {f"{bedrock}:{self.region}:{self.ACCOUNT}:inference-profile/{p['ModelId']}"}
+        model |= {
+            f"{bedrock}:{r}::foundation-model/{p['FoundationModelId']}"
+            for r in p["ModelDestinationRegions"].split(",")
+        }
+        model |= {a for a in p["FallbackModelResourceArns"] if a}
+        guardrail = (
+            {f"{bedrock}:{self.region}:{self.ACCOUNT}:guardrail/{p['GuardrailId']}"}
+            if p["GuardrailId"]
+            else set()
+        )
+        s3 = f"arn:{self.PARTITION}:s3:::{self.bucket}"
+        pairs = set()
+        for action, resources in rows.items():
+            for r in resources - {"none"}:
+                arns = {"model": model, "guardrail": guardrail, "bucket": {s3}}.get(r)
+                if arns is None:
+                    if not r.endswith("/*"):
+                        raise AssertionError(f"{action}: resource {r!r} is not a prefix/* or a word")
+                    arns = {f"{s3}/{r}"}
+                pairs |= {(action, a) for a in arns}
+        return pairs
+
+
+def functions(template):
+    """(logical id, crate directory) of each Rust function in the template."""
+    for name, res in template["Resources"].items():
+        if res["Type"] == "AWS::Serverless::Function":
+            binary = res.get("Metadata", {}).get("BuildProperties", {}).get("Binary")
+            if binary:
+                yield name, ROOT / "functions" / binary
+
+
+def load_template(path=ROOT / "template.yaml"):
+    template, problems = decode(str(path))
+    if problems:
+        raise AssertionError(f"{path} does not parse: {problems}")
+    return template
+
+
+# Parameter sets the policies are evaluated with: the defaults, then every optional grant
+# on, in another Region with the EU profile, and the most destination Regions allowed.
+SCENARIOS = [
+    ("defaults", "us-east-1", {}),
+    (
+        "fallbacks, guardrail, EU profile",
+        "eu-west-1",
+        {
+            "ModelId": "eu.meta.llama3-2-3b-instruct-v1:0",
+            "ModelDestinationRegions": "eu-central-1,eu-west-1,eu-west-3",
+            "FallbackModelIds": "eu.meta.llama3-2-1b-instruct-v1:0",
+            "FallbackModelResourceArns": (
+                "arn:aws:bedrock:eu-west-1:123456789012:inference-profile/eu.meta.llama3-2-1b-instruct-v1:0,"
+                "arn:aws:bedrock:eu-central-1::foundation-model/meta.llama3-2-1b-instruct-v1:0"
+            ),
+            "GuardrailId": "abc123def456",
+        },
+    ),
+    ("one Region", "us-west-2", {"ModelDestinationRegions": "us-west-2"}),
+]
+
+
+class PermissionsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.template = load_template()
+        cls.functions = list(functions(cls.template))
+        cls.code = {name: CodeFacts(crate) for name, crate in cls.functions}
+        cls.tables = {name: declared(crate / "README.md") for name, crate in cls.functions}
+
+    def test_there_are_functions_to_check(self):
+        self.assertEqual(
+            sorted(c.name for _, c in self.functions),
+            ["classify-ticket", "summarize-document", "translate"],
+        )
+
+    def test_every_sdk_operation_called_has_an_iam_mapping(self):
+        for name, facts in self.code.items():
+            with self.subTest(function=name):
+                self.assertEqual(facts.unmapped, [], "add these to OPERATION_ACTIONS")
+
+    def test_readme_tables_list_exactly_the_actions_the_code_needs(self):
+        for name, facts in self.code.items():
+            with self.subTest(function=name):
+                table = self.tables[name]
+                missing = {a: sorted(w) for a, w in facts.actions.items() if a not in table}
+                self.assertEqual(missing, {}, f"{name}: the code needs actions its README does not list")
+                unused = sorted(set(table) - set(facts.actions))
+                self.assertEqual(unused, [], f"{name}: README lists actions no code needs")
+
+    def test_policies_grant_exactly_the_readme_tables(self):
+        for label, region, overrides in SCENARIOS:
+            stack = Stack(self.template, region, **overrides)
+            for name, _ in self.functions:
+                with self.subTest(scenario=label, function=name):
+                    granted = stack.grants(name)
+                    wanted = stack.expected(self.tables[name])
+                    self.assertEqual(sorted(granted - wanted), [], f"{name}: granted, not needed")
+                    self.assertEqual(sorted(wanted - granted), [], f"{name}: needed, not granted")
+
+    def test_prefixes_the_function_is_configured_with_are_in_its_table(self):
+        for name, crate in self.functions:
+            env = (
+                self.template["Resources"][name]["Properties"]
+                .get("Environment", {})
+                .get("Variables", {})
+            )
+            prefixes = {v for k, v in env.items() if k.endswith("_PREFIX") and isinstance(v, str)}
+            listed = set().union(*self.tables[name].values())
+            with self.subTest(function=name):
+                self.assertEqual(
+                    sorted(p for p in prefixes if f"{p}*" not in listed), [], "prefix without grants"
+                )
+
+    def test_no_foundation_model_arn_has_a_wildcard_region(self):
+        for label, region, overrides in SCENARIOS:
+            stack = Stack(self.template, region, **overrides)
+            for name, _ in self.functions:
+                for action, arn in stack.grants(name):
+                    with self.subTest(scenario=label, function=name, arn=arn):
+                        self.assertNotIn("*", arn.split(":")[3])
+
+    def test_destination_regions_are_bounded_by_the_parameter_pattern(self):
+        regions = ["us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1",
+                   "eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1"]
+        most = self.template["Parameters"]["ModelDestinationRegions"]
+        slots = len([c for c in self.template["Conditions"] if re.fullmatch(r"ModelRegion\d+", c)]) + 1
+        for count in range(1, slots + 1):
+            stack = Stack(self.template, "us-east-1", ModelDestinationRegions=",".join(regions[:count]))
+            arns = {a for _, a in stack.grants("ClassifyTicketFunction") if ":foundation-model/" in a}
+            self.assertEqual(len(arns), count)
+        with self.assertRaises(ValueError, msg=most["AllowedPattern"]):
+            Stack(self.template, "us-east-1", ModelDestinationRegions=",".join(regions[: slots + 1]))
+
+
+class AnalysisTest(unittest.TestCase):
+    """The code scan itself finds what it should."""
+
+    def test_literals_and_comments_do_not_count(self):
+        code, lit = blank_literals('let a = "{ .get_object() }"; // .put_object()\nx.head_object()')
+        self.assertNotIn("get_object", code)
+        self.assertNotIn("put_object", code)
+        self.assertIn(".head_object()", code)
+        self.assertIn("get_object", lit)
+
+    def test_test_modules_are_left_out(self):
+        code, _ = strip_tests(*blank_literals("fn a() {}\n#[cfg(test)]\nmod tests { fn b() { s3.delete_object() } }"))
+        self.assertNotIn("delete_object", code)
+        self.assertIn("fn a", code)
+
+
+if __name__ == "__main__":
+    unittest.main()
