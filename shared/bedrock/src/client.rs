@@ -1,4 +1,5 @@
-//! The shared client: InvokeModel with retries, deadline and fallback models.
+//! The shared client: InvokeModel with retries, per-attempt time limits, deadline and
+//! fallback models.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -7,6 +8,7 @@ use std::time::{Duration, Instant};
 use aws_config::SdkConfig;
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_types::timeout::TimeoutConfig;
 use tracing::{Instrument, field::Empty};
 
 use crate::BedrockError;
@@ -15,7 +17,7 @@ use crate::model::ModelId;
 use crate::params::{GenerationParams, LlamaRequestBody};
 use crate::prompt::ChatPrompt;
 use crate::response::{Completion, LlamaResponseBody, Usage};
-use crate::retry::{Deadline, RetryState};
+use crate::retry::{Deadline, Limit, RetryState};
 use crate::sdk_error::from_sdk;
 use crate::settings::ClientSettings;
 use crate::stream::{CompletionStream, StreamStart};
@@ -61,6 +63,9 @@ impl Invocation {
     }
 }
 
+/// The SDK's connect timeout (its default), unless the attempt timeout is shorter.
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
+
 pub(crate) struct Inner {
     pub(crate) sdk: aws_sdk_bedrockruntime::Client,
     pub(crate) settings: ClientSettings,
@@ -101,10 +106,20 @@ impl LlamaClient {
     }
 
     /// Builds the client from an SDK configuration and settings. The SDK's own retries
-    /// are turned off: this crate retries, knowing the deadline and the fallbacks.
+    /// are turned off: this crate retries, knowing the deadline and the fallbacks. The
+    /// SDK's operation and attempt timeouts are the InvokeModel attempt timeout (one
+    /// attempt per operation; for a stream they end with the response headers, and the
+    /// idle timeout, which is checked here, covers the chunks).
     pub fn new(sdk_config: &SdkConfig, settings: ClientSettings) -> Self {
+        let attempt = settings.timeouts.invoke;
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(CONNECT_TIMEOUT.min(attempt))
+            .operation_attempt_timeout(attempt)
+            .operation_timeout(attempt)
+            .build();
         let config = aws_sdk_bedrockruntime::config::Builder::from(sdk_config)
             .retry_config(RetryConfig::disabled())
+            .timeout_config(timeouts)
             .build();
         Self {
             inner: Arc::new(Inner {
@@ -126,8 +141,8 @@ impl LlamaClient {
         async {
             let body = self.prepare(call)?;
             let outcome = self
-                .with_retries(call.deadline, |model, timeout| {
-                    self.invoke_once(model, body.clone(), timeout)
+                .with_retries(call.deadline, |model| {
+                    self.invoke_once(model, body.clone(), call.deadline)
                 })
                 .await;
             match outcome {
@@ -167,8 +182,8 @@ impl LlamaClient {
         let outcome = async {
             let body = self.prepare(call)?;
             Ok::<_, BedrockError>(
-                self.with_retries(call.deadline, |model, timeout| {
-                    StreamStart::open(self, model, body.clone(), timeout)
+                self.with_retries(call.deadline, |model| {
+                    StreamStart::open(self, model, body.clone(), call.deadline)
                 })
                 .await,
             )
@@ -209,7 +224,7 @@ impl LlamaClient {
         &self,
         model: ModelId,
         body: Blob,
-        timeout: Option<Duration>,
+        deadline: Option<Deadline>,
     ) -> Result<LlamaResponseBody, BedrockError> {
         let mut request = self
             .inner
@@ -224,24 +239,31 @@ impl LlamaClient {
                 .guardrail_identifier(&g.identifier)
                 .guardrail_version(&g.version);
         }
-        let output = within(timeout, request.send()).await?.map_err(from_sdk)?;
+        let limit = Limit::new(self.inner.settings.timeouts.invoke, deadline);
+        let output = limit.run(request.send()).await?.map_err(from_sdk)?;
         LlamaResponseBody::parse(output.body().as_ref())
     }
 
     /// Runs `attempt` with retries per model and falls back through the model list.
+    ///
+    /// Retryable errors are retried on the same model (with backoff, within the deadline
+    /// and `max_attempts`), then the next model is tried; a `ModelError` is retried once
+    /// per call. When every model fails, or the deadline stops the retries, the call ends
+    /// with the most retryable error seen (see [`BedrockError`]).
     pub(crate) async fn with_retries<T, F, Fut>(
         &self,
         deadline: Option<Deadline>,
         mut attempt: F,
     ) -> Result<Answered<T>, Failed>
     where
-        F: FnMut(ModelId, Option<Duration>) -> Fut,
+        F: FnMut(ModelId) -> Fut,
         Fut: Future<Output = Result<T, BedrockError>>,
     {
         let settings = &self.inner.settings;
         let mut state = RetryState::new(&settings.retry, deadline);
         let mut throttles = 0;
-        let mut last: Option<(BedrockError, String)> = None;
+        let mut seen = Seen::default();
+        let mut model_error_retried = false;
         for model in settings.models.models() {
             state.next_model();
             loop {
@@ -251,13 +273,10 @@ impl LlamaClient {
                     attempts: state.total_attempts,
                     throttles,
                 };
-                let why = last
-                    .as_ref()
-                    .map_or("first attempt".to_owned(), |(e, _)| e.to_string());
-                if let Err(e) = state.begin_attempt(&why) {
-                    return Err(fail(e, throttles, &state));
+                if let Err(e) = state.begin_attempt(&seen.why()) {
+                    return Err(seen.into_failed(e, throttles, &state, model));
                 }
-                match attempt(model.clone(), state.attempt_timeout()).await {
+                let error = match attempt(model.clone()).await {
                     Ok(value) => {
                         return Ok(Answered {
                             value,
@@ -268,44 +287,45 @@ impl LlamaClient {
                     }
                     Err(BedrockError::DeadlineExceeded { message, .. }) => {
                         let remaining = deadline.map_or(Duration::ZERO, |d| d.remaining());
-                        return Err(fail(
-                            state.deadline_error(remaining, &message),
-                            throttles,
-                            &state,
-                        ));
+                        let e = state.deadline_error(remaining, &message);
+                        return Err(seen.into_failed(e, throttles, &state, model));
                     }
-                    Err(error) => {
-                        if matches!(error, BedrockError::Throttled { .. }) {
-                            throttles += 1;
+                    Err(error) => error,
+                };
+                if matches!(error, BedrockError::Throttled { .. }) {
+                    throttles += 1;
+                }
+                tracing::warn!(
+                    model = %model,
+                    attempt = state.model_attempts,
+                    error_type = error.error_type(),
+                    error = %error,
+                    "model attempt failed"
+                );
+                let once_more = matches!(error, BedrockError::ModelFailed { .. })
+                    && !std::mem::replace(&mut model_error_retried, true);
+                if error.is_retryable() || once_more {
+                    match state.pause_before_retry(&error) {
+                        Ok(Some(pause)) => {
+                            seen.record(error, model);
+                            tokio::time::sleep(pause).await;
+                            continue;
                         }
-                        tracing::warn!(
-                            model = %model,
-                            attempt = state.model_attempts,
-                            error_type = error.error_type(),
-                            error = %error,
-                            "model attempt failed"
-                        );
-                        if error.is_retryable() {
-                            match state.pause_before_retry(&error) {
-                                Ok(Some(pause)) => {
-                                    tokio::time::sleep(pause).await;
-                                    last = Some((error, model.to_string()));
-                                    continue;
-                                }
-                                Ok(None) => {}
-                                Err(deadline) => return Err(fail(deadline, throttles, &state)),
-                            }
+                        Ok(None) => {}
+                        Err(e) => {
+                            seen.record(error, model);
+                            return Err(seen.into_failed(e, throttles, &state, model));
                         }
-                        if !error.warrants_fallback() {
-                            return Err(fail(error, throttles, &state));
-                        }
-                        last = Some((error, model.to_string()));
-                        break;
                     }
                 }
+                if !error.warrants_fallback() {
+                    return Err(fail(error, throttles, &state));
+                }
+                seen.record(error, model);
+                break;
             }
         }
-        let (error, model_id) = last.unwrap_or_else(|| {
+        let (error, model_id) = seen.worst.unwrap_or_else(|| {
             (
                 BedrockError::Other {
                     message: "no model configured".into(),
@@ -319,6 +339,54 @@ impl LlamaClient {
             attempts: state.total_attempts,
             throttles,
         })
+    }
+}
+
+/// The errors of a call's failed attempts, as far as they decide how it ends.
+#[derive(Default)]
+struct Seen {
+    /// The most retryable error so far (the later one among equals) and its model.
+    worst: Option<(BedrockError, String)>,
+    /// The last error, for log messages.
+    last: Option<String>,
+}
+
+impl Seen {
+    fn record(&mut self, error: BedrockError, model: &ModelId) {
+        self.last = Some(error.to_string());
+        let rank = error.retry_rank();
+        if self
+            .worst
+            .as_ref()
+            .is_none_or(|(worst, _)| rank >= worst.retry_rank())
+        {
+            self.worst = Some((error, model.to_string()));
+        }
+    }
+
+    fn why(&self) -> String {
+        self.last.clone().unwrap_or_else(|| "first attempt".into())
+    }
+
+    /// The deadline stopped the call: it ends with the retryable error that caused the
+    /// retries, if there was one, else with `deadline` (`DeadlineExceeded`).
+    fn into_failed(
+        self,
+        deadline: BedrockError,
+        throttles: u32,
+        state: &RetryState<'_>,
+        model: &ModelId,
+    ) -> Failed {
+        let (error, model_id) = match self.worst {
+            Some((worst, worst_model)) if worst.is_retryable() => (worst, worst_model),
+            _ => (deadline, model.to_string()),
+        };
+        Failed {
+            error,
+            model_id,
+            attempts: state.total_attempts,
+            throttles,
+        }
     }
 }
 
@@ -404,23 +472,4 @@ fn call_span(operation: &'static str, primary: &ModelId) -> tracing::Span {
         attempts = Empty,
         latency_ms = Empty,
     )
-}
-
-/// Runs `fut` within `timeout` (if any); running out is a `DeadlineExceeded` error.
-pub(crate) async fn within<F: Future>(
-    timeout: Option<Duration>,
-    fut: F,
-) -> Result<F::Output, BedrockError> {
-    match timeout {
-        None => Ok(fut.await),
-        Some(limit) => {
-            tokio::time::timeout(limit, fut)
-                .await
-                .map_err(|_| BedrockError::DeadlineExceeded {
-                    attempts: 0,
-                    remaining: Duration::ZERO,
-                    message: format!("the model call was cut off at the deadline after {limit:?}"),
-                })
-        }
-    }
 }

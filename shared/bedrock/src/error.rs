@@ -21,8 +21,15 @@ use tokens::{BudgetError, Overflow};
 /// | `ContextOverflow` | `ContextOverflow` | no |
 /// | `InvalidParameter` | `InvalidParameter` | no |
 /// | `MalformedResponse` | `MalformedModelResponse` | no |
+/// | `ContentBlocked` | `ContentBlocked` | no (the guardrail blocked the input or output) |
 /// | `DeadlineExceeded` | `DeadlineExceeded` | no (no time left in this invocation) |
+/// | `ModelFailed` | `ModelError` | once per call (ModelErrorException) |
 /// | `Other` | `ModelError` | no |
+///
+/// When every model fails, the call ends with the most retryable of the errors seen
+/// (throttling over a denied fallback). When the deadline stops the retries, it ends with
+/// the retryable error that caused them; `DeadlineExceeded` only when none came before
+/// (nothing could be sent, or the only attempts ran into the deadline).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum BedrockError {
     /// Bedrock refused the call for quota or rate reasons (ThrottlingException,
@@ -89,6 +96,14 @@ pub enum BedrockError {
         /// What was wrong with it.
         message: String,
     },
+    /// The guardrail intervened: Bedrock answered with the guardrail's block message
+    /// (`amazon-bedrock-guardrailAction: INTERVENED`) instead of a generation. The
+    /// message is not kept: it is not the model's answer.
+    #[error("content blocked by the guardrail: {message}")]
+    ContentBlocked {
+        /// Where the intervention was seen.
+        message: String,
+    },
     /// No attempt could finish before the invocation deadline.
     #[error("deadline exceeded after {attempts} attempt(s): {remaining:?} left, {message}")]
     DeadlineExceeded {
@@ -99,7 +114,13 @@ pub enum BedrockError {
         /// Why the call stopped.
         message: String,
     },
-    /// Anything else (ModelErrorException, unknown service errors).
+    /// The model failed on this request (ModelErrorException); the client tries once more.
+    #[error("model failed: {message}")]
+    ModelFailed {
+        /// What the service said.
+        message: String,
+    },
+    /// Anything else (unknown service errors).
     #[error("model call failed: {message}")]
     Other {
         /// What happened.
@@ -121,13 +142,14 @@ impl BedrockError {
             Self::ContextOverflow(_) => "ContextOverflow",
             Self::InvalidParameter { .. } => "InvalidParameter",
             Self::MalformedResponse { .. } => "MalformedModelResponse",
+            Self::ContentBlocked { .. } => "ContentBlocked",
             Self::DeadlineExceeded { .. } => "DeadlineExceeded",
-            Self::Other { .. } => "ModelError",
+            Self::ModelFailed { .. } | Self::Other { .. } => "ModelError",
         }
     }
 
     /// Every name [`BedrockError::error_type`] can return.
-    pub const ERROR_TYPES: [&'static str; 12] = [
+    pub const ERROR_TYPES: [&'static str; 13] = [
         "ModelThrottled",
         "ModelTimeout",
         "ModelNotReady",
@@ -138,6 +160,7 @@ impl BedrockError {
         "ContextOverflow",
         "InvalidParameter",
         "MalformedModelResponse",
+        "ContentBlocked",
         "DeadlineExceeded",
         "ModelError",
     ];
@@ -151,6 +174,18 @@ impl BedrockError {
                 | Self::ModelNotReady { .. }
                 | Self::ServiceUnavailable { .. }
         )
+    }
+
+    /// How much this error says "try again later": 2 for retryable errors, 1 for a
+    /// model failure, 0 otherwise. When every model fails, the highest rank wins.
+    pub(crate) fn retry_rank(&self) -> u8 {
+        if self.is_retryable() {
+            2
+        } else if matches!(self, Self::ModelFailed { .. }) {
+            1
+        } else {
+            0
+        }
     }
 
     /// Whether another model in the fallback list should be tried: the model is
@@ -182,6 +217,7 @@ impl BedrockError {
             "validationexception" => Self::Validation { message },
             "accessdeniedexception" => Self::AccessDenied { message },
             "resourcenotfoundexception" => Self::ModelNotFound { message },
+            "modelerrorexception" => Self::ModelFailed { message },
             "" => Self::Other { message },
             _ => Self::Other {
                 message: format!("{code}: {message}"),

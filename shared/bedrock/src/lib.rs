@@ -41,7 +41,7 @@ pub use model::{ModelId, ModelSelection};
 pub use params::GenerationParams;
 pub use prompt::{ChatPrompt, Role, neutralize};
 pub use response::{Completion, InvocationMetrics, StopReason, Usage};
-pub use retry::{Deadline, RetryPolicy};
+pub use retry::{AttemptTimeouts, Deadline, RetryPolicy};
 pub use settings::{ClientSettings, Guardrail};
 pub use stream::{CompletionStream, StreamEvent};
 pub use usage::UsageTotals;

@@ -56,15 +56,49 @@ pub struct LlamaResponseBody {
     pub generation_token_count: u32,
     /// Why generation stopped.
     pub stop_reason: StopReason,
+    /// `INTERVENED` or `NONE` when the call carried a guardrail
+    /// (`amazon-bedrock-guardrailAction`).
+    #[serde(rename = "amazon-bedrock-guardrailAction", default)]
+    pub guardrail_action: Option<String>,
 }
 
 impl LlamaResponseBody {
-    /// Parses a response body, naming what is wrong when it does not fit.
+    /// Parses a response body, naming what is wrong when it does not fit. A body the
+    /// guardrail answered instead of the model is [`BedrockError::ContentBlocked`].
     pub fn parse(bytes: &[u8]) -> Result<Self, BedrockError> {
-        serde_json::from_slice(bytes).map_err(|e| BedrockError::MalformedResponse {
-            message: format!("InvokeModel body is not a Llama response: {e}"),
-        })
+        let body: Self =
+            serde_json::from_slice(bytes).map_err(|e| BedrockError::MalformedResponse {
+                message: format!("InvokeModel body is not a Llama response: {e}"),
+            })?;
+        check_guardrail(body.guardrail_action.as_deref(), &body.stop_reason)?;
+        Ok(body)
     }
+}
+
+/// The stop reason some models report when a guardrail intervened.
+const GUARDRAIL_STOP_REASON: &str = "guardrail_intervened";
+
+/// Fails with [`BedrockError::ContentBlocked`] when Bedrock says the guardrail intervened:
+/// the body's (or stream chunk's) `amazon-bedrock-guardrailAction` is `INTERVENED`, or the
+/// stop reason is `guardrail_intervened`. Bedrock still answers 200 then, with the
+/// guardrail's block message as the generation.
+pub(crate) fn check_guardrail(
+    action: Option<&str>,
+    stop_reason: &StopReason,
+) -> Result<(), BedrockError> {
+    let by_action = action.is_some_and(|a| a.eq_ignore_ascii_case("INTERVENED"));
+    let by_stop = stop_reason.as_str() == GUARDRAIL_STOP_REASON;
+    if by_action || by_stop {
+        let seen = if by_action {
+            "amazon-bedrock-guardrailAction is INTERVENED"
+        } else {
+            "stop_reason is guardrail_intervened"
+        };
+        return Err(BedrockError::ContentBlocked {
+            message: format!("{seen}; the guardrail's message replaced the generation"),
+        });
+    }
+    Ok(())
 }
 
 /// Bedrock's own measurements of one invocation (`amazon-bedrock-invocationMetrics`).
@@ -124,14 +158,30 @@ mod tests {
 
     #[test]
     fn unknown_stop_reason_is_kept() {
-        let body = br#"{"generation":"","prompt_token_count":1,"generation_token_count":0,"stop_reason":"guardrail_intervened"}"#;
+        let body = br#"{"generation":"","prompt_token_count":1,"generation_token_count":0,"stop_reason":"content_filtered"}"#;
         let parsed = LlamaResponseBody::parse(body).unwrap();
         assert_eq!(
             parsed.stop_reason,
-            StopReason::Other("guardrail_intervened".into())
+            StopReason::Other("content_filtered".into())
         );
-        assert_eq!(parsed.stop_reason.as_str(), "guardrail_intervened");
+        assert_eq!(parsed.stop_reason.as_str(), "content_filtered");
         assert_eq!(StopReason::from("length"), StopReason::Length);
+    }
+
+    #[test]
+    fn a_guardrail_intervention_is_content_blocked_not_a_generation() {
+        let intervened = br#"{"generation":"Sorry, the model cannot answer this question.","prompt_token_count":9,"generation_token_count":0,"stop_reason":"stop","amazon-bedrock-guardrailAction":"INTERVENED"}"#;
+        let by_stop = br#"{"generation":"Blocked.","prompt_token_count":9,"generation_token_count":0,"stop_reason":"guardrail_intervened"}"#;
+        for body in [&intervened[..], &by_stop[..]] {
+            let err = LlamaResponseBody::parse(body).unwrap_err();
+            assert_eq!(err.error_type(), "ContentBlocked");
+            assert!(!err.is_retryable() && !err.warrants_fallback());
+            assert!(!err.to_string().contains("Sorry"), "{err}");
+        }
+        let passed = br#"{"generation":"Fine.","prompt_token_count":9,"generation_token_count":1,"stop_reason":"stop","amazon-bedrock-guardrailAction":"NONE"}"#;
+        let parsed = LlamaResponseBody::parse(passed).unwrap();
+        assert_eq!(parsed.generation, "Fine.");
+        assert_eq!(parsed.guardrail_action.as_deref(), Some("NONE"));
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! Retries with exponential backoff and full jitter, bounded by the invocation deadline.
+//! Retries with exponential backoff and full jitter, bounded by the invocation deadline;
+//! per-attempt time limits.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
@@ -44,30 +46,98 @@ impl RetryPolicy {
     }
 }
 
-/// The point in time by which a call must be done (for example the Lambda deadline
-/// less a safety margin).
+/// How long one attempt may take, whatever the deadline leaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Deadline(Instant);
+pub struct AttemptTimeouts {
+    /// The most one InvokeModel attempt may take, from sending to the whole answer.
+    pub invoke: Duration,
+    /// The most a stream may stay silent: until its first chunk (which ends the attempt
+    /// that retries cover) and between two chunks.
+    pub stream_idle: Duration,
+}
+
+impl Default for AttemptTimeouts {
+    /// 90 s per InvokeModel attempt: 2048 generated tokens at a slow 40 tokens/s plus the
+    /// prompt of a full window take about 60 s. 30 s of stream silence: the first chunk
+    /// follows the prompt's processing, later ones come every few tokens.
+    fn default() -> Self {
+        Self {
+            invoke: Duration::from_secs(90),
+            stream_idle: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The time limit of one attempt (or one wait for a stream chunk): its own cap, or what
+/// is left before the deadline when that is sooner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Limit {
+    after: Duration,
+    by_deadline: bool,
+}
+
+impl Limit {
+    /// The sooner of `cap` and the deadline.
+    pub(crate) fn new(cap: Duration, deadline: Option<Deadline>) -> Self {
+        match deadline.map(|d| d.remaining()) {
+            Some(remaining) if remaining <= cap => Self {
+                after: remaining,
+                by_deadline: true,
+            },
+            _ => Self {
+                after: cap,
+                by_deadline: false,
+            },
+        }
+    }
+
+    /// Runs `fut` within the limit. Running into the deadline is `DeadlineExceeded`;
+    /// running into the attempt's own cap is a retryable `ModelTimeout`.
+    pub(crate) async fn run<F: Future>(self, fut: F) -> Result<F::Output, BedrockError> {
+        tokio::time::timeout(self.after, fut).await.map_err(|_| {
+            if self.by_deadline {
+                BedrockError::DeadlineExceeded {
+                    attempts: 0,
+                    remaining: Duration::ZERO,
+                    message: format!(
+                        "the model call was cut off at the deadline after {:?}",
+                        self.after
+                    ),
+                }
+            } else {
+                BedrockError::ModelTimeout {
+                    message: format!("no answer from Bedrock within {:?}", self.after),
+                }
+            }
+        })
+    }
+}
+
+/// The point in time by which a call must be done (for example the Lambda deadline
+/// less a safety margin). It runs on tokio's clock, so tests can pause time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadline(tokio::time::Instant);
 
 impl Deadline {
     /// A deadline at `at`.
     pub fn at(at: Instant) -> Self {
-        Self(at)
+        Self(tokio::time::Instant::from_std(at))
     }
 
     /// A deadline `after` from now.
     pub fn after(after: Duration) -> Self {
-        Self(Instant::now() + after)
+        Self(tokio::time::Instant::now() + after)
     }
 
     /// Time left until the deadline (zero once passed).
     pub fn remaining(&self) -> Duration {
-        self.0.saturating_duration_since(Instant::now())
+        self.0
+            .saturating_duration_since(tokio::time::Instant::now())
     }
 
     /// The instant itself.
     pub fn instant(&self) -> Instant {
-        self.0
+        self.0.into_std()
     }
 }
 
@@ -94,11 +164,6 @@ impl<'a> RetryState<'a> {
     /// Starts counting attempts for the next model.
     pub(crate) fn next_model(&mut self) {
         self.model_attempts = 0;
-    }
-
-    /// Time an attempt may take: what is left before the deadline, if any.
-    pub(crate) fn attempt_timeout(&self) -> Option<Duration> {
-        self.deadline.map(|d| d.remaining())
     }
 
     /// Checks that an attempt can still finish in time, then counts it.

@@ -9,7 +9,7 @@ use crate::BedrockError;
 use crate::budget::{BEDROCK_CONTEXT_WINDOW, ContextBudget, MIN_CONTEXT_WINDOW};
 use crate::metrics::{DEFAULT_NAMESPACE, Metrics, MetricsSink};
 use crate::model::{DEFAULT_MODEL_ID, ModelId, ModelSelection};
-use crate::retry::RetryPolicy;
+use crate::retry::{AttemptTimeouts, RetryPolicy};
 
 /// A Bedrock Guardrail applied to every call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +27,8 @@ pub struct ClientSettings {
     pub models: ModelSelection,
     /// Retry and deadline behaviour.
     pub retry: RetryPolicy,
+    /// Time limits of one attempt.
+    pub timeouts: AttemptTimeouts,
     /// The model's context window.
     pub budget: ContextBudget,
     /// Optional guardrail for both operations.
@@ -55,6 +57,10 @@ pub struct BedrockEnv {
     pub retry_max_ms: u64,
     /// Least time an attempt needs before the deadline, in milliseconds.
     pub min_attempt_ms: u64,
+    /// The most one InvokeModel attempt may take, in milliseconds.
+    pub attempt_timeout_ms: u64,
+    /// The most a stream may stay silent (first chunk, between chunks), in milliseconds.
+    pub stream_idle_timeout_ms: u64,
     /// Guardrail id or ARN (with the version).
     pub guardrail_id: Option<String>,
     /// Guardrail version (with the id).
@@ -79,6 +85,7 @@ pub enum MetricsOutput {
 impl Default for BedrockEnv {
     fn default() -> Self {
         let retry = RetryPolicy::default();
+        let timeouts = AttemptTimeouts::default();
         let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         Self {
             model_id: DEFAULT_MODEL_ID.into(),
@@ -88,6 +95,8 @@ impl Default for BedrockEnv {
             retry_base_ms: ms(retry.base_delay),
             retry_max_ms: ms(retry.max_delay),
             min_attempt_ms: ms(retry.min_attempt_time),
+            attempt_timeout_ms: ms(timeouts.invoke),
+            stream_idle_timeout_ms: ms(timeouts.stream_idle),
             guardrail_id: None,
             guardrail_version: None,
             metrics_namespace: DEFAULT_NAMESPACE.into(),
@@ -134,6 +143,22 @@ impl TryFrom<BedrockEnv> for ClientSettings {
         in_range("BEDROCK_RETRY_BASE_MS", env.retry_base_ms, 1, 60_000)?;
         in_range("BEDROCK_RETRY_MAX_MS", env.retry_max_ms, 1, 300_000)?;
         in_range("BEDROCK_MIN_ATTEMPT_MS", env.min_attempt_ms, 0, 900_000)?;
+        in_range(
+            "BEDROCK_ATTEMPT_TIMEOUT_MS",
+            env.attempt_timeout_ms,
+            1_000,
+            900_000,
+        )?;
+        in_range(
+            "BEDROCK_STREAM_IDLE_TIMEOUT_MS",
+            env.stream_idle_timeout_ms,
+            1_000,
+            900_000,
+        )?;
+        let timeouts = AttemptTimeouts {
+            invoke: Duration::from_millis(env.attempt_timeout_ms),
+            stream_idle: Duration::from_millis(env.stream_idle_timeout_ms),
+        };
         let retry = RetryPolicy {
             max_attempts: env.max_attempts,
             base_delay: Duration::from_millis(env.retry_base_ms),
@@ -165,6 +190,7 @@ impl TryFrom<BedrockEnv> for ClientSettings {
         Ok(Self {
             models,
             retry,
+            timeouts,
             budget,
             guardrail,
             metrics: Metrics::new(env.metrics_namespace, sink),
@@ -186,6 +212,7 @@ mod tests {
         assert_eq!(s.models.primary().as_str(), DEFAULT_MODEL_ID);
         assert_eq!(s.budget.context_window(), 131_072);
         assert_eq!(s.retry, RetryPolicy::default());
+        assert_eq!(s.timeouts, AttemptTimeouts::default());
         assert!(s.guardrail.is_none());
         assert_eq!(s.metrics.namespace(), DEFAULT_NAMESPACE);
     }
@@ -203,6 +230,8 @@ mod tests {
             ("BEDROCK_RETRY_BASE_MS", "10"),
             ("BEDROCK_RETRY_MAX_MS", "20"),
             ("BEDROCK_MIN_ATTEMPT_MS", "0"),
+            ("BEDROCK_ATTEMPT_TIMEOUT_MS", "45000"),
+            ("BEDROCK_STREAM_IDLE_TIMEOUT_MS", "5000"),
             ("BEDROCK_GUARDRAIL_ID", "gr-123"),
             ("BEDROCK_GUARDRAIL_VERSION", "DRAFT"),
             ("BEDROCK_METRICS_NAMESPACE", "Custom"),
@@ -214,9 +243,11 @@ mod tests {
         assert_eq!(s.retry.max_attempts, 2);
         assert_eq!(s.retry.max_delay, Duration::from_millis(20));
         assert_eq!(s.retry.min_attempt_time, Duration::ZERO);
+        assert_eq!(s.timeouts.invoke, Duration::from_secs(45));
+        assert_eq!(s.timeouts.stream_idle, Duration::from_secs(5));
         assert_eq!(s.guardrail.unwrap().version, "DRAFT");
         assert_eq!(s.metrics.namespace(), "Custom");
-        assert_eq!(::settings::variables::<BedrockEnv>().len(), 11);
+        assert_eq!(::settings::variables::<BedrockEnv>().len(), 13);
     }
 
     #[test]
@@ -226,6 +257,16 @@ mod tests {
             ("BEDROCK_MAX_ATTEMPTS", "0", "BEDROCK_MAX_ATTEMPTS"),
             ("BEDROCK_MAX_ATTEMPTS", "11", "BEDROCK_MAX_ATTEMPTS"),
             ("BEDROCK_RETRY_BASE_MS", "-1", "BEDROCK_RETRY_BASE_MS"),
+            (
+                "BEDROCK_ATTEMPT_TIMEOUT_MS",
+                "10",
+                "BEDROCK_ATTEMPT_TIMEOUT_MS",
+            ),
+            (
+                "BEDROCK_STREAM_IDLE_TIMEOUT_MS",
+                "0",
+                "BEDROCK_STREAM_IDLE_TIMEOUT_MS",
+            ),
             ("BEDROCK_METRICS", "loud", "BEDROCK_METRICS"),
             ("BEDROCK_GUARDRAIL_ID", "gr-1", "BEDROCK_GUARDRAIL_VERSION"),
             ("BEDROCK_MODEL_ID", "nonsense", "BEDROCK_MODEL_ID"),

@@ -1,7 +1,7 @@
 //! InvokeModelWithResponseStream: text deltas as they arrive, then the usage.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::primitives::event_stream::EventReceiver;
@@ -10,10 +10,10 @@ use aws_sdk_bedrockruntime::types::error::ResponseStreamError;
 use serde::Deserialize;
 
 use crate::BedrockError;
-use crate::client::{Answered, Failed, Inner, LlamaClient, within};
+use crate::client::{Answered, Failed, Inner, LlamaClient};
 use crate::model::ModelId;
-use crate::response::{Completion, InvocationMetrics, StopReason, Usage};
-use crate::retry::Deadline;
+use crate::response::{Completion, InvocationMetrics, StopReason, Usage, check_guardrail};
+use crate::retry::{Deadline, Limit};
 use crate::sdk_error::{from_sdk, from_stream};
 
 const OPERATION: &str = "InvokeModelWithResponseStream";
@@ -30,6 +30,16 @@ struct ChunkBody {
     stop_reason: Option<String>,
     #[serde(rename = "amazon-bedrock-invocationMetrics")]
     invocation_metrics: Option<InvocationMetrics>,
+    #[serde(rename = "amazon-bedrock-guardrailAction")]
+    guardrail_action: Option<String>,
+}
+
+impl ChunkBody {
+    /// `ContentBlocked` when this chunk says the guardrail intervened.
+    fn check_guardrail(&self) -> Result<(), BedrockError> {
+        let stop = StopReason::from(self.stop_reason.as_deref().unwrap_or(""));
+        check_guardrail(self.guardrail_action.as_deref(), &stop)
+    }
 }
 
 /// What a stream yields.
@@ -48,12 +58,13 @@ pub(crate) struct StreamStart {
 }
 
 impl StreamStart {
-    /// Sends the request and waits for the first chunk.
+    /// Sends the request and waits for the first chunk, at most the stream idle timeout
+    /// (and never past the deadline).
     pub(crate) async fn open(
         client: &LlamaClient,
         model: ModelId,
         body: Blob,
-        timeout: Option<Duration>,
+        deadline: Option<Deadline>,
     ) -> Result<Self, BedrockError> {
         let inner = &client.inner;
         let mut request = inner
@@ -68,17 +79,19 @@ impl StreamStart {
                 .guardrail_identifier(&g.identifier)
                 .guardrail_version(&g.version);
         }
-        let opened_at = Instant::now();
+        let limit = Limit::new(inner.settings.timeouts.stream_idle, deadline);
         let open = async {
             let mut output = request.send().await.map_err(from_sdk)?;
             let first = next_chunk(&mut output.body).await?;
+            if let Some(chunk) = &first {
+                chunk.check_guardrail()?;
+            }
             Ok::<_, BedrockError>(Self {
                 receiver: output.body,
                 first,
             })
         };
-        let remaining = timeout.map(|t| t.saturating_sub(opened_at.elapsed()));
-        within(remaining, open).await?
+        limit.run(open).await?
     }
 }
 
@@ -164,8 +177,8 @@ impl CompletionStream {
             let chunk = match self.pending.take() {
                 Some(chunk) => Some(chunk),
                 None => {
-                    let timeout = self.deadline.map(|d| d.remaining());
-                    let next = within(timeout, next_chunk(&mut self.receiver)).await;
+                    let limit = Limit::new(self.inner.settings.timeouts.stream_idle, self.deadline);
+                    let next = limit.run(next_chunk(&mut self.receiver)).await;
                     match next.and_then(|r| r) {
                         Ok(chunk) => chunk,
                         Err(error) => return Err(self.fail(error)),
@@ -177,6 +190,9 @@ impl CompletionStream {
                     message: "the stream ended without a stop reason".into(),
                 }));
             };
+            if let Err(blocked) = chunk.check_guardrail() {
+                return Err(self.fail(blocked));
+            }
             if let Some(n) = chunk.prompt_token_count {
                 self.prompt_tokens = n;
             }

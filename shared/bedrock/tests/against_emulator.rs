@@ -1,19 +1,23 @@
 //! The client through the real AWS SDK against the Bedrock emulator (scripted test
 //! double): success, streaming, every error before and inside a stream, retries,
-//! fallback models, deadlines, and checks made before any network call.
+//! fallback models, deadlines, attempt timeouts, guardrail interventions, and checks made
+//! before any network call. Tests of time limits run on tokio's paused clock: their
+//! outcome does not depend on how fast the machine is.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_bedrockruntime::config::Credentials;
 use bedrock::metrics::{Metrics, MetricsSink};
 use bedrock::{
-    BedrockError, ChatPrompt, ClientSettings, ContextBudget, Deadline, GenerationParams, Guardrail,
-    Invocation, LlamaClient, ModelSelection, RetryPolicy, StopReason, StreamEvent,
+    AttemptTimeouts, BedrockError, ChatPrompt, ClientSettings, ContextBudget, Deadline,
+    GenerationParams, Guardrail, Invocation, LlamaClient, ModelSelection, RetryPolicy, StopReason,
+    StreamEvent,
 };
-use bedrock_local::{Backend, Config, ErrorKind, Outcome, Rule, Script, Server};
+use bedrock_local::{Backend, Config, ErrorKind, Faults, Outcome, Rule, Script, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::Instant;
 
 const PRIMARY: &str = "us.meta.llama3-2-3b-instruct-v1:0";
 const FALLBACK: &str = "eu.meta.llama3-2-3b-instruct-v1:0";
@@ -25,8 +29,13 @@ struct Harness {
 
 impl Harness {
     async fn start(rules: Vec<Rule>) -> Self {
+        Self::with_faults(rules, Faults::default()).await
+    }
+
+    async fn with_faults(rules: Vec<Rule>, faults: Faults) -> Self {
         let server = Server::start(Config {
             backend: Backend::Scripted(Script::new(rules)),
+            faults,
             ..Config::default()
         })
         .await
@@ -315,7 +324,7 @@ async fn denied_or_missing_models_fall_back_at_once() {
 }
 
 #[tokio::test]
-async fn all_models_failing_reports_the_last_error() {
+async fn all_models_failing_transiently_reports_the_last_error() {
     let h = Harness::start(vec![Rule::new(Outcome::error(
         ErrorKind::ServiceUnavailableException,
     ))])
@@ -329,7 +338,7 @@ async fn all_models_failing_reports_the_last_error() {
     assert_eq!(h.server.stats().total(), 4);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_slow_model_is_cut_off_at_the_deadline() {
     let h = Harness::start(vec![
         Rule::new(Outcome::text("late")).delay(Duration::from_secs(3)),
@@ -342,46 +351,312 @@ async fn a_slow_model_is_cut_off_at_the_deadline() {
         .await
         .unwrap_err();
     assert_eq!(err.error_type(), "DeadlineExceeded", "{err}");
-    assert!(
-        started.elapsed() < Duration::from_millis(1500),
-        "{:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(3), "not waited out");
     match err {
         BedrockError::DeadlineExceeded { attempts, .. } => assert_eq!(attempts, 1),
         other => panic!("{other:?}"),
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn no_attempt_starts_that_cannot_finish_in_time() {
-    let h = Harness::start(vec![Rule::new(Outcome::error(
-        ErrorKind::ThrottlingException,
-    ))])
+    // Every answer is a throttle that takes 250 ms; pauses are at most 1 ms.
+    let h = Harness::start(vec![
+        Rule::new(Outcome::error(ErrorKind::ThrottlingException)).delay(Duration::from_millis(250)),
+    ])
     .await;
     let mut settings = h.settings();
     settings.retry.min_attempt_time = Duration::from_millis(300);
-    settings.retry.base_delay = Duration::from_millis(200);
-    settings.retry.max_delay = Duration::from_millis(200);
+    settings.retry.base_delay = Duration::from_millis(1);
+    settings.retry.max_delay = Duration::from_millis(1);
     settings.retry.max_attempts = 10;
-    let client = h.client(settings.clone());
-    // Too little time for even one attempt: nothing is sent.
+    let client = h.client(settings);
+    // Too little time for even one attempt: nothing is sent, and the call says why.
     let err = client
         .invoke(&call("x").deadline(Deadline::after(Duration::from_millis(100))))
         .await
         .unwrap_err();
-    assert_eq!(err.error_type(), "DeadlineExceeded");
+    assert_eq!(err.error_type(), "DeadlineExceeded", "{err}");
     assert_eq!(h.server.stats().total(), 0);
-    // Enough for a few: retries stop before the deadline, well short of ten attempts.
-    let started = Instant::now();
+    // 900 ms: attempts start at 0, 250 and 500 ms; after the third (750 ms) 150 ms are
+    // left, less than an attempt needs, so the retries stop, well short of ten. The call
+    // ends with the retryable cause, not DeadlineExceeded.
     let err = client
         .invoke(&call("x").deadline(Deadline::after(Duration::from_millis(900))))
         .await
         .unwrap_err();
-    assert_eq!(err.error_type(), "DeadlineExceeded", "{err}");
-    assert!(started.elapsed() < Duration::from_millis(900));
-    let sent = h.server.stats().total();
-    assert!((1..10).contains(&sent), "{sent} attempts");
+    assert_eq!(err.error_type(), "ModelThrottled", "{err}");
+    assert_eq!(h.server.stats().total(), 3);
+    let lines = h.metric_lines();
+    let summary: Vec<_> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["ErrorType"].clone(),
+                l["Attempts"].clone(),
+                l["Throttles"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("DeadlineExceeded".into(), 0.into(), 0.into()),
+            ("ModelThrottled".into(), 3.into(), 3.into()),
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_attempt_cut_at_the_deadline_after_throttling_reports_the_throttling() {
+    let h = Harness::start(vec![
+        Rule::new(Outcome::error(ErrorKind::ThrottlingException))
+            .prompt_contains("invoke")
+            .times(1),
+        Rule::new(Outcome::error(ErrorKind::ThrottlingException))
+            .prompt_contains("stream")
+            .times(1),
+        Rule::new(Outcome::text("too late")).delay(Duration::from_secs(30)),
+    ])
+    .await;
+    let client = h.client(h.settings());
+    for stream in [false, true] {
+        let text = if stream { "stream" } else { "invoke" };
+        let call = call(text).deadline(Deadline::after(Duration::from_secs(2)));
+        let err = if stream {
+            client
+                .invoke_stream(&call)
+                .await
+                .err()
+                .expect("stream fails")
+        } else {
+            client.invoke(&call).await.unwrap_err()
+        };
+        assert_eq!(err.error_type(), "ModelThrottled", "stream {stream}: {err}");
+    }
+    // Per call: throttled once, then cut off at the deadline.
+    assert_eq!(h.server.stats().total(), 4);
+}
+
+#[tokio::test]
+async fn a_throttled_primary_and_a_denied_fallback_end_throttled() {
+    let h = Harness::start(vec![
+        Rule::new(Outcome::error(ErrorKind::ThrottlingException)).model_id(PRIMARY),
+        Rule::new(Outcome::error(ErrorKind::AccessDeniedException)).model_id(FALLBACK),
+    ])
+    .await;
+    let mut settings = h.settings();
+    settings.models = ModelSelection::parse(PRIMARY, FALLBACK).unwrap();
+    let client = h.client(settings);
+    let err = client.invoke(&call("x")).await.unwrap_err();
+    assert_eq!(err.error_type(), "ModelThrottled", "{err}");
+    assert!(err.is_retryable());
+    let err = client.invoke_stream(&call("x")).await.err().unwrap();
+    assert_eq!(err.error_type(), "ModelThrottled", "{err}");
+    let stats = h.server.stats();
+    assert_eq!((stats.requests(PRIMARY), stats.requests(FALLBACK)), (6, 2));
+    let lines = h.metric_lines();
+    assert_eq!(lines.len(), 2);
+    for line in lines {
+        assert_eq!(line["ErrorType"], "ModelThrottled");
+        assert_eq!(line["Attempts"], 4);
+        assert_eq!(line["Throttles"], 3);
+    }
+}
+
+#[tokio::test]
+async fn a_denied_primary_and_a_throttled_fallback_end_throttled() {
+    let h = Harness::start(vec![
+        Rule::new(Outcome::error(ErrorKind::AccessDeniedException)).model_id(PRIMARY),
+        Rule::new(Outcome::error(ErrorKind::ThrottlingException)).model_id(FALLBACK),
+    ])
+    .await;
+    let mut settings = h.settings();
+    settings.models = ModelSelection::parse(PRIMARY, FALLBACK).unwrap();
+    let err = h.client(settings).invoke(&call("x")).await.unwrap_err();
+    assert_eq!(err.error_type(), "ModelThrottled", "{err}");
+    let stats = h.server.stats();
+    assert_eq!((stats.requests(PRIMARY), stats.requests(FALLBACK)), (1, 3));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stalled_attempt_is_cut_at_the_attempt_timeout_and_retried() {
+    let h = Harness::start(vec![
+        Rule::new(Outcome::Stall).prompt_contains("invoke").times(1),
+        Rule::new(Outcome::Stall).prompt_contains("stream").times(1),
+        Rule::new(Outcome::text("answered")),
+    ])
+    .await;
+    let mut settings = h.settings();
+    settings.timeouts = AttemptTimeouts {
+        invoke: Duration::from_secs(5),
+        stream_idle: Duration::from_secs(5),
+    };
+    let client = h.client(settings);
+    let deadline = Deadline::after(Duration::from_secs(600));
+    let done = client
+        .invoke(&call("invoke").deadline(deadline))
+        .await
+        .unwrap();
+    assert_eq!(done.generation, "answered");
+    assert_eq!(done.attempts, 2, "one stalled attempt, then the answer");
+    // The stream's first chunk is waited for at most the idle timeout, too.
+    let done = client
+        .invoke_stream(&call("stream").deadline(deadline))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(done.generation, "answered");
+    assert_eq!(done.attempts, 2);
+    let stats = h.server.stats();
+    assert_eq!((stats.stalled, stats.total()), (2, 4));
+    // Two stalls of at most 5 s each (plus tiny pauses): most of the deadline is left.
+    assert!(deadline.remaining() > Duration::from_secs(580));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stream_silent_between_chunks_fails_at_the_idle_timeout() {
+    let h = Harness::start(vec![
+        Rule::new(Outcome::text("one two three")).chunk_delay(Duration::from_secs(60)),
+    ])
+    .await;
+    let mut settings = h.settings();
+    settings.timeouts.stream_idle = Duration::from_secs(90);
+    let client = h.client(settings.clone());
+    let done = client
+        .invoke_stream(&call("x"))
+        .await
+        .unwrap()
+        .collect()
+        .await;
+    assert_eq!(
+        done.unwrap().generation,
+        "one two three",
+        "60 s gaps are allowed"
+    );
+    settings.timeouts.stream_idle = Duration::from_secs(10);
+    let client = h.client(settings);
+    let err = client.invoke_stream(&call("x")).await.err().unwrap();
+    assert_eq!(err.error_type(), "ModelTimeout", "{err}");
+    assert!(err.is_retryable());
+    assert_eq!(
+        h.server.stats().total(),
+        1 + 3,
+        "the silent first chunk was retried"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn stalls_from_the_fault_injector_are_retried_in_time() {
+    let h = Harness::with_faults(
+        vec![],
+        Faults {
+            stall_rate: 1.0,
+            ..Faults::default()
+        },
+    )
+    .await;
+    let mut settings = h.settings();
+    settings.timeouts.invoke = Duration::from_secs(10);
+    let client = h.client(settings);
+    let err = client
+        .invoke(&call("x").deadline(Deadline::after(Duration::from_secs(600))))
+        .await
+        .unwrap_err();
+    // Three attempts of 10 s, each cut and retried; none waits for the deadline.
+    assert_eq!(err.error_type(), "ModelTimeout", "{err}");
+    let stats = h.server.stats();
+    assert_eq!((stats.stalled, stats.total()), (3, 3));
+}
+
+#[tokio::test]
+async fn a_model_error_is_retried_once_per_call() {
+    let h = Harness::start(vec![
+        Rule::new(Outcome::error(ErrorKind::ModelErrorException))
+            .prompt_contains("flaky")
+            .times(1),
+        Rule::new(Outcome::text("second time")).prompt_contains("flaky"),
+        Rule::new(Outcome::error(ErrorKind::ModelErrorException)),
+    ])
+    .await;
+    let mut settings = h.settings();
+    settings.models = ModelSelection::parse(PRIMARY, FALLBACK).unwrap();
+    let client = h.client(settings);
+    let done = client.invoke(&call("flaky")).await.unwrap();
+    assert_eq!(done.generation, "second time");
+    assert_eq!(done.attempts, 2);
+    // Failing again: one retry only, and no fallback (max_attempts is 3).
+    let err = client.invoke(&call("broken")).await.unwrap_err();
+    assert_eq!(err.error_type(), "ModelError", "{err}");
+    assert!(!err.is_retryable());
+    let stats = h.server.stats();
+    assert_eq!((stats.requests(PRIMARY), stats.requests(FALLBACK)), (4, 0));
+}
+
+/// An emulator whose guardrail blocks every request that carries one.
+async fn blocking_guardrail() -> Harness {
+    Harness::with_faults(
+        vec![Rule::new(Outcome::text("a fine answer"))],
+        Faults {
+            guardrail_intervene_rate: 1.0,
+            ..Faults::default()
+        },
+    )
+    .await
+}
+
+fn guarded(mut settings: ClientSettings) -> ClientSettings {
+    settings.guardrail = Some(Guardrail {
+        identifier: "gr-abc123".into(),
+        version: "1".into(),
+    });
+    settings
+}
+
+#[tokio::test]
+async fn a_guardrail_intervention_is_content_blocked_not_a_generation() {
+    let h = blocking_guardrail().await;
+    let mut settings = guarded(h.settings());
+    settings.models = ModelSelection::parse(PRIMARY, FALLBACK).unwrap();
+    let client = h.client(settings);
+    let err = client.invoke(&call("x")).await.unwrap_err();
+    assert_eq!(err.error_type(), "ContentBlocked", "{err}");
+    assert!(
+        !err.to_string().contains("Sorry"),
+        "no block message: {err}"
+    );
+    let err = client.invoke_stream(&call("x")).await.err().unwrap();
+    assert_eq!(err.error_type(), "ContentBlocked", "{err}");
+    // Neither retried nor sent to the fallback.
+    let stats = h.server.stats();
+    assert_eq!((stats.requests(PRIMARY), stats.requests(FALLBACK)), (2, 0));
+    let lines = h.metric_lines();
+    assert!(lines.iter().all(|l| l["ErrorType"] == "ContentBlocked"));
+    // Without a guardrail on the request, the emulator has nothing to intervene with.
+    let client = h.client(h.settings());
+    assert_eq!(
+        client.invoke(&call("x")).await.unwrap().generation,
+        "a fine answer"
+    );
+}
+
+#[tokio::test]
+async fn a_guardrail_that_lets_the_call_pass_changes_nothing() {
+    let h = Harness::start(vec![Rule::new(Outcome::text("a fine answer"))]).await;
+    let client = h.client(guarded(h.settings()));
+    assert_eq!(
+        client.invoke(&call("x")).await.unwrap().generation,
+        "a fine answer"
+    );
+    let done = client
+        .invoke_stream(&call("x"))
+        .await
+        .unwrap()
+        .collect()
+        .await;
+    assert_eq!(done.unwrap().generation, "a fine answer");
 }
 
 #[tokio::test]

@@ -134,9 +134,22 @@ pub struct Cli {
     /// Fraction of requests answered ModelTimeoutException.
     #[arg(long, env = "BEDROCK_LOCAL_TIMEOUT_RATE", default_value_t = 0.0)]
     pub timeout_rate: f64,
+    /// Fraction of requests accepted and never answered (the client must time out).
+    #[arg(long, env = "BEDROCK_LOCAL_STALL_RATE", default_value_t = 0.0)]
+    pub stall_rate: f64,
     /// Fraction of requests answered with a malformed model body.
     #[arg(long, env = "BEDROCK_LOCAL_MALFORMED_RATE", default_value_t = 0.0)]
     pub malformed_rate: f64,
+    /// Fraction of streams failing with modelStreamErrorException after the first chunk.
+    #[arg(long, env = "BEDROCK_LOCAL_STREAM_FAIL_RATE", default_value_t = 0.0)]
+    pub stream_fail_rate: f64,
+    /// Fraction of requests with a guardrail identifier that the guardrail blocks.
+    #[arg(
+        long,
+        env = "BEDROCK_LOCAL_GUARDRAIL_INTERVENE_RATE",
+        default_value_t = 0.0
+    )]
+    pub guardrail_intervene_rate: f64,
     /// Milliseconds added before every model request is answered.
     #[arg(long, env = "BEDROCK_LOCAL_ADDED_LATENCY_MS", default_value_t = 0)]
     pub added_latency_ms: u64,
@@ -172,7 +185,10 @@ impl Cli {
                 throttle_rate: self.throttle_rate,
                 unavailable_rate: self.unavailable_rate,
                 timeout_rate: self.timeout_rate,
+                stall_rate: self.stall_rate,
                 malformed_rate: self.malformed_rate,
+                stream_fail_rate: self.stream_fail_rate,
+                guardrail_intervene_rate: self.guardrail_intervene_rate,
                 added_latency: Duration::from_millis(self.added_latency_ms),
                 stream_fail_after: self.stream_fail_after,
                 seed: self.fault_seed,
@@ -203,11 +219,25 @@ mod tests {
             "3",
             "--stream-fail-after",
             "2",
+            "--stall-rate",
+            "0.01",
+            "--stream-fail-rate",
+            "0.02",
+            "--guardrail-intervene-rate",
+            "0.5",
         ])
         .unwrap();
         assert_eq!(cli.model_ids, ["a", "b"]);
         assert_eq!(cli.fault_seed, Some(3));
         assert_eq!(cli.threads, 2);
+        assert_eq!(
+            (
+                cli.stall_rate,
+                cli.stream_fail_rate,
+                cli.guardrail_intervene_rate
+            ),
+            (0.01, 0.02, 0.5)
+        );
     }
 
     #[test]

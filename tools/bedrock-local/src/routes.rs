@@ -10,19 +10,19 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use percent_encoding::percent_decode_str;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
-use crate::backend::{Action, Engine, GenEvent, Generation};
+use crate::backend::{Action, Engine, GenEvent};
 use crate::capacity::Capacity;
 use crate::errors::{BedrockError, ErrorKind};
 use crate::eventstream;
 use crate::faults::FaultInjector;
 use crate::server::Stats;
-use crate::wire::{self, ChunkBody, InvocationMetrics, InvokeResponse, MALFORMED_BODY};
+use crate::wire::{self, ChunkBody, InvocationMetrics, InvokeResponse, MALFORMED_BODY, StopReason};
 
 /// Shared by all handlers.
 pub(crate) struct AppState {
@@ -31,7 +31,16 @@ pub(crate) struct AppState {
     pub capacity: Capacity,
     pub faults: FaultInjector,
     pub stats: Mutex<Stats>,
+    /// Becomes `true` when the server shuts down; stalled requests end then.
+    pub stopping: watch::Receiver<bool>,
 }
+
+/// The request header that applies a guardrail to InvokeModel and its streaming form.
+const GUARDRAIL_HEADER: &str = "x-amzn-bedrock-guardrailidentifier";
+
+/// The message a guardrail answers with when it blocks (Bedrock's default blocked-input
+/// message).
+pub(crate) const GUARDRAIL_BLOCKED_MESSAGE: &str = "Sorry, the model cannot answer this question.";
 
 /// The two model operations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,10 +143,12 @@ fn millis_since(started: Instant) -> u64 {
 async fn model_operation(
     State(state): State<Arc<AppState>>,
     uri: Uri,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let started = Instant::now();
-    let response = match handle(&state, uri.path(), body, started).await {
+    let guarded = headers.contains_key(GUARDRAIL_HEADER);
+    let response = match handle(&state, uri.path(), guarded, body, started).await {
         Ok(response) => response,
         Err(error) => {
             tracing::info!(kind = %error.kind, "request refused: {}", error.message);
@@ -147,9 +158,23 @@ async fn model_operation(
     with_request_id(response)
 }
 
+/// Accepts a request and never answers it, until the server shuts down.
+async fn stall(state: &AppState) -> BedrockError {
+    state
+        .stats
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .stalled += 1;
+    tracing::info!("stalling a request (fault)");
+    let mut stopping = state.stopping.clone();
+    let _ = stopping.wait_for(|stopping| *stopping).await;
+    BedrockError::of(ErrorKind::ServiceUnavailableException)
+}
+
 async fn handle(
     state: &AppState,
     path: &str,
+    guarded: bool,
     body: Result<Bytes, BytesRejection>,
     started: Instant,
 ) -> Result<Response, BedrockError> {
@@ -180,6 +205,14 @@ async fn handle(
     if let Some(error) = draw.error {
         return Err(error);
     }
+    if draw.stall || matches!(plan.action, Action::Stall) {
+        return Err(stall(state).await);
+    }
+    if guarded && draw.guardrail {
+        tracing::info!(?operation, "the guardrail intervenes (fault)");
+        return blocked(operation, plan.prompt_tokens(), started);
+    }
+    let guardrail_action = guarded.then_some("NONE");
     let admission = state.capacity.admit().await?;
     if !plan.delay.is_zero() {
         tokio::time::sleep(plan.delay).await;
@@ -192,6 +225,7 @@ async fn handle(
     tracing::debug!(model = served, ?operation, max_gen_len, "generating");
     match (action, operation) {
         (Action::Fail(error), _) => Err(error),
+        (Action::Stall, _) => Err(stall(state).await),
         (Action::Malformed, Operation::Invoke) => Ok(json_response(MALFORMED_BODY.to_vec())),
         (Action::Malformed, Operation::Stream) => {
             let frame = eventstream::chunk_frame(MALFORMED_BODY).map_err(internal)?;
@@ -199,14 +233,70 @@ async fn handle(
         }
         (Action::Generate(generation), Operation::Invoke) => {
             let prompt_tokens = generation.prompt_tokens;
-            invoke(generation.start(admission), prompt_tokens, started).await
+            let events = generation.start(admission);
+            invoke(events, prompt_tokens, guardrail_action, started).await
         }
-        (Action::Generate(generation), Operation::Stream) => Ok(stream(
-            generation,
-            state.faults.stream_fail_after(),
-            admission,
-            started,
-        )),
+        (Action::Generate(generation), Operation::Stream) => {
+            let fail_after = [
+                state.faults.stream_fail_after(),
+                draw.stream_fail.then_some(1),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            let stream = StreamState {
+                prompt_tokens: generation.prompt_tokens,
+                events: generation.start(admission),
+                chunks_sent: 0,
+                started,
+                first_byte_latency: None,
+                fail_after,
+                guardrail_action,
+                finished: false,
+            };
+            Ok(stream_frames(stream))
+        }
+    }
+}
+
+/// The answer when the guardrail blocks a request, as Bedrock gives it: 200 with the
+/// guardrail's message as the generation and `amazon-bedrock-guardrailAction: INTERVENED`
+/// (InvokeModel: in the body; streaming: in the one chunk, with the invocation metrics).
+fn blocked(
+    operation: Operation,
+    prompt_tokens: u32,
+    started: Instant,
+) -> Result<Response, BedrockError> {
+    match operation {
+        Operation::Invoke => {
+            let body = InvokeResponse {
+                generation: GUARDRAIL_BLOCKED_MESSAGE,
+                prompt_token_count: prompt_tokens,
+                generation_token_count: 0,
+                stop_reason: StopReason::Stop,
+                guardrail_action: Some("INTERVENED"),
+            };
+            Ok(json_response(serde_json::to_vec(&body).map_err(internal)?))
+        }
+        Operation::Stream => {
+            let latency = millis_since(started);
+            let chunk = ChunkBody {
+                generation: GUARDRAIL_BLOCKED_MESSAGE,
+                prompt_token_count: Some(prompt_tokens),
+                generation_token_count: 0,
+                stop_reason: Some(StopReason::Stop),
+                metrics: Some(InvocationMetrics {
+                    input_token_count: prompt_tokens,
+                    output_token_count: 0,
+                    invocation_latency: latency,
+                    first_byte_latency: latency,
+                }),
+                guardrail_action: Some("INTERVENED"),
+            };
+            let json = serde_json::to_vec(&chunk).map_err(internal)?;
+            let frame = eventstream::chunk_frame(&json).map_err(internal)?;
+            Ok(stream_response(Body::from(frame)))
+        }
     }
 }
 
@@ -242,6 +332,7 @@ fn stream_response(body: Body) -> Response {
 async fn invoke(
     mut events: mpsc::Receiver<GenEvent>,
     prompt_tokens: u32,
+    guardrail_action: Option<&'static str>,
     started: Instant,
 ) -> Result<Response, BedrockError> {
     let mut generation = String::new();
@@ -258,6 +349,7 @@ async fn invoke(
                     prompt_token_count: prompt_tokens,
                     generation_token_count: generated_tokens,
                     stop_reason,
+                    guardrail_action,
                 };
                 let body = serde_json::to_vec(&body).map_err(internal)?;
                 let latency = millis_since(started);
@@ -295,6 +387,8 @@ struct StreamState {
     first_byte_latency: Option<u64>,
     /// Injected fault: fail with `modelStreamErrorException` after this many chunks.
     fail_after: Option<usize>,
+    /// `NONE` on the last chunk when the request carried a guardrail.
+    guardrail_action: Option<&'static str>,
     finished: bool,
 }
 
@@ -340,6 +434,7 @@ impl StreamState {
                 generation_token_count: generated_tokens,
                 stop_reason: None,
                 metrics: None,
+                guardrail_action: None,
             }),
             Some(GenEvent::Done {
                 stop_reason,
@@ -368,6 +463,7 @@ impl StreamState {
                         invocation_latency,
                         first_byte_latency: self.first_byte_latency.unwrap_or(invocation_latency),
                     }),
+                    guardrail_action: self.guardrail_action,
                 })
             }
             Some(GenEvent::Failed(error)) => self.fail(&error),
@@ -377,21 +473,7 @@ impl StreamState {
 }
 
 /// Streams a generation as event-stream frames, each sent as soon as it is generated.
-fn stream(
-    generation: Generation,
-    fail_after: Option<usize>,
-    admission: crate::capacity::Admission,
-    started: Instant,
-) -> Response {
-    let state = StreamState {
-        prompt_tokens: generation.prompt_tokens,
-        events: generation.start(admission),
-        chunks_sent: 0,
-        started,
-        first_byte_latency: None,
-        fail_after,
-        finished: false,
-    };
+fn stream_frames(state: StreamState) -> Response {
     let frames = futures::stream::unfold(state, |mut state| async move {
         let frame = state.next_frame().await?;
         Some((Ok::<_, Infallible>(frame), state))

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, PoisonError};
 
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::backend::Engine;
@@ -42,6 +42,8 @@ pub struct Stats {
     pub invoke: BTreeMap<String, u64>,
     /// InvokeModelWithResponseStream requests.
     pub stream: BTreeMap<String, u64>,
+    /// Requests (of both kinds, counted above too) that were never answered: stall faults.
+    pub stalled: u64,
 }
 
 impl Stats {
@@ -63,6 +65,8 @@ pub struct Server {
     addr: SocketAddr,
     state: Arc<AppState>,
     stop: Option<oneshot::Sender<()>>,
+    /// Tells stalled requests to end (so a graceful shutdown is not held up by them).
+    stopping: watch::Sender<bool>,
     task: JoinHandle<std::io::Result<()>>,
 }
 
@@ -80,8 +84,10 @@ impl Server {
             config.model_ids,
             config.max_queue
         );
+        let (stopping, stopping_rx) = watch::channel(false);
         let state = Arc::new(AppState {
             engine,
+            stopping: stopping_rx,
             model_ids: config.model_ids,
             capacity: Capacity::new(max_concurrency, config.max_queue),
             faults: FaultInjector::new(config.faults),
@@ -112,6 +118,7 @@ impl Server {
             addr,
             state,
             stop: Some(stop),
+            stopping,
             task,
         })
     }
@@ -137,6 +144,7 @@ impl Server {
 
     /// Stops accepting requests and waits for the ones in flight to finish.
     pub async fn shutdown(mut self) {
+        self.stopping.send_replace(true);
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -150,6 +158,7 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        self.stopping.send_replace(true);
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

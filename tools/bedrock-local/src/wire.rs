@@ -39,6 +39,12 @@ pub(crate) struct InvokeResponse<'a> {
     pub prompt_token_count: u32,
     pub generation_token_count: u32,
     pub stop_reason: StopReason,
+    /// `INTERVENED` or `NONE`, only when the request carried a guardrail.
+    #[serde(
+        rename = "amazon-bedrock-guardrailAction",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub guardrail_action: Option<&'static str>,
 }
 
 /// The JSON carried (base64-encoded) in one stream chunk.
@@ -53,6 +59,12 @@ pub(crate) struct ChunkBody<'a> {
         skip_serializing_if = "Option::is_none"
     )]
     pub metrics: Option<InvocationMetrics>,
+    /// `INTERVENED` or `NONE` on the last chunk, only when the request carried a guardrail.
+    #[serde(
+        rename = "amazon-bedrock-guardrailAction",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub guardrail_action: Option<&'static str>,
 }
 
 /// The usage and timing summary on the last stream chunk.

@@ -71,7 +71,19 @@ pub(crate) enum Action {
     Fail(BedrockError),
     /// Answer with a body that is not valid JSON.
     Malformed,
+    /// Never answer.
+    Stall,
     Generate(Generation),
+}
+
+impl Plan {
+    /// The prompt's token count, when a generation is planned (else 0).
+    pub(crate) fn prompt_tokens(&self) -> u32 {
+        match &self.action {
+            Action::Generate(generation) => generation.prompt_tokens,
+            _ => 0,
+        }
+    }
 }
 
 /// A generation ready to start.

@@ -84,6 +84,9 @@ pub enum Outcome {
     },
     /// A 200 response whose model body is not valid JSON. JSON: `{"malformed": true}`.
     Malformed,
+    /// No answer at all: the request is accepted and nothing is sent until the client
+    /// gives up or the server shuts down. JSON: `{"stall": true}`.
+    Stall,
 }
 
 /// A script that could not be read.
@@ -233,6 +236,7 @@ struct RawOutcome {
     stream_error_after: Option<usize>,
     stream_error: Option<ErrorKind>,
     malformed: Option<bool>,
+    stall: Option<bool>,
     #[serde(flatten)]
     unknown: BTreeMap<String, serde_json::Value>,
 }
@@ -260,6 +264,19 @@ impl TryFrom<RawOutcome> for Outcome {
             return Err(format!("unknown key [{key}] in a scripted rule"));
         }
         let streamed = raw.stream_error.is_some() || raw.stream_error_after.is_some();
+        if raw.stall == Some(true) {
+            let alone = raw.generation.is_none()
+                && raw.stop_reason.is_none()
+                && raw.error.is_none()
+                && raw.message.is_none()
+                && !streamed
+                && raw.malformed.is_none();
+            return if alone {
+                Ok(Self::Stall)
+            } else {
+                Err("a scripted rule has conflicting outcomes: stall takes no other keys".into())
+            };
+        }
         let error_with = |kind: ErrorKind| match raw.message.clone() {
             Some(message) => BedrockError::new(kind, message),
             None => BedrockError::of(kind),
@@ -283,7 +300,7 @@ impl TryFrom<RawOutcome> for Outcome {
                     stop_reason: raw.stop_reason.unwrap_or(StopReason::Stop),
                 }),
                 None => Err("a scripted rule needs an outcome: generation, error, \
-                     stream_error/stream_error_after or malformed"
+                     stream_error/stream_error_after, malformed or stall"
                     .into()),
             },
             _ => Err(
@@ -483,6 +500,7 @@ impl ScriptedEngine {
                 generate(&text, StopReason::Stop, Some((*after, error.clone())))
             }
             Some(Outcome::Malformed) => Action::Malformed,
+            Some(Outcome::Stall) => Action::Stall,
         };
         Ok(Plan { delay, action })
     }
@@ -527,11 +545,12 @@ mod tests {
                 {"prompt_contains": "busy", "times": 2, "error": "ThrottlingException"},
                 {"model_id": "m", "generation": "a b", "stop_reason": "length", "delay_ms": 5},
                 {"stream_error_after": 1, "stream_error": "modelStreamErrorException", "message": "boom"},
-                {"malformed": true}
+                {"malformed": true},
+                {"prompt_contains": "hang", "times": 1, "stall": true}
             ], "fallback": {"generation": "fixed"}}"#,
         )
         .unwrap();
-        assert_eq!(script.rules.len(), 4);
+        assert_eq!(script.rules.len(), 5);
         assert_eq!(script.rules[0].times, Some(2));
         assert_eq!(
             script.rules[0].outcome,
@@ -547,6 +566,7 @@ mod tests {
             }
         );
         assert_eq!(script.rules[3].outcome, Outcome::Malformed);
+        assert_eq!(script.rules[4].outcome, Outcome::Stall);
         assert_eq!(script.fallback, Some(Outcome::text("fixed")));
     }
 
@@ -559,6 +579,8 @@ mod tests {
             r#"{"rules": [{"error": "NoSuchException"}]}"#,
             r#"{"rules": [{"malformed": true, "generation": "x"}]}"#,
             r#"{"rules": [{"generation": "x", "message": "m"}]}"#,
+            r#"{"rules": [{"stall": true, "generation": "x"}]}"#,
+            r#"{"rules": [{"stall": true, "error": "ThrottlingException"}]}"#,
             r#"{"rules": [], "extra": 1}"#,
         ] {
             assert!(Script::from_json(json).is_err(), "{json}");
