@@ -19,6 +19,7 @@ the venv and the SDK crates' sources, which any cargo build fetches).
 import os
 import pathlib
 import re
+import tempfile
 import tomllib
 import unittest
 
@@ -60,6 +61,9 @@ VERSIONED_ACTIONS = {
 }
 MODEL_CALLS = {"invoke_model", "invoke_model_with_response_stream", "converse", "converse_stream"}
 READS = {"get_object", "head_object"}
+RAW_STRING = re.compile(r'b?r(#*)"')
+IDENT_CHAR = re.compile(r"[A-Za-z0-9_]")
+CHAR_LITERAL = re.compile(r"'(\\u\{[0-9a-fA-F]+\}|\\.|[^\\'])'")
 
 
 # ---------------------------------------------------------------- the code
@@ -96,14 +100,11 @@ def blank_literals(text):
                     j += 1
             blank(i, j, True)
             i = j
-        elif c == "r" and re.match(r'r#*"', text[i:]) and not re.match(r"[A-Za-z0-9_]", text[i - 1 : i] or " ") or (
-            c == "r" and text[i - 1 : i] == "b" and re.match(r'r#*"', text[i:])
-        ):
-            hashes = re.match(r"r(#*)\"", text[i:]).group(1)
-            start = i + 2 + len(hashes)
-            end = text.find('"' + hashes, start)
+        elif (raw := RAW_STRING.match(text, i)) and not (i and IDENT_CHAR.match(text, i - 1)):
+            hashes = raw.group(1)
+            end = text.find('"' + hashes, raw.end())
             end = n if end < 0 else end
-            blank(start, end, False)
+            blank(raw.end(), end, False)
             i = end + 1 + len(hashes)
         elif c == '"':
             j = i + 1
@@ -112,10 +113,10 @@ def blank_literals(text):
             blank(i + 1, j, False)
             i = j + 1
         elif c == "'":
-            m = re.match(r"'(\\u\{[0-9a-fA-F]+\}|\\.|[^\\'])'", text[i:])
+            m = CHAR_LITERAL.match(text, i)
             if m:
-                blank(i + 1, i + m.end() - 1, False)
-                i += m.end()
+                blank(i + 1, m.end() - 1, False)
+                i = m.end()
             else:
                 i += 1  # a lifetime
         else:
@@ -161,12 +162,14 @@ class Fn:
 def functions_in(path):
     """Every function with a body in one source file."""
     code, lit = strip_tests(*blank_literals(path.read_text()))
-    impls = []  # (start, end, type name)
-    for m in re.finditer(r"\bimpl\b", code):
+    impls = []  # (start, end, type name): `impl` and `trait` blocks
+    for m in re.finditer(r"\b(impl|trait)\b", code):
         brace = code.find("{", m.end())
         header = code[m.end() : brace]
-        if ";" in header:
+        if brace < 0 or ";" in header:
             continue
+        if m.group(1) == "trait":
+            header = re.match(r"\s*([A-Za-z_0-9]*)", header).group(1)
         header = header.split(" for ")[-1] if " for " in header else header
         header = re.sub(r"<[^<>]*(<[^<>]*>[^<>]*)*>", "", header)
         header = header.split("where")[0].strip().split("::")[-1].strip()
@@ -608,6 +611,23 @@ class AnalysisTest(unittest.TestCase):
         self.assertNotIn("put_object", code)
         self.assertIn(".head_object()", code)
         self.assertIn("get_object", lit)
+
+    def test_raw_strings_and_char_literals_do_not_break_blocks(self):
+        code, _ = blank_literals("let a = '{'; let b = r#\"{ x.put_object() \"#; fn f() { s3.get_object() }")
+        self.assertNotIn("put_object", code)
+        self.assertEqual(code.count("{"), code.count("}"))
+
+    def test_calls_are_followed_into_methods_and_modules(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = pathlib.Path(tmp, "storage.rs")
+            path.write_text(
+                "pub async fn put(s3: &Client) { s3.put_object().send().await; }\n"
+                "struct C; impl C { fn go(&self) { storage::put(&self.s3); } }\n"
+                "trait T { fn run(&self) { self.go(); } }\n"
+            )
+            fns = {f.name: f for f in functions_in(path)}
+        self.assertEqual((fns["go"].owner, fns["run"].owner, fns["put"].module), ("C", "T", "storage"))
+        self.assertIn(".put_object()", fns["put"].body)
 
     def test_test_modules_are_left_out(self):
         code, _ = strip_tests(*blank_literals("fn a() {}\n#[cfg(test)]\nmod tests { fn b() { s3.delete_object() } }"))
