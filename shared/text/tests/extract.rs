@@ -549,6 +549,41 @@ fn self_drawing_form_xobject_is_corrupt() {
     }
 }
 
+/// Forms that draw forms ten times each, nine levels deep: a billion content streams for
+/// the reader to run, none with a character in it. Refused before it starts.
+#[test]
+fn form_xobjects_drawn_a_billion_times_are_refused() {
+    let mut pdf = Pdf::default();
+    let catalog = pdf.reserve();
+    let pages = pdf.reserve();
+    let ten_times = |name: &str| format!("/{name} Do ").repeat(10).into_bytes();
+    let mut below = pdf.add(Pdf::stream(
+        "/Type /XObject /Subtype /Form /BBox [0 0 1 1]",
+        b"0 0 m",
+    ));
+    for _ in 0..8 {
+        below = pdf.add(Pdf::stream(
+            &format!(
+                "/Type /XObject /Subtype /Form /BBox [0 0 1 1] \
+                 /Resources << /XObject << /F {below} 0 R >> >>"
+            ),
+            &ten_times("F"),
+        ));
+    }
+    let content = pdf.add(Pdf::stream("", &ten_times("F")));
+    let page = pdf.add(format!(
+        "<< /Type /Page /Parent {pages} 0 R /MediaBox [0 0 612 792] \
+         /Resources << /XObject << /F {below} 0 R >> >> /Contents {content} 0 R >>"
+    ));
+    pdf.set(
+        pages,
+        format!("<< /Type /Pages /Kids [{page} 0 R] /Count 1 >>"),
+    );
+    pdf.set(catalog, format!("<< /Type /Catalog /Pages {pages} 0 R >>"));
+    let reason = assert_corrupt(err(&pdf.finish(catalog), "fanout.pdf", None), "pdf");
+    assert!(reason.contains("drawn too many times"), "{reason}");
+}
+
 #[test]
 fn cyclic_page_parents_are_corrupt() {
     let mut pdf = Pdf::default();

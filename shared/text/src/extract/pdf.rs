@@ -17,7 +17,7 @@
 //! of encrypted files are decompressed by `lopdf` while decrypting, without the budget.
 
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Once;
 
@@ -37,6 +37,10 @@ const MAX_XOBJECT_DEPTH: usize = 32;
 const MAX_XOBJECT_VISITS: usize = 100_000;
 /// Longest page `Parent` chain.
 const MAX_PAGE_TREE_DEPTH: usize = 64;
+/// Most content streams the reader may run over the whole document, counting a Form XObject
+/// once for every time it is drawn (forms that draw forms ten times each, ten levels deep,
+/// would keep it busy for hours without producing a character).
+const MAX_STREAMS_RUN: u64 = 1_000_000;
 
 /// The text of the document's pages. Where the reader fails on some pages, the text of the
 /// others (each followed by a blank line); where it fails on all of them, `Corrupt`.
@@ -330,7 +334,8 @@ fn password_protected() -> ExtractError {
 }
 
 /// Rules out the structures `pdf-extract` would recurse on forever: cyclic page `Parent`
-/// chains and Form XObjects that draw themselves.
+/// chains and Form XObjects that draw themselves; and those it would run for hours: Form
+/// XObjects drawn, all told, more than [`MAX_STREAMS_RUN`] times.
 fn check_structure(
     doc: &Document,
     pages: &std::collections::BTreeMap<u32, ObjectId>,
@@ -340,9 +345,10 @@ fn check_structure(
         doc,
         deadline,
         on_path: HashSet::new(),
-        done: HashSet::new(),
+        done: HashMap::new(),
         visits: 0,
     };
+    let mut streams_run = 0u64;
     for &page_id in pages.values() {
         let Some(page) = doc.get_object(page_id).ok().and_then(|o| o.as_dict().ok()) else {
             continue;
@@ -356,6 +362,24 @@ fn check_structure(
         for (_, xobject) in xobjects.iter() {
             if let Some(stream) = deref(doc, xobject).and_then(|o| o.as_stream().ok()) {
                 walk.visit(stream, resources, 1)?;
+            }
+        }
+        // What the page itself draws, each form with all it draws in turn.
+        let content = doc.get_page_content(page_id).unwrap_or_default();
+        for name in drawn_xobjects(&content) {
+            let drawn = xobjects
+                .get(&name)
+                .ok()
+                .and_then(|o| deref(doc, o))
+                .and_then(|o| o.as_stream().ok());
+            if let Some(stream) = drawn {
+                streams_run = streams_run.saturating_add(walk.visit(stream, resources, 1)?);
+                if streams_run > MAX_STREAMS_RUN {
+                    return Err(ExtractError::corrupt(
+                        FORMAT,
+                        "form XObjects are drawn too many times",
+                    ));
+                }
             }
         }
     }
@@ -389,27 +413,28 @@ struct XObjectWalk<'a> {
     deadline: &'a Deadline,
     /// (XObject, resources) pairs on the current path.
     on_path: HashSet<(usize, usize)>,
-    /// Pairs already checked.
-    done: HashSet<(usize, usize)>,
+    /// Pairs already checked, with the number of content streams drawing them once runs.
+    done: HashMap<(usize, usize), u64>,
     visits: usize,
 }
 
 impl<'a> XObjectWalk<'a> {
-    /// Follows the `Do` operators of `stream`, drawn with `resources` in effect.
+    /// Follows the `Do` operators of `stream`, drawn with `resources` in effect; the number of
+    /// content streams drawing it once runs (itself and all it draws, as often as it does).
     fn visit(
         &mut self,
         stream: &'a Stream,
         resources: &'a Dictionary,
         depth: usize,
-    ) -> Result<(), ExtractError> {
+    ) -> Result<u64, ExtractError> {
         // Like `pdf-extract`: an XObject's own resources, else those it is drawn with.
         let resources = get_dict(self.doc, &stream.dict, b"Resources").unwrap_or(resources);
         let key = (
             std::ptr::from_ref(stream) as usize,
             std::ptr::from_ref(resources) as usize,
         );
-        if self.done.contains(&key) {
-            return Ok(());
+        if let Some(&streams_run) = self.done.get(&key) {
+            return Ok(streams_run);
         }
         if self.on_path.contains(&key) {
             return Err(ExtractError::corrupt(FORMAT, "a form XObject draws itself"));
@@ -422,7 +447,8 @@ impl<'a> XObjectWalk<'a> {
                 "form XObjects are nested too deeply",
             ));
         }
-        let names = drawn_xobjects(stream);
+        let mut streams_run = 1u64;
+        let names = drawn_xobjects(&stream.content);
         if !names.is_empty() {
             self.on_path.insert(key);
             if let Some(xobjects) = get_dict(self.doc, resources, b"XObject") {
@@ -433,21 +459,21 @@ impl<'a> XObjectWalk<'a> {
                         .and_then(|o| deref(self.doc, o))
                         .and_then(|o| o.as_stream().ok());
                     if let Some(child) = child {
-                        self.visit(child, resources, depth + 1)?;
+                        let drawn = self.visit(child, resources, depth + 1)?;
+                        streams_run = streams_run.saturating_add(drawn);
                     }
                 }
             }
             self.on_path.remove(&key);
         }
-        self.done.insert(key);
-        Ok(())
+        self.done.insert(key, streams_run);
+        Ok(streams_run)
     }
 }
 
 /// Names of the XObjects a content stream draws (`/Name Do`).
-fn drawn_xobjects(stream: &Stream) -> Vec<Vec<u8>> {
-    // Decoded already (see `prepare_streams`): read as the text reader will read it.
-    let content = &stream.content;
+/// `content` is decoded already (see [`prepare_streams`]), as the text reader will read it.
+fn drawn_xobjects(content: &[u8]) -> Vec<Vec<u8>> {
     if !content.windows(2).any(|w| w == b"Do") {
         return Vec::new();
     }
