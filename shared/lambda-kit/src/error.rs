@@ -12,6 +12,7 @@ use lambda_runtime::Diagnostic;
 /// | `InputTooLarge` | 413 | no |
 /// | `UnsupportedMediaType` | 415 | no |
 /// | `UnsupportedDocument` | 422 | no |
+/// | `ContentBlocked` (the model's guardrail intervened) | 422 | no |
 /// | `DocumentNotFound` | 404 | no |
 /// | `RouteNotFound` | 404 | no |
 /// | `MethodNotAllowed` | 405 | no |
@@ -118,6 +119,7 @@ impl TaskError {
                 BedrockError::ModelTimeout { .. } | BedrockError::DeadlineExceeded { .. } => 504,
                 BedrockError::ModelNotReady { .. } | BedrockError::ServiceUnavailable { .. } => 503,
                 BedrockError::ContextOverflow(_) => 413,
+                BedrockError::ContentBlocked { .. } => 422,
                 BedrockError::InvalidParameter { .. } => 400,
                 _ => 502,
             },
@@ -222,6 +224,26 @@ mod tests {
             let diag = Diagnostic::from(err);
             assert_eq!(diag.error_type, name);
         }
+    }
+
+    #[test]
+    fn a_guardrail_block_is_a_final_content_error_not_a_result() {
+        let err = TaskError::from(BedrockError::ContentBlocked {
+            message: "amazon-bedrock-guardrailAction is INTERVENED".into(),
+        });
+        assert_eq!(err.error_type(), "ContentBlocked");
+        assert_eq!(err.http_status(), 422);
+        assert!(!err.is_retryable());
+        assert!(err.public_message().contains("blocked by the guardrail"));
+        assert_eq!(Diagnostic::from(err).error_type, "ContentBlocked");
+        assert!(TaskError::error_types().contains(&"ContentBlocked"));
+        let model_error = TaskError::from(BedrockError::ModelFailed {
+            message: "x".into(),
+        });
+        assert_eq!(
+            (model_error.error_type(), model_error.http_status()),
+            ("ModelError", 502)
+        );
     }
 
     #[test]
