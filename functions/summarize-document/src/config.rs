@@ -21,6 +21,8 @@ pub struct Config {
     pub failure_prefix: String,
     /// Prefix of the document workflow's result records.
     pub result_prefix: String,
+    /// Prefix of the claims that stop duplicate deliveries of an upload event.
+    pub claim_prefix: String,
     /// Largest S3 object read, in bytes.
     pub max_document_bytes: u64,
     /// Largest extracted text summarized, in bytes.
@@ -48,6 +50,7 @@ impl Default for Config {
             summary_prefix: "summaries/".into(),
             failure_prefix: "failed/".into(),
             result_prefix: "results/".into(),
+            claim_prefix: "claims/".into(),
             max_document_bytes: 20 * 1024 * 1024,
             max_text_bytes: 4 * 1024 * 1024,
             max_request_bytes: 1024 * 1024,
@@ -108,6 +111,7 @@ impl Config {
             &self.summary_prefix,
             &self.failure_prefix,
             &self.result_prefix,
+            &self.claim_prefix,
         ]
         .iter()
         .any(|p| key.starts_with(p.as_str()))

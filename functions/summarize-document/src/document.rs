@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use bedrock::Deadline;
 use lambda_kit::TaskError;
+use lambda_kit::storage::StoredObject;
 use serde::Serialize;
 use text::Language;
 
@@ -24,6 +25,9 @@ pub struct Source {
     pub version_id: Option<String>,
     /// Size in bytes.
     pub size: u64,
+    /// The S3 event's `sequencer`, which orders the versions of one key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sequencer: Option<String>,
 }
 
 /// Timings of one document, in milliseconds.
@@ -143,6 +147,19 @@ pub async fn summarize_object(
     let object =
         lambda_kit::storage::get_object(&app.s3, bucket, key, app.config.max_document_bytes)
             .await?;
+    summarize_stored(app, bucket, key, object, options, deadline, started).await
+}
+
+/// Extracts the text of an object already read from S3 and summarizes it.
+pub async fn summarize_stored(
+    app: &App,
+    bucket: &str,
+    key: &str,
+    object: StoredObject,
+    options: SummaryOptions,
+    deadline: Deadline,
+    started: Instant,
+) -> Result<SummaryRecord, TaskError> {
     let extracted = extract_text(&object.bytes, key, object.content_type.as_deref())?;
     let source = Source {
         bucket: bucket.to_owned(),
@@ -150,6 +167,7 @@ pub async fn summarize_object(
         etag: object.etag,
         version_id: object.version_id,
         size: object.bytes.len() as u64,
+        sequencer: None,
     };
     summarize_text(
         app,

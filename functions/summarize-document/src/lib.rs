@@ -2,13 +2,16 @@
 //! `POST /summaries` in; summaries (map-reduce for long documents) out, as S3 records or
 //! JSON. [`App`] is the function's table of handlers; `lambda_kit::run` serves it.
 
+mod claims;
 pub mod config;
 pub mod document;
 pub mod options;
 mod prompt;
+pub mod records;
 pub mod requests;
 pub mod summarize;
 pub mod uploads;
+pub mod versions;
 pub mod workflow;
 
 use bedrock::{Deadline, LlamaClient};

@@ -1,13 +1,27 @@
-//! S3 `ObjectCreated` events: each record ends as a summary record or a failure record.
+//! S3 `ObjectCreated` events: each record ends as a summary record or a failure record
+//! of the newest version of its object, whatever the order and number of deliveries.
+//!
+//! Per record: skip it when a newer version is recorded or this version is done; claim
+//! the key (a duplicate delivery in flight stops here, before any model call); read the
+//! announced version (by version id, else only while the object still has the event's
+//! ETag); summarize; write the record conditionally; release the claim. Only failures of
+//! the document itself ([`records::FINAL_ERROR_TYPES`]) end as failure records; anything
+//! else fails the invocation so Lambda retries it and finally dead-letters it.
+
+use std::time::Instant;
 
 use aws_lambda_events::s3::S3Event;
 use bedrock::Deadline;
+use lambda_kit::storage::{Version, get_object_version};
 use lambda_kit::{TaskError, decode_s3_key};
 use serde::Serialize;
 use serde_json::json;
 
 use crate::App;
-use crate::document::summarize_object;
+use crate::claims::{self, Claimed};
+use crate::document::summarize_stored;
+use crate::records::{self, Kind, Records, Settled};
+use crate::versions::Announced;
 
 /// What happened to one record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -15,8 +29,12 @@ use crate::document::summarize_object;
 pub enum Status {
     /// Summarized; the record is at `output_key`.
     Summarized,
-    /// Already summarized or failed for this version; nothing was done.
+    /// Already summarized or failed for good for this version; nothing was done.
     AlreadyDone,
+    /// Another delivery of this version is being processed right now; nothing was done.
+    InProgress,
+    /// A newer version of the object exists (or it was deleted): its own event decides.
+    Superseded,
     /// Not ours to process (own output, outside the input prefix, not a creation).
     Ignored,
     /// Failed permanently; the failure record is at `output_key`.
@@ -40,8 +58,8 @@ pub struct RecordOutcome {
     pub error_type: Option<&'static str>,
 }
 
-/// Processes every record; fails (so Lambda retries the event) only when a record hit a
-/// retryable error, after all other records are done. Records done before are skipped
+/// Processes every record; fails (so Lambda retries the event) when a record hit an error
+/// that is not final, after all other records are done. Records done before are skipped
 /// on the retry, so nothing runs twice.
 pub async fn handle_upload(
     app: &App,
@@ -79,13 +97,16 @@ pub async fn handle_upload(
             outcomes.push(outcome(key, Status::Ignored, None, None));
             continue;
         }
-        let etag = record
-            .s3
-            .object
-            .e_tag
-            .as_deref()
-            .map(|t| t.trim_matches('"').to_owned());
-        match process(app, &bucket, &key, etag.as_deref(), deadline).await {
+        let object = &record.s3.object;
+        let version = Announced {
+            etag: object
+                .e_tag
+                .as_deref()
+                .map(|t| t.trim_matches('"').to_owned()),
+            version_id: object.version_id.clone().filter(|v| !v.is_empty()),
+            sequencer: object.sequencer.clone().filter(|s| !s.is_empty()),
+        };
+        match process(app, &bucket, &key, &version, deadline).await {
             Ok(o) => outcomes.push(o),
             Err(e) => {
                 tracing::error!(key = %key, error_type = e.error_type(), error = %e, "document will be retried");
@@ -114,65 +135,124 @@ fn outcome(
     }
 }
 
-/// One record: skip when this version is done, else summarize and write the summary, or
-/// write a failure record for a permanent error. Retryable errors are returned.
+/// One record, as the module's documentation describes. Failures that are not final are
+/// returned (the invocation fails and is retried).
 async fn process(
     app: &App,
     bucket: &str,
     key: &str,
-    etag: Option<&str>,
+    version: &Announced,
     deadline: Deadline,
 ) -> Result<RecordOutcome, TaskError> {
-    let out_bucket = app.config.output_bucket.as_deref().unwrap_or(bucket);
-    let summary_key = format!("{}{key}.json", app.config.summary_prefix);
-    let failure_key = format!("{}{key}.json", app.config.failure_prefix);
-    if let Some(etag) = etag {
-        for (done_key, status) in [
-            (&summary_key, Status::AlreadyDone),
-            (&failure_key, Status::AlreadyDone),
-        ] {
-            if recorded_etag(app, out_bucket, done_key).await?.as_deref() == Some(etag) {
-                tracing::info!(key = %key, "this version is already done");
-                return Ok(outcome(
-                    key.to_owned(),
-                    status,
-                    Some(done_key.clone()),
-                    None,
-                ));
-            }
+    let config = &app.config;
+    let out_bucket = config.output_bucket.as_deref().unwrap_or(bucket);
+    let records = Records::new(
+        &app.s3,
+        out_bucket,
+        format!("{}{key}.json", config.summary_prefix),
+        format!("{}{key}.json", config.failure_prefix),
+    );
+    let done = |status, output_key| Ok(outcome(key.to_owned(), status, output_key, None));
+    match records.settled(version).await? {
+        Some(Settled::Superseded) => {
+            tracing::info!(key = %key, "a newer version is already recorded");
+            return done(Status::Superseded, None);
         }
+        Some(Settled::Done(at)) => {
+            tracing::info!(key = %key, "this version is already done");
+            return done(Status::AlreadyDone, Some(at));
+        }
+        None => {}
     }
-    match summarize_object(app, bucket, key, app.config.upload_options(), deadline).await {
-        Ok(record) => {
-            lambda_kit::storage::put_json(&app.s3, out_bucket, &summary_key, &record).await?;
-            tracing::info!(key = %key, parts = record.parts, model_calls = record.usage.model_calls, "document summarized");
-            Ok(outcome(
-                key.to_owned(),
-                Status::Summarized,
-                Some(summary_key),
-                None,
-            ))
+    let claim_key = format!("{}{key}.json", config.claim_prefix);
+    let claim = match claims::acquire(&app.s3, out_bucket, &claim_key, version, deadline).await? {
+        Claimed::Held(claim) => claim,
+        Claimed::Busy => {
+            tracing::info!(key = %key, "another delivery of this version is in progress");
+            return done(Status::InProgress, None);
         }
-        Err(e) if e.is_retryable() => Err(e),
-        Err(e) => {
+        Claimed::Superseded => {
+            tracing::info!(key = %key, "a newer version is being processed");
+            return done(Status::Superseded, None);
+        }
+    };
+    let result = summarize_version(app, bucket, key, version, &records, deadline).await;
+    claim.release(&app.s3).await;
+    result
+}
+
+/// Reads the announced version, summarizes it and writes its summary or failure record.
+async fn summarize_version(
+    app: &App,
+    bucket: &str,
+    key: &str,
+    version: &Announced,
+    records: &Records<'_>,
+    deadline: Deadline,
+) -> Result<RecordOutcome, TaskError> {
+    let started = Instant::now();
+    // By version id when the bucket is versioned; else the current object, but only
+    // while it is still the version announced (a newer one has its own event).
+    let wanted = Version {
+        version_id: version.version_id.as_deref(),
+        etag: if version.version_id.is_none() {
+            version.etag.as_deref()
+        } else {
+            None
+        },
+    };
+    let read =
+        get_object_version(&app.s3, bucket, key, wanted, app.config.max_document_bytes).await;
+    let result = match read {
+        Ok(Some(object)) => {
+            summarize_stored(
+                app,
+                bucket,
+                key,
+                object,
+                app.config.upload_options(),
+                deadline,
+                started,
+            )
+            .await
+        }
+        Ok(None) | Err(TaskError::DocumentNotFound(_)) => {
+            tracing::info!(key = %key, "the object changed or was deleted after this event");
+            return Ok(outcome(key.to_owned(), Status::Superseded, None, None));
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(mut record) => {
+            if let Some(source) = record.source.as_mut() {
+                source.sequencer.clone_from(&version.sequencer);
+            }
+            let status = if records.write(Kind::Summary, version, &record).await? {
+                tracing::info!(key = %key, etag = ?version.etag, parts = record.parts, model_calls = record.usage.model_calls, "document summarized");
+                Status::Summarized
+            } else {
+                Status::Superseded
+            };
+            let at = (status == Status::Summarized).then(|| records.summary_key.clone());
+            Ok(outcome(key.to_owned(), status, at, None))
+        }
+        Err(e) if records::is_final(e.error_type()) => {
             let failure = json!({
-                "source": {"bucket": bucket, "key": key, "etag": etag},
+                "source": {"bucket": bucket, "key": key, "etag": version.etag,
+                           "version_id": version.version_id, "sequencer": version.sequencer},
                 "error": {"type": e.error_type(), "message": e.to_string()},
             });
-            lambda_kit::storage::put_json(&app.s3, out_bucket, &failure_key, &failure).await?;
+            if !records.write(Kind::Failure, version, &failure).await? {
+                return Ok(outcome(key.to_owned(), Status::Superseded, None, None));
+            }
             tracing::warn!(key = %key, error_type = e.error_type(), "document failed permanently");
             Ok(outcome(
                 key.to_owned(),
                 Status::Failed,
-                Some(failure_key),
+                Some(records.failure_key.clone()),
                 Some(e.error_type()),
             ))
         }
+        Err(e) => Err(e),
     }
-}
-
-/// The source ETag recorded in an earlier summary or failure record, if any.
-async fn recorded_etag(app: &App, bucket: &str, key: &str) -> Result<Option<String>, TaskError> {
-    let record = lambda_kit::storage::get_json_if_exists(&app.s3, bucket, key, 1024 * 1024).await?;
-    Ok(record.and_then(|r| r["source"]["etag"].as_str().map(str::to_owned)))
 }

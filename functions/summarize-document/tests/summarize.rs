@@ -439,6 +439,8 @@ async fn sample_events_are_valid() {
     let s = stack(vec![Rule::new(Outcome::text("Sample summary."))]).await;
     s.s3.put(BUCKET, "incoming/quarterly report.txt", ENGLISH)
         .await;
+    // The object must still be the version the event announces.
+    let etag = etag_of(&s, "incoming/quarterly report.txt").await;
     for (name, expect_status) in [
         ("summarize-document-s3.json", None),
         ("summarize-document-task.json", None),
@@ -448,6 +450,7 @@ async fn sample_events_are_valid() {
         if let Some(records) = event.get_mut("Records").and_then(Value::as_array_mut) {
             for r in records {
                 r["s3"]["bucket"]["name"] = BUCKET.into();
+                r["s3"]["object"]["eTag"] = etag.as_str().into();
             }
         } else if event.get("bucket").is_some() {
             event["bucket"] = BUCKET.into();

@@ -1,7 +1,9 @@
 //! Test support for the functions (a dev-dependency only): an in-process S3 server
-//! (s3s-fs, real S3 wire protocol and SigV4 checks) and the Bedrock emulator on free
+//! (s3s-fs, real S3 wire protocol and SigV4 checks, with S3's atomic conditional
+//! requests) and the Bedrock emulator on free
 //! ports, plus the real AWS SDK clients pointed at them, and the events of each trigger.
 
+mod atomic_s3;
 pub mod cold_start;
 pub mod events;
 
@@ -47,7 +49,7 @@ impl LocalS3 {
     pub async fn start(buckets: &[&str]) -> Self {
         let root = tempfile::tempdir().expect("temp dir");
         let fs = s3s_fs::FileSystem::new(root.path()).expect("s3s-fs root");
-        let mut builder = S3ServiceBuilder::new(fs);
+        let mut builder = S3ServiceBuilder::new(atomic_s3::AtomicConditions::new(fs));
         builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
         let service = builder.build();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");

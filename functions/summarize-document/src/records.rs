@@ -1,0 +1,151 @@
+//! The two records a document key can end with, a summary record and a failure record,
+//! kept consistent under concurrent and out-of-order deliveries: every write is
+//! conditional on what was read before it, a version never overwrites a newer one, and
+//! writing one kind removes the other kind's record of an older version.
+
+use lambda_kit::TaskError;
+use lambda_kit::storage::{
+    Precondition, StoredJson, delete_if_matches, get_json_if_exists, put_json_if,
+};
+use serde::Serialize;
+
+use crate::versions::Announced;
+
+/// How often a contended record is read and written again before the delivery is retried.
+const ATTEMPTS: usize = 5;
+/// The largest record read back.
+const MAX_RECORD_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Error types that are properties of the document itself: trying again cannot help,
+/// so they end as failure records and a repeat of the same version is not redone. Every
+/// other failure (access, configuration, service) fails the invocation, so it is
+/// retried and finally lands in the dead-letter queue, where it alarms.
+pub const FINAL_ERROR_TYPES: [&str; 4] = [
+    "UnsupportedDocument",
+    "InputTooLarge",
+    "ContextOverflow",
+    "ContentBlocked",
+];
+
+/// Whether a failure of this type is final for the document version.
+pub fn is_final(error_type: &str) -> bool {
+    FINAL_ERROR_TYPES.contains(&error_type)
+}
+
+/// Where a document key's records live.
+#[derive(Debug, Clone)]
+pub struct Records<'a> {
+    s3: &'a aws_sdk_s3::Client,
+    bucket: &'a str,
+    /// `summaries/<key>.json`.
+    pub summary_key: String,
+    /// `failed/<key>.json`.
+    pub failure_key: String,
+}
+
+/// What the existing records say about a version, before any work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settled {
+    /// A record of a newer version exists.
+    Superseded,
+    /// This version already has a summary, or a final failure record; at this key.
+    Done(String),
+}
+
+/// Which record to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Summary,
+    Failure,
+}
+
+impl<'a> Records<'a> {
+    /// The records of document `key` in `bucket`.
+    pub fn new(
+        s3: &'a aws_sdk_s3::Client,
+        bucket: &'a str,
+        summary_key: String,
+        failure_key: String,
+    ) -> Self {
+        Self {
+            s3,
+            bucket,
+            summary_key,
+            failure_key,
+        }
+    }
+
+    /// Whether `version` needs no work: a newer version is recorded, or this one is done.
+    pub async fn settled(&self, version: &Announced) -> Result<Option<Settled>, TaskError> {
+        let summary = self.read(&self.summary_key).await?;
+        let failure = self.read(&self.failure_key).await?;
+        let sources = [&summary, &failure].map(|r| r.as_ref().map(|r| &r.value["source"]));
+        if sources.iter().flatten().any(|s| version.is_older_than(s)) {
+            return Ok(Some(Settled::Superseded));
+        }
+        if let Some(s) = sources[0]
+            && version.is_same_version(s)
+        {
+            return Ok(Some(Settled::Done(self.summary_key.clone())));
+        }
+        if let (Some(s), Some(f)) = (sources[1], &failure)
+            && version.is_same_version(s)
+            && f.value["error"]["type"].as_str().is_some_and(is_final)
+        {
+            return Ok(Some(Settled::Done(self.failure_key.clone())));
+        }
+        Ok(None)
+    }
+
+    /// Writes `record` (whose `source` describes `version`) unless a newer version's
+    /// record is there; then removes the other kind's record when it is of an older or
+    /// the same version. Returns `false` when a newer version won.
+    pub async fn write(
+        &self,
+        kind: Kind,
+        version: &Announced,
+        record: &impl Serialize,
+    ) -> Result<bool, TaskError> {
+        let (key, other) = match kind {
+            Kind::Summary => (&self.summary_key, &self.failure_key),
+            Kind::Failure => (&self.failure_key, &self.summary_key),
+        };
+        if let Some(theirs) = self.read(other).await?
+            && version.is_older_than(&theirs.value["source"])
+        {
+            return Ok(false);
+        }
+        let mut written = false;
+        for _ in 0..ATTEMPTS {
+            let current = self.read(key).await?;
+            let precondition = match &current {
+                Some(c) if version.is_older_than(&c.value["source"]) => return Ok(false),
+                Some(c) => Precondition::Matches(&c.etag),
+                None => Precondition::Absent,
+            };
+            if put_json_if(self.s3, self.bucket, key, record, precondition)
+                .await?
+                .is_some()
+            {
+                written = true;
+                break;
+            }
+        }
+        if !written {
+            return Err(TaskError::Storage(format!(
+                "{key}: the record kept changing under {ATTEMPTS} attempts"
+            )));
+        }
+        if let Some(stale) = self.read(other).await?
+            && !version.is_older_than(&stale.value["source"])
+            && delete_if_matches(self.s3, self.bucket, other, &stale.etag).await?
+        {
+            tracing::info!(record = %other, "stale record of an earlier version removed");
+        }
+        Ok(true)
+    }
+
+    async fn read(&self, key: &str) -> Result<Option<StoredJson>, TaskError> {
+        get_json_if_exists(self.s3, self.bucket, key, MAX_RECORD_BYTES).await
+    }
+}

@@ -1,0 +1,98 @@
+//! Which version of an object an S3 event announces, and how versions of one key are
+//! ordered (S3's `sequencer`), so the newest version's record always wins.
+
+use std::cmp::Ordering;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The object version an S3 event announces.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Announced {
+    /// ETag of the version (quotes removed).
+    pub etag: Option<String>,
+    /// Version id, when the bucket is versioned.
+    pub version_id: Option<String>,
+    /// The event's `sequencer`: a hexadecimal string that orders the events of one key.
+    pub sequencer: Option<String>,
+}
+
+impl Announced {
+    /// Whether the version described by a record's or claim's `source` comes after this
+    /// one. Unknown order (a sequencer missing on either side) is never "newer".
+    pub fn is_older_than(&self, source: &Value) -> bool {
+        let theirs = source.get("sequencer").and_then(Value::as_str);
+        match (self.sequencer.as_deref(), theirs) {
+            (Some(ours), Some(theirs)) => compare_sequencers(ours, theirs) == Ordering::Less,
+            _ => false,
+        }
+    }
+
+    /// Whether a record's or claim's `source` describes this very version: the same ETag,
+    /// and the same version id when both have one.
+    pub fn is_same_version(&self, source: &Value) -> bool {
+        let field = |name: &str| source.get(name).and_then(Value::as_str);
+        let same_etag = self.etag.is_some() && self.etag.as_deref() == field("etag");
+        let same_version = match (self.version_id.as_deref(), field("version_id")) {
+            (Some(ours), Some(theirs)) => ours == theirs,
+            _ => true,
+        };
+        same_etag && same_version
+    }
+}
+
+/// Orders two sequencers of the same key as S3 documents it: the shorter one is padded
+/// with leading zeros, then they compare as hexadecimal strings.
+pub fn compare_sequencers(a: &str, b: &str) -> Ordering {
+    let a = a.trim_start_matches('0').to_ascii_uppercase();
+    let b = b.trim_start_matches('0').to_ascii_uppercase();
+    a.len().cmp(&b.len()).then_with(|| a.cmp(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn sequencers_compare_as_left_padded_hex() {
+        assert_eq!(compare_sequencers("0A", "0B"), Ordering::Less);
+        assert_eq!(compare_sequencers("00FF", "FF"), Ordering::Equal);
+        assert_eq!(compare_sequencers("FF", "100"), Ordering::Less);
+        assert_eq!(
+            compare_sequencers("0062E99A88DC407460", "62e99a88dc40745f"),
+            Ordering::Greater
+        );
+    }
+
+    #[test]
+    fn order_needs_both_sequencers() {
+        let ours = Announced {
+            etag: Some("a".into()),
+            version_id: None,
+            sequencer: Some("10".into()),
+        };
+        assert!(ours.is_older_than(&json!({"sequencer": "11"})));
+        assert!(!ours.is_older_than(&json!({"sequencer": "10"})));
+        assert!(!ours.is_older_than(&json!({"etag": "b"})));
+        let unordered = Announced {
+            sequencer: None,
+            ..ours.clone()
+        };
+        assert!(!unordered.is_older_than(&json!({"sequencer": "FF"})));
+    }
+
+    #[test]
+    fn same_version_needs_the_etag_and_a_matching_version_id() {
+        let ours = Announced {
+            etag: Some("a".into()),
+            version_id: Some("v1".into()),
+            sequencer: None,
+        };
+        assert!(ours.is_same_version(&json!({"etag": "a", "version_id": "v1"})));
+        assert!(ours.is_same_version(&json!({"etag": "a"})));
+        assert!(!ours.is_same_version(&json!({"etag": "a", "version_id": "v2"})));
+        assert!(!ours.is_same_version(&json!({"etag": "b", "version_id": "v1"})));
+        assert!(!Announced::default().is_same_version(&json!({})));
+    }
+}

@@ -1,0 +1,292 @@
+//! The upload path under repeated, concurrent and out-of-order deliveries and setup
+//! errors, through the real SDK clients against the scripted Bedrock emulator and an
+//! in-process S3 server.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bedrock::Deadline;
+use bedrock_local::{ErrorKind, Outcome, Rule, Script};
+use lambda_kit::handle;
+use serde_json::{Value, json};
+use summarize_document::records::{Kind, Records};
+use summarize_document::versions::Announced;
+use summarize_document::{App, Config};
+use testkit::{Emulator, LocalS3};
+
+const BUCKET: &str = "docs";
+const WINDOW: u32 = 1024;
+const TEXT: &str = "The northern warehouse shipped more parcels this quarter than ever before. \
+    On-time delivery stayed close to target despite two storms.";
+
+struct Stack {
+    s3: LocalS3,
+    emulator: Emulator,
+    app: App,
+}
+
+async fn stack(rules: Vec<Rule>) -> Stack {
+    let s3 = LocalS3::start(&[BUCKET]).await;
+    let emulator = Emulator::start(Script::new(rules), WINDOW).await;
+    let app = App {
+        llama: emulator.client(emulator.settings(WINDOW)),
+        s3: s3.client(),
+        config: Config {
+            max_document_bytes: 1024 * 1024,
+            max_text_bytes: 512 * 1024,
+            ..Config::default()
+        },
+    };
+    Stack { s3, emulator, app }
+}
+
+fn deadline() -> Deadline {
+    Deadline::after(Duration::from_secs(30))
+}
+
+/// Puts `body` at `key` and returns its ETag.
+async fn put(s: &Stack, key: &str, body: impl Into<Vec<u8>>) -> String {
+    s.s3.put(BUCKET, key, body).await;
+    let head =
+        s.s3.client()
+            .head_object()
+            .bucket(BUCKET)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+    head.e_tag().unwrap().trim_matches('"').to_owned()
+}
+
+/// An `ObjectCreated` event for one version: `(URL-encoded key, etag, sequencer)`.
+fn event(encoded_key: &str, etag: &str, sequencer: &str) -> Value {
+    let mut event = testkit::events::s3_created(BUCKET, &[(encoded_key, etag)]);
+    event["Records"][0]["s3"]["object"]["sequencer"] = json!(sequencer);
+    event
+}
+
+async fn json_at(s: &Stack, key: &str) -> Option<Value> {
+    s.s3.get(BUCKET, key)
+        .await
+        .map(|b| serde_json::from_slice(&b).unwrap())
+}
+
+fn status(out: &Value) -> &str {
+    out["records"][0]["status"].as_str().unwrap()
+}
+
+#[tokio::test]
+async fn model_access_errors_are_retried_not_recorded_and_do_not_block_a_later_run() {
+    let s = stack(vec![
+        Rule::new(Outcome::error(ErrorKind::AccessDeniedException)).times(1),
+        Rule::new(Outcome::text("Granted now.")),
+    ])
+    .await;
+    let etag = put(&s, "incoming/a.txt", TEXT).await;
+    let err = handle(&s.app, event("incoming/a.txt", &etag, "01"), deadline())
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "ModelAccessDenied");
+    assert!(s.s3.keys(BUCKET, "failed/").await.is_empty(), "not final");
+    // Lambda's retry (or a redrive from the dead-letter queue) after access was granted.
+    let out = handle(&s.app, event("incoming/a.txt", &etag, "01"), deadline())
+        .await
+        .unwrap();
+    assert_eq!(status(&out), "summarized", "{out}");
+    assert_eq!(s.emulator.calls(), 2);
+    assert!(
+        s.s3.keys(BUCKET, "claims/").await.is_empty(),
+        "claims released"
+    );
+}
+
+#[tokio::test]
+async fn an_old_non_final_failure_record_is_replaced_by_the_summary() {
+    let s = stack(vec![Rule::new(Outcome::text("Summary."))]).await;
+    let etag = put(&s, "incoming/b.txt", TEXT).await;
+    // Written by an earlier release for a setup error.
+    let old = json!({"source": {"bucket": BUCKET, "key": "incoming/b.txt", "etag": etag},
+                     "error": {"type": "ModelAccessDenied", "message": "no access"}});
+    s.s3.put(BUCKET, "failed/incoming/b.txt.json", old.to_string())
+        .await;
+    let out = handle(&s.app, event("incoming/b.txt", &etag, "01"), deadline())
+        .await
+        .unwrap();
+    assert_eq!(status(&out), "summarized", "{out}");
+    assert!(json_at(&s, "failed/incoming/b.txt.json").await.is_none());
+    assert_eq!(s.emulator.calls(), 1);
+}
+
+#[tokio::test]
+async fn concurrent_duplicate_deliveries_call_the_model_once() {
+    let s = stack(vec![
+        Rule::new(Outcome::text("Once.")).delay(Duration::from_millis(300)),
+    ])
+    .await;
+    let etag = put(&s, "incoming/dup.txt", TEXT).await;
+    let deliveries =
+        (0..4).map(|_| handle(&s.app, event("incoming/dup.txt", &etag, "01"), deadline()));
+    let outs = futures::future::join_all(deliveries).await;
+    let statuses: Vec<String> = outs
+        .iter()
+        .map(|o| status(o.as_ref().unwrap()).to_owned())
+        .collect();
+    assert_eq!(s.emulator.calls(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| *s == "summarized").count(), 1);
+    assert!(
+        statuses
+            .iter()
+            .all(|s| ["summarized", "in_progress", "already_done"].contains(&s.as_str())),
+        "{statuses:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_live_claim_stops_a_duplicate_and_an_expired_one_is_taken_over() {
+    let s = stack(vec![Rule::new(Outcome::text("Taken over."))]).await;
+    let etag = put(&s, "incoming/c.txt", TEXT).await;
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let claim = |expires_at_ms: u64| {
+        json!({"source": {"etag": etag, "version_id": null, "sequencer": "01"},
+               "expires_at_ms": expires_at_ms})
+        .to_string()
+    };
+    s.s3.put(
+        BUCKET,
+        "claims/incoming/c.txt.json",
+        claim(now_ms + 600_000),
+    )
+    .await;
+    let out = handle(&s.app, event("incoming/c.txt", &etag, "01"), deadline())
+        .await
+        .unwrap();
+    assert_eq!(status(&out), "in_progress");
+    assert_eq!(s.emulator.calls(), 0);
+    // The holder crashed: its claim expired.
+    s.s3.put(BUCKET, "claims/incoming/c.txt.json", claim(now_ms - 1))
+        .await;
+    let out = handle(&s.app, event("incoming/c.txt", &etag, "01"), deadline())
+        .await
+        .unwrap();
+    assert_eq!(status(&out), "summarized");
+    assert_eq!(s.emulator.calls(), 1);
+}
+
+#[tokio::test]
+async fn a_late_event_of_an_older_version_never_replaces_the_newer_summary() {
+    let s = stack(vec![
+        Rule::new(Outcome::text("Version A.")).prompt_contains("Version A"),
+        Rule::new(Outcome::text("Version B.")),
+    ])
+    .await;
+    let etag_a = put(&s, "incoming/v.txt", format!("Version A. {TEXT}")).await;
+    let etag_b = put(&s, "incoming/v.txt", format!("Version B. {TEXT}")).await;
+    // B's event arrives first, A's late.
+    let out = handle(&s.app, event("incoming/v.txt", &etag_b, "0B"), deadline())
+        .await
+        .unwrap();
+    assert_eq!(status(&out), "summarized");
+    let out = handle(&s.app, event("incoming/v.txt", &etag_a, "0A"), deadline())
+        .await
+        .unwrap();
+    assert_eq!(status(&out), "superseded", "{out}");
+    let record = json_at(&s, "summaries/incoming/v.txt.json").await.unwrap();
+    assert_eq!(record["summary"], "Version B.");
+    assert_eq!(record["source"]["etag"], etag_b.as_str());
+    assert_eq!(record["source"]["sequencer"], "0B");
+    assert_eq!(s.emulator.calls(), 1, "the older version costs nothing");
+}
+
+#[tokio::test]
+async fn an_older_run_finishing_last_does_not_overwrite_the_newer_record() {
+    let s = stack(vec![]).await;
+    let records = Records::new(
+        &s.app.s3,
+        BUCKET,
+        "summaries/incoming/r.txt.json".into(),
+        "failed/incoming/r.txt.json".into(),
+    );
+    let version = |etag: &str, sequencer: &str| Announced {
+        etag: Some(etag.into()),
+        version_id: None,
+        sequencer: Some(sequencer.into()),
+    };
+    let record = |etag: &str, sequencer: &str| json!({"summary": etag, "source": {"etag": etag, "sequencer": sequencer}});
+    let newer = version("b", "0002");
+    let older = version("a", "01");
+    assert!(
+        records
+            .write(Kind::Summary, &newer, &record("b", "0002"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !records
+            .write(Kind::Summary, &older, &record("a", "01"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !records
+            .write(Kind::Failure, &older, &record("a", "01"))
+            .await
+            .unwrap()
+    );
+    let kept = json_at(&s, "summaries/incoming/r.txt.json").await.unwrap();
+    assert_eq!(kept["summary"], "b");
+    assert!(json_at(&s, "failed/incoming/r.txt.json").await.is_none());
+}
+
+#[tokio::test]
+async fn a_success_removes_the_failure_record_of_an_earlier_version_and_vice_versa() {
+    let s = stack(vec![Rule::new(Outcome::text("Readable now."))]).await;
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    let etag_a = put(&s, "incoming/f.txt", png.clone()).await;
+    let out = handle(&s.app, event("incoming/f.txt", &etag_a, "01"), deadline())
+        .await
+        .unwrap();
+    assert_eq!(status(&out), "failed", "{out}");
+    assert!(json_at(&s, "failed/incoming/f.txt.json").await.is_some());
+    let etag_b = put(&s, "incoming/f.txt", TEXT).await;
+    let out = handle(&s.app, event("incoming/f.txt", &etag_b, "02"), deadline())
+        .await
+        .unwrap();
+    assert_eq!(status(&out), "summarized", "{out}");
+    assert!(json_at(&s, "failed/incoming/f.txt.json").await.is_none());
+    // A newer version that cannot be read replaces the summary with its failure record.
+    let etag_c = put(&s, "incoming/f.txt", png).await;
+    let out = handle(&s.app, event("incoming/f.txt", &etag_c, "03"), deadline())
+        .await
+        .unwrap();
+    assert_eq!(status(&out), "failed", "{out}");
+    assert!(json_at(&s, "summaries/incoming/f.txt.json").await.is_none());
+    let failure = json_at(&s, "failed/incoming/f.txt.json").await.unwrap();
+    assert_eq!(failure["source"]["sequencer"], "03");
+    assert_eq!(s.emulator.calls(), 1);
+}
+
+#[tokio::test]
+async fn keys_with_spaces_plus_percent_and_non_ascii_are_decoded() {
+    let s = stack(vec![Rule::new(Outcome::text("Decoded."))]).await;
+    for (key, encoded) in [
+        ("incoming/a+b 100%.txt", "incoming/a%2Bb+100%25.txt"),
+        (
+            "incoming/résumé 2026.md",
+            "incoming/r%C3%A9sum%C3%A9+2026.md",
+        ),
+        (
+            "incoming/日本 語.txt",
+            "incoming/%E6%97%A5%E6%9C%AC+%E8%AA%9E.txt",
+        ),
+    ] {
+        let etag = put(&s, key, TEXT).await;
+        let out = handle(&s.app, event(encoded, &etag, "01"), deadline())
+            .await
+            .unwrap();
+        assert_eq!(status(&out), "summarized", "{key}: {out}");
+        let record = json_at(&s, &format!("summaries/{key}.json")).await.unwrap();
+        assert_eq!(record["source"]["key"], key);
+    }
+}
