@@ -279,7 +279,8 @@ struct Translator<'a> {
 
 impl Translator<'_> {
     /// Translates one chunk (chunk `index` of the text, or part of it at `depth` > 0),
-    /// keeping its leading and trailing whitespace exactly. A translation cut off at
+    /// keeping its leading and trailing whitespace exactly. An empty translation is tried
+    /// once more before it fails as `MalformedModelResponse`. A translation cut off at
     /// `max_gen_len` is redone in halves, down to [`MAX_SPLIT_DEPTH`].
     fn chunk<'s>(&'s self, index: usize, text: &'s str, depth: u32) -> PieceFuture<'s> {
         Box::pin(async move {
@@ -291,9 +292,19 @@ impl Translator<'_> {
                 });
             }
             let mut piece = Piece::default();
-            let first = self.call(&self.system, core).await?;
+            let mut first = self.call(&self.system, core).await?;
             piece.usage.add(&first);
             piece.model = Some(first.model_id.clone());
+            if first.generation.trim().is_empty() && first.usage.stop_reason != StopReason::Length {
+                // An empty answer is most likely a fluke of sampling: one more try.
+                tracing::warn!(
+                    chunk = index,
+                    "empty translation; translating the chunk again"
+                );
+                first = self.call(&self.system, core).await?;
+                piece.usage.add(&first);
+                piece.model = Some(first.model_id.clone());
+            }
             if first.usage.stop_reason == StopReason::Length {
                 return self.resplit(index, text, core, depth, piece).await;
             }
@@ -416,6 +427,45 @@ fn nonempty(completion: &Completion) -> Result<&str, TranslateError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bedrock_local::{Outcome, Rule, Script};
+    use std::time::Duration;
+
+    const WINDOW: u32 = 8192;
+
+    async fn translate_with(script: Script) -> (Result<Translation, TranslateError>, u64) {
+        let emulator = testkit::Emulator::start(script, WINDOW).await;
+        let client = emulator.client(emulator.settings(WINDOW));
+        let glossary = Glossary::default();
+        let job = Job {
+            text: "The quarterly report is ready.",
+            source: Language::English,
+            target: Language::German,
+            glossary: &glossary,
+        };
+        let deadline = Deadline::after(Duration::from_secs(60));
+        let result = translate(&client, job, 512, 2, deadline).await;
+        (result, emulator.calls())
+    }
+
+    #[tokio::test]
+    async fn an_empty_translation_is_tried_once_more() {
+        let script = Script::new(vec![
+            Rule::new(Outcome::text("   ")).times(1),
+            Rule::new(Outcome::text("Der Quartalsbericht ist fertig.")),
+        ]);
+        let (result, calls) = translate_with(script).await;
+        let translation = result.unwrap();
+        assert_eq!(translation.text, "Der Quartalsbericht ist fertig.");
+        assert_eq!((calls, translation.usage.model_calls), (2, 2));
+    }
+
+    #[tokio::test]
+    async fn an_empty_translation_twice_fails_and_is_never_the_result() {
+        let (result, calls) = translate_with(Script::new(vec![Rule::new(Outcome::text(""))])).await;
+        let err = lambda_kit::TaskError::from(result.unwrap_err());
+        assert_eq!(err.error_type(), "MalformedModelResponse");
+        assert_eq!(calls, 2, "one retry, not more");
+    }
 
     #[test]
     fn whitespace_edges_split_exactly() {
