@@ -7,14 +7,19 @@
 //!   object streams included, is held to [`Limits::max_unpacked_bytes`] (see
 //!   [`super::streams`]); streams text never comes from (images, embedded files, metadata,
 //!   sampled functions, shadings) are emptied without being decompressed;
-//! - page `Parent` chains must end, and Form XObjects (`Do`) must not refer to themselves or
-//!   nest deeper than [`MAX_XOBJECT_DEPTH`].
+//! - page `Parent` chains must end, and Form XObjects (`Do`) must not refer to themselves,
+//!   nest deeper than [`MAX_XOBJECT_DEPTH`] or be drawn more than [`MAX_STREAMS_RUN`] times
+//!   in all.
 //!
 //! Then the pages are extracted under `catch_unwind` (on the thread the caller's time box
 //! runs it on, whose panics are kept out of stderr: see [`silence_reader_panics`]), checking
 //! the deadline between objects, pages and characters.
-//! Residual risks, bounded by the time box and the caller's input size limit: object streams
-//! of encrypted files are decompressed by `lopdf` while decrypting, without the budget.
+//! Object streams are decoded in `lopdf`'s load filter, which reaches the budget through a
+//! thread-local: `lopdf` must load on the calling thread (its `rayon` feature off, as
+//! `pdf-extract` builds it; the test `object_streams_count_against_the_unpack_limit` fails
+//! otherwise). Residual risk, bounded by the time box and the caller's input size limit:
+//! object streams of encrypted files are decompressed by `lopdf` while decrypting, without
+//! the budget.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
