@@ -153,16 +153,11 @@ async fn process(
         format!("{}{key}.json", config.failure_prefix),
     );
     let done = |status, output_key| Ok(outcome(key.to_owned(), status, output_key, None));
-    match records.settled(version).await? {
-        Some(Settled::Superseded) => {
-            tracing::info!(key = %key, "a newer version is already recorded");
-            return done(Status::Superseded, None);
-        }
-        Some(Settled::Done(at)) => {
-            tracing::info!(key = %key, "this version is already done");
-            return done(Status::AlreadyDone, Some(at));
-        }
-        None => {}
+    // Checked before claiming (a repeat costs no write) and again under the claim: a
+    // delivery that claims the key just after another one finished and released it
+    // finds that one's record.
+    if let Some(settled) = settled(&records, key, version).await? {
+        return Ok(settled);
     }
     let claim_key = format!("{}{key}.json", config.claim_prefix);
     let claim = match claims::acquire(&app.s3, out_bucket, &claim_key, version, deadline).await? {
@@ -176,9 +171,32 @@ async fn process(
             return done(Status::Superseded, None);
         }
     };
-    let result = summarize_version(app, bucket, key, version, &records, deadline).await;
+    let result = match settled(&records, key, version).await {
+        Ok(Some(settled)) => Ok(settled),
+        Ok(None) => summarize_version(app, bucket, key, version, &records, deadline).await,
+        Err(e) => Err(e),
+    };
     claim.release(&app.s3).await;
     result
+}
+
+/// The outcome when the records show that `version` needs no work.
+async fn settled(
+    records: &Records<'_>,
+    key: &str,
+    version: &Announced,
+) -> Result<Option<RecordOutcome>, TaskError> {
+    Ok(match records.settled(version).await? {
+        Some(Settled::Superseded) => {
+            tracing::info!(key = %key, "a newer version is already recorded");
+            Some(outcome(key.to_owned(), Status::Superseded, None, None))
+        }
+        Some(Settled::Done(at)) => {
+            tracing::info!(key = %key, "this version is already done");
+            Some(outcome(key.to_owned(), Status::AlreadyDone, Some(at), None))
+        }
+        None => None,
+    })
 }
 
 /// Reads the announced version, summarizes it and writes its summary or failure record.
@@ -227,12 +245,19 @@ async fn summarize_version(
             if let Some(source) = record.source.as_mut() {
                 source.sequencer.clone_from(&version.sequencer);
             }
-            let status = if records.write(Kind::Summary, version, &record).await? {
-                tracing::info!(key = %key, etag = ?version.etag, parts = record.parts, model_calls = record.usage.model_calls, "document summarized");
-                Status::Summarized
+            let written = records.write(Kind::Summary, version, &record).await?;
+            let (status, message) = if written {
+                (Status::Summarized, "document summarized")
             } else {
-                Status::Superseded
+                (Status::Superseded, "summary superseded by a newer version")
             };
+            tracing::info!(
+                key = %key,
+                etag = version.etag.as_deref().unwrap_or_default(),
+                parts = record.parts,
+                model_calls = record.usage.model_calls,
+                "{message}"
+            );
             let at = (status == Status::Summarized).then(|| records.summary_key.clone());
             Ok(outcome(key.to_owned(), status, at, None))
         }
