@@ -1,8 +1,10 @@
-//! Capacity limits and fault injection, seen through the real AWS SDK.
+//! Capacity limits and fault injection, seen through the real AWS SDK. Tests that wait run
+//! on tokio's paused clock, so what happens first is decided by the scripted delays, not
+//! by how busy the machine is.
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_sdk_bedrockruntime::Client;
@@ -10,6 +12,7 @@ use aws_sdk_bedrockruntime::error::ProvideErrorMetadata;
 use aws_sdk_bedrockruntime::operation::invoke_model::InvokeModelError;
 use bedrock_local::{Backend, Config, ErrorKind, Faults, Outcome, Rule, Script};
 use common::{MODEL, body, client, invoke};
+use tokio::time::Instant;
 
 /// A server whose "slow" prompts hold their slot for `hold`.
 async fn limited(
@@ -41,7 +44,7 @@ async fn try_invoke(client: &Client, prompt: &str) -> Result<(), InvokeModelErro
         .map_err(|e| e.into_service_error())
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn beyond_concurrency_and_queue_requests_are_throttled() {
     let server = limited(1, 0, Duration::from_millis(800)).await;
     let client = client(&server).await;
@@ -64,7 +67,7 @@ async fn beyond_concurrency_and_queue_requests_are_throttled() {
     assert!(try_invoke(&client, "fast").await.is_ok());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn queued_requests_wait_for_a_slot() {
     let server = limited(1, 1, Duration::from_millis(500)).await;
     let client = client(&server).await;
@@ -162,7 +165,7 @@ async fn faults_replay_with_the_same_seed() {
     assert_ne!(first, outcomes(43, 60).await);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn certain_faults_and_added_latency() {
     let server = common::start(Config {
         faults: Faults {
@@ -188,4 +191,150 @@ async fn fresh_server_saw_no_model_calls() {
     let server = common::scripted(vec![]).await;
     assert_eq!(server.stats().total(), 0);
     assert_eq!(server.stats().requests(MODEL), 0);
+}
+
+/// A client that gives up on a request after `timeout`.
+async fn client_with_timeout(server: &bedrock_local::Server, timeout: Duration) -> Client {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .region(aws_sdk_bedrockruntime::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_bedrockruntime::config::Credentials::new(
+            "test", "test", None, None, "static",
+        ))
+        .endpoint_url(server.endpoint())
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_timeout(timeout)
+                .build(),
+        )
+        .load()
+        .await;
+    Client::new(&config)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stalled_request_is_never_answered_until_the_client_gives_up() {
+    let server = common::start(Config {
+        faults: Faults {
+            stall_rate: 1.0,
+            ..Faults::default()
+        },
+        ..Config::default()
+    })
+    .await;
+    let client = client_with_timeout(&server, Duration::from_secs(20)).await;
+    let started = Instant::now();
+    let error = client
+        .invoke_model()
+        .model_id(MODEL)
+        .body(body("hi", 10))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            aws_sdk_bedrockruntime::error::SdkError::TimeoutError(_)
+        ),
+        "{error:?}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(20),
+        "nothing came before"
+    );
+    let stream = client
+        .invoke_model_with_response_stream()
+        .model_id(MODEL)
+        .body(body("hi", 10))
+        .send()
+        .await;
+    assert!(stream.is_err(), "no stream starts either");
+    let stats = server.stats();
+    assert_eq!((stats.stalled, stats.total()), (2, 2));
+    // A stall does not hold up the shutdown.
+    server.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_scripted_stall_is_followed_by_the_next_rule() {
+    let server = common::scripted(vec![
+        Rule::new(Outcome::Stall).times(1),
+        Rule::new(Outcome::text("answered")),
+    ])
+    .await;
+    let client = client_with_timeout(&server, Duration::from_secs(5)).await;
+    assert!(try_invoke(&client, "hi").await.is_err());
+    let reply = invoke(&client, MODEL, body("hi", 10)).await;
+    assert_eq!(reply["generation"], "answered");
+    assert_eq!(server.stats().stalled, 1);
+}
+
+#[tokio::test]
+async fn the_guardrail_intervenes_only_on_requests_that_carry_one() {
+    let server = common::start(Config {
+        faults: Faults {
+            guardrail_intervene_rate: 1.0,
+            ..Faults::default()
+        },
+        ..Config::default()
+    })
+    .await;
+    let client = client(&server).await;
+    let plain = invoke(&client, MODEL, body("hi there", 10)).await;
+    assert_eq!(plain["generation"], "Echo: hi there");
+    assert!(plain.get("amazon-bedrock-guardrailAction").is_none());
+    let output = client
+        .invoke_model()
+        .model_id(MODEL)
+        .guardrail_identifier("gr-abc123")
+        .guardrail_version("1")
+        .body(body("hi there", 10))
+        .send()
+        .await
+        .expect("an intervention is a 200");
+    let blocked: serde_json::Value = serde_json::from_slice(output.body().as_ref()).unwrap();
+    assert_eq!(blocked["amazon-bedrock-guardrailAction"], "INTERVENED");
+    assert_eq!(
+        blocked["generation"],
+        "Sorry, the model cannot answer this question."
+    );
+    assert_eq!(blocked["generation_token_count"], 0);
+    let mut output = client
+        .invoke_model_with_response_stream()
+        .model_id(MODEL)
+        .guardrail_identifier("gr-abc123")
+        .guardrail_version("1")
+        .body(body("hi there", 10))
+        .send()
+        .await
+        .expect("stream starts");
+    let mut chunks = Vec::new();
+    while let Some(event) = output.body.recv().await.unwrap() {
+        if let aws_sdk_bedrockruntime::types::ResponseStream::Chunk(part) = event {
+            let bytes = part.bytes().unwrap().as_ref().to_vec();
+            chunks.push(serde_json::from_slice::<serde_json::Value>(&bytes).unwrap());
+        }
+    }
+    assert_eq!(chunks.len(), 1, "{chunks:?}");
+    assert_eq!(chunks[0]["amazon-bedrock-guardrailAction"], "INTERVENED");
+    assert_eq!(chunks[0]["stop_reason"], "stop");
+}
+
+#[tokio::test]
+async fn a_guardrail_that_passes_says_none() {
+    let server = common::scripted(vec![]).await;
+    let client = client(&server).await;
+    let output = client
+        .invoke_model()
+        .model_id(MODEL)
+        .guardrail_identifier("gr-abc123")
+        .guardrail_version("1")
+        .body(body("hi there", 10))
+        .send()
+        .await
+        .unwrap();
+    let reply: serde_json::Value = serde_json::from_slice(output.body().as_ref()).unwrap();
+    assert_eq!(reply["generation"], "Echo: hi there");
+    assert_eq!(reply["amazon-bedrock-guardrailAction"], "NONE");
 }

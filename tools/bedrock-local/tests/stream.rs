@@ -3,7 +3,9 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use aws_sdk_bedrockruntime::operation::invoke_model::InvokeModelError;
 use aws_sdk_bedrockruntime::types::ResponseStream;
@@ -48,7 +50,8 @@ async fn stream_stops_at_max_gen_len() {
     assert_eq!(chunks[2]["generation_token_count"], 2);
 }
 
-#[tokio::test]
+/// On tokio's paused clock: the delays are the scripted ones, not the machine's speed.
+#[tokio::test(start_paused = true)]
 async fn chunks_arrive_as_generated() {
     let server = scripted(vec![
         Rule::new(Outcome::text("slow and steady words")).chunk_delay(Duration::from_millis(300)),
@@ -69,8 +72,8 @@ async fn chunks_arrive_as_generated() {
     while output.body.recv().await.unwrap().is_some() {}
     let done_at = started.elapsed();
     assert!(
-        first_at < Duration::from_millis(900),
-        "first chunk after {first_at:?}"
+        first_at < Duration::from_millis(600),
+        "the first chunk comes after one chunk delay, not after the whole text: {first_at:?}"
     );
     assert!(
         done_at >= Duration::from_millis(1200),
@@ -213,4 +216,52 @@ async fn malformed_bodies() {
     assert!(streamed.error.is_none());
     assert_eq!(streamed.raw_chunks.len(), 1);
     assert!(serde_json::from_slice::<serde_json::Value>(&streamed.raw_chunks[0]).is_err());
+}
+
+#[tokio::test]
+async fn stream_fail_rate_fails_streams_after_their_first_chunk() {
+    let server = common::start(Config {
+        faults: Faults {
+            stream_fail_rate: 1.0,
+            ..Faults::default()
+        },
+        ..Config::default()
+    })
+    .await;
+    let client = client(&server).await;
+    let streamed = stream(&client, MODEL, body("a long enough prompt", 100)).await;
+    assert_eq!(streamed.raw_chunks.len(), 1);
+    assert_eq!(
+        streamed.error.as_ref().map(kind_of),
+        Some("modelStreamErrorException")
+    );
+    // InvokeModel has no stream to break.
+    let reply = common::invoke(&client, MODEL, body("a long enough prompt", 100)).await;
+    assert_eq!(reply["generation"], "Echo: a long enough prompt");
+}
+
+#[tokio::test]
+async fn stream_fail_rate_is_drawn_per_stream() {
+    let server = common::start(Config {
+        faults: Faults {
+            stream_fail_rate: 0.5,
+            seed: Some(5),
+            ..Faults::default()
+        },
+        ..Config::default()
+    })
+    .await;
+    let client = client(&server).await;
+    let mut failed = 0;
+    for _ in 0..40 {
+        let streamed = stream(&client, MODEL, body("one two three", 100)).await;
+        if let Some(error) = &streamed.error {
+            assert_eq!(kind_of(error), "modelStreamErrorException");
+            assert_eq!(streamed.raw_chunks.len(), 1, "fails after the first chunk");
+            failed += 1;
+        } else {
+            assert_eq!(streamed.text(), "Echo: one two three");
+        }
+    }
+    assert!((5..35).contains(&failed), "{failed} of 40");
 }
