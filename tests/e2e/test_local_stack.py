@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import re
 import sys
+import time
 import unittest
+import urllib.parse
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools" / "local-stack"))
 
-from stack import ROOT, LocalStack, StackOptions  # noqa: E402
+from stack import BUCKET, ROOT, LocalStack, StackOptions  # noqa: E402
 
 RULES = Path(__file__).with_name("scripted-rules.json")
 SAMPLES = ROOT / "shared" / "tokens" / "tests" / "data" / "languages"
@@ -98,6 +100,126 @@ class WorkflowAndUploads(unittest.TestCase):
         status, body = self.stack.http("POST /summaries", {"text": (SAMPLES / "pt.txt").read_text()})
         self.assertEqual(status, 200, body)
         self.assertEqual(body["language"], "pt")
+
+
+class WorkflowStateKeysAndLimits(unittest.TestCase):
+    """The workflow keeps only references in its state, finds keys in either form, names
+    long keys shortly for classify, refuses translations over Translate's cap up front, and
+    fails with the original error when even its failure record cannot be written."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.stack = LocalStack(options()).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.stack.stop()
+
+    def history(self, arn: str) -> list[dict]:
+        return self.stack.sfn().get_execution_history(executionArn=arn, maxResults=1000)["events"]
+
+    def start(self, execution_input: dict) -> dict:
+        name = f"direct-{time.time_ns() % 10**12}"
+        arn = self.stack.sfn().start_execution(stateMachineArn=self.stack.state_machine_arn, name=name,
+                                               input=json.dumps(execution_input))["executionArn"]
+        return self.stack.wait_execution(arn, timeout=300)
+
+    def test_state_holds_references_not_summaries(self):
+        long_text = "\n\n".join(f"## Part {i}\n\n" + (SAMPLES / "en.txt").read_text() for i in range(12))
+        key = "workflow/state-check.md"
+        arn = self.stack.upload_for_workflow(key, long_text.encode())
+        desc = self.stack.wait_execution(arn, timeout=300)
+        self.assertEqual(desc["status"], "SUCCEEDED", desc)
+        record = self.stack.get_json(f"results/{key}.json")
+        self.assertGreater(record["parts"], 1, record)
+        self.assertEqual(record["usage"]["parts"]["model_calls"], record["parts"], record)
+        parts = self.stack.keys(f"work/{desc['name']}/parts/")
+        self.assertEqual(len(parts), record["parts"], parts)
+        largest = 0
+        for event in self.history(arn):
+            for details in event.values():
+                if isinstance(details, dict):
+                    for field in ("input", "output"):
+                        data = details.get(field)
+                        if isinstance(data, str):
+                            largest = max(largest, len(data))
+                            self.assertNotIn("Summary of one part", data, event)
+        self.assertLess(largest, 16 * 1024)
+
+    def test_keys_with_spaces_plus_percent_and_non_ascii(self):
+        body = (SAMPLES / "en.txt").read_bytes()
+        key = "workflow/Q3 r\u00e9sum\u00e9 + 50% off.txt"
+        # EventBridge gives the key as it is.
+        desc, where = self.run_key(key, body)
+        self.assertEqual(desc["status"], "SUCCEEDED", desc)
+        self.assertEqual(where, f"results/{key}.json")
+        self.assertEqual(self.stack.get_json(where)["source"]["key"], key)
+        # A form-encoded key (as in an S3 notification) is found decoded.
+        other = "workflow/\u00fcber uns + 100%.txt"
+        self.stack.s3().put_object(Bucket=BUCKET, Key=other, Body=body)
+        encoded = urllib.parse.quote_plus(other, safe="/")
+        self.assertNotEqual(encoded, other)
+        desc = self.start({"key": encoded})
+        self.assertEqual(desc["status"], "SUCCEEDED", desc)
+        self.assertEqual(self.stack.get_json(f"results/{other}.json")["source"]["key"], other)
+
+    def run_key(self, key: str, body: bytes) -> tuple[dict, str]:
+        arn = self.stack.upload_for_workflow(key, body)
+        desc = self.stack.wait_execution(arn, timeout=300)
+        where = self.stack.wait_object([f"results/{key}.json", f"failed/{key}.json"], timeout=30)
+        return desc, where
+
+    def test_a_thousand_byte_key_is_classified(self):
+        last = "r\u00e9sum\u00e9-" * 30 + ".txt"
+        key = "workflow/" + "d" * (1000 - len("workflow/") - len(last.encode()) - 1) + "/" + last
+        self.assertEqual(len(key.encode()), 1000)
+        desc, where = self.run_key(key, (SAMPLES / "en.txt").read_bytes())
+        self.assertEqual(desc["status"], "SUCCEEDED", desc)
+        self.assertEqual(self.stack.get_json(where)["classification"]["category"], "billing")
+
+    def test_translation_over_the_cap_fails_in_prepare(self):
+        german = (SAMPLES / "de.txt").read_text()
+        text = "\n\n".join([german] * (210_000 // len(german.encode()) + 1))
+        desc, where = self.run_key("workflow/lang-de.txt", text.encode())
+        self.assertEqual(desc["status"], "FAILED", desc)
+        error = self.stack.get_json(where)["error"]
+        self.assertEqual(error["type"], "InputTooLarge", error)
+        self.assertIn("TranslateMaxTextBytes", error["message"])
+        entered = {e["stateEnteredEventDetails"]["name"] for e in self.history(desc["executionArn"])
+                   if "stateEnteredEventDetails" in e}
+        self.assertNotIn("Translate", entered)
+
+    def test_when_the_failure_record_cannot_be_written_the_original_error_remains(self):
+        desc = self.start({"bucket": "no-such-bucket", "key": "workflow/x.txt"})
+        self.assertEqual(desc["status"], "FAILED", desc)
+        self.assertEqual(desc.get("error"), "DocumentNotFound", desc)
+        entered = [e["stateEnteredEventDetails"]["name"] for e in self.history(desc["executionArn"])
+                   if "stateEnteredEventDetails" in e]
+        self.assertEqual(entered[-2:], ["RecordFailure", "WorkflowFailed"], entered)
+
+    def test_an_aborted_execution_gets_its_failure_record_from_the_status_event(self):
+        key = "workflow/aborted.md"
+        long_text = "\n\n".join(f"## Part {i}\n\n" + (SAMPLES / "en.txt").read_text() for i in range(12))
+        arn = self.stack.upload_for_workflow(key, long_text.encode())
+        self.stack.sfn().stop_execution(executionArn=arn)
+        desc = self.stack.wait_execution(arn, timeout=300)
+        self.assertEqual(desc["status"], "ABORTED", desc)
+        # What EventBridge sends on the rule DocumentWorkflowUnfinishedRule (played here).
+        event = {"version": "0", "id": "local", "detail-type": "Step Functions Execution Status Change",
+                 "source": "aws.states", "account": "123456789012", "time": "2026-11-30T00:00:00Z",
+                 "region": "us-east-1", "resources": [arn],
+                 "detail": {"executionArn": arn, "stateMachineArn": desc["stateMachineArn"],
+                            "name": desc["name"], "status": desc["status"],
+                            "startDate": int(desc["startDate"].timestamp() * 1000),
+                            "stopDate": int(desc["stopDate"].timestamp() * 1000),
+                            "input": desc["input"], "output": None, "error": None, "cause": None}}
+        resp = self.stack.lambda_().invoke(FunctionName="summarize-document", Payload=json.dumps(event).encode())
+        out = json.loads(resp["Payload"].read())
+        self.assertNotIn("FunctionError", resp, out)
+        self.assertEqual(out["status"], "recorded", out)
+        record = self.stack.get_json(f"failed/{key}.json")
+        self.assertEqual(record["error"]["type"], "ExecutionAborted", record)
+        self.assertEqual(record["execution"], arn)
 
 
 class ThrottlingStorm(unittest.TestCase):

@@ -240,6 +240,8 @@ class LocalStack:
             "DocumentsBucketName": BUCKET,
             "WorkingLanguage": "en",
             "MapMaxConcurrency": str(self.options.map_concurrency),
+            # translate's TRANSLATE_MAX_TEXT_BYTES (its default, as the local functions run).
+            "TranslateMaxTextBytes": "204800",
         }
 
         def resolve(match: re.Match) -> str:

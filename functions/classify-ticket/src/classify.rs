@@ -35,7 +35,8 @@ pub struct TicketClassification {
     pub confidence: f64,
     /// One line on why.
     pub rationale: String,
-    /// Whether a person must look at the ticket (the model gave no valid answer).
+    /// Whether a person must look at the ticket: the model gave no valid answer, or its
+    /// confidence is below `CLASSIFY_REVIEW_BELOW_CONFIDENCE`.
     pub needs_review: bool,
     /// Why it needs review.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -55,6 +56,7 @@ pub struct Classifier {
     taxonomy: Taxonomy,
     system: String,
     params: GenerationParams,
+    review_below: f64,
 }
 
 impl Classifier {
@@ -66,7 +68,14 @@ impl Classifier {
             params: GenerationParams::default()
                 .temperature(TEMPERATURE)
                 .max_gen_len(max_gen_len),
+            review_below: crate::config::DEFAULT_REVIEW_BELOW_CONFIDENCE,
         }
+    }
+
+    /// Classifications with a confidence below `threshold` (0-1) get `needs_review`.
+    pub fn review_below(mut self, threshold: f64) -> Self {
+        self.review_below = threshold;
+        self
     }
 
     pub fn taxonomy(&self) -> &Taxonomy {
@@ -172,6 +181,13 @@ impl Classifier {
             .queue_for(&answer.category)
             .unwrap_or(self.taxonomy.review_queue())
             .to_owned();
+        let unsure = answer.confidence < self.review_below;
+        let reason = unsure.then(|| {
+            format!(
+                "the model's confidence {} is below {} (CLASSIFY_REVIEW_BELOW_CONFIDENCE)",
+                answer.confidence, self.review_below
+            )
+        });
         TicketClassification {
             category: answer.category,
             priority: answer.priority,
@@ -180,8 +196,8 @@ impl Classifier {
             queue,
             confidence: answer.confidence,
             rationale: answer.rationale,
-            needs_review: false,
-            reason: None,
+            needs_review: unsure,
+            reason,
             model,
             usage,
             metadata: ticket.metadata,

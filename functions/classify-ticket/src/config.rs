@@ -5,6 +5,10 @@ use settings::{ConfigError, Settings, in_range};
 
 use crate::taxonomy::Taxonomy;
 
+/// The default of `CLASSIFY_REVIEW_BELOW_CONFIDENCE`: a model less than even odds sure of
+/// its category has a person look.
+pub const DEFAULT_REVIEW_BELOW_CONFIDENCE: f64 = 0.5;
+
 /// Size limits on a ticket, checked before any model call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -25,7 +29,7 @@ impl Default for Limits {
 }
 
 /// The environment variables of classify-ticket (the README's table lists them).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ClassifySettings {
     /// Largest HTTP body or task input, in bytes.
@@ -38,6 +42,8 @@ pub struct ClassifySettings {
     pub classify_max_metadata_bytes: usize,
     /// `max_gen_len` of each model call.
     pub classify_max_gen_len: u32,
+    /// A classification whose confidence is below this (0-1) gets `needs_review`.
+    pub classify_review_below_confidence: f64,
     /// `TAXONOMY_JSON`: the taxonomy, inline.
     pub taxonomy_json: Option<String>,
     /// `TAXONOMY_FILE`: a path to the taxonomy.
@@ -52,6 +58,7 @@ impl Default for ClassifySettings {
             classify_max_body_chars: 20_000,
             classify_max_metadata_bytes: 4 * 1024,
             classify_max_gen_len: 256,
+            classify_review_below_confidence: DEFAULT_REVIEW_BELOW_CONFIDENCE,
             taxonomy_json: None,
             taxonomy_file: None,
         }
@@ -103,6 +110,12 @@ impl Settings for ClassifySettings {
             self.classify_max_gen_len,
             32,
             bedrock::params::MAX_GEN_LEN_LIMIT,
+        )?;
+        in_range(
+            "CLASSIFY_REVIEW_BELOW_CONFIDENCE",
+            self.classify_review_below_confidence,
+            0.0,
+            1.0,
         )
     }
 }
@@ -114,6 +127,8 @@ pub struct Config {
     pub limits: Limits,
     /// `max_gen_len` of each model call.
     pub max_gen_len: u32,
+    /// A classification whose confidence is below this gets `needs_review`.
+    pub review_below_confidence: f64,
     /// Categories, priorities and routing.
     pub taxonomy: Taxonomy,
 }
@@ -136,6 +151,7 @@ impl TryFrom<ClassifySettings> for Config {
         Ok(Self {
             limits,
             max_gen_len: s.classify_max_gen_len,
+            review_below_confidence: s.classify_review_below_confidence,
             taxonomy,
         })
     }
@@ -177,8 +193,10 @@ mod tests {
             ("CLASSIFY_MAX_BODY_CHARS", " 20 "),
             ("CLASSIFY_MAX_METADATA_BYTES", "30"),
             ("CLASSIFY_MAX_GEN_LEN", "64"),
+            ("CLASSIFY_REVIEW_BELOW_CONFIDENCE", "0.75"),
         ])
         .unwrap();
+        assert_eq!(config.review_below_confidence, 0.75);
         assert_eq!(
             config.limits,
             Limits {
@@ -197,6 +215,7 @@ mod tests {
             ("CLASSIFY_MAX_BODY_CHARS", "0"),
             ("CLASSIFY_MAX_BODY_CHARS", "lots"),
             ("CLASSIFY_MAX_GEN_LEN", "4096"),
+            ("CLASSIFY_REVIEW_BELOW_CONFIDENCE", "1.5"),
             ("CLASSIFY_MAX_REQUEST_BYTES", "-1"),
             ("TAXONOMY_JSON", "[]"),
             ("TAXONOMY_FILE", "/no/such/taxonomy.json"),

@@ -30,7 +30,8 @@ impl App {
         Self {
             client,
             limits: config.limits,
-            classifier: Classifier::new(config.taxonomy, config.max_gen_len),
+            classifier: Classifier::new(config.taxonomy, config.max_gen_len)
+                .review_below(config.review_below_confidence),
         }
     }
 

@@ -511,3 +511,37 @@ async fn sample_events_stay_valid() {
     assert_eq!(out["needs_review"], false);
     assert_eq!(s.emulator.calls(), 2);
 }
+
+#[tokio::test]
+async fn a_valid_answer_with_low_confidence_needs_review() {
+    let unsure = GOOD.replace("\"confidence\": 0.9", "\"confidence\": 0.3");
+    let s = setup(Script::new(vec![Rule::new(Outcome::text(unsure.clone()))])).await;
+    let out = handle(&s.app, ticket(), deadline()).await.unwrap();
+    // The classification stands; a person looks at it.
+    assert_eq!(out["category"], "billing");
+    assert_eq!(out["confidence"], 0.3);
+    assert_eq!(out["needs_review"], true);
+    let reason = out["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("0.3") && reason.contains("CLASSIFY_REVIEW_BELOW_CONFIDENCE"),
+        "{reason}"
+    );
+    assert_eq!(s.emulator.calls(), 1);
+
+    // At or above the threshold: no review.
+    let s = setup(Script::new(vec![Rule::new(Outcome::text(GOOD))])).await;
+    let out = handle(&s.app, ticket(), deadline()).await.unwrap();
+    assert_eq!(out["needs_review"], false);
+    assert!(out.get("reason").is_none(), "{out}");
+
+    // The threshold is a setting.
+    let config = Config::from_vars([("CLASSIFY_REVIEW_BELOW_CONFIDENCE", "0.25")]).unwrap();
+    let s = setup_with(
+        Script::new(vec![Rule::new(Outcome::text(unsure))]),
+        config,
+        WINDOW,
+    )
+    .await;
+    let out = handle(&s.app, ticket(), deadline()).await.unwrap();
+    assert_eq!(out["needs_review"], false);
+}

@@ -9,6 +9,8 @@ pub mod options;
 mod prompt;
 pub mod records;
 pub mod requests;
+pub mod source_key;
+pub mod stopped;
 pub mod summarize;
 pub mod uploads;
 pub mod versions;
@@ -72,6 +74,9 @@ impl Function for App {
     }
 
     async fn task(&self, input: Value, deadline: Deadline) -> Result<Value, TaskError> {
+        if stopped::is_status_change(&input) {
+            return stopped::record_unfinished(self, input).await;
+        }
         if input.get("action").is_some() {
             let step: workflow::Step = serde_json::from_value(input)
                 .map_err(|e| TaskError::InvalidInput(format!("invalid workflow step: {e}")))?;

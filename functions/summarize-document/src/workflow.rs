@@ -1,6 +1,7 @@
 //! The document workflow's steps (Step Functions tasks with an `action`): prepare the
 //! text, plan the parts, summarize one part (inside a Map), combine, and write the
-//! result or failure record. Large texts travel through S3, never through state input.
+//! result or failure record. Texts and part summaries travel through S3, never through
+//! state data: the state holds only keys, byte ranges and counts (see [`MAX_PARTS`]).
 
 use bedrock::{Deadline, UsageTotals};
 use lambda_kit::TaskError;
@@ -9,10 +10,24 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use text::Language;
 
-use crate::App;
 use crate::document::extract_text;
 use crate::options::SummaryOptions;
 use crate::summarize::{Sizes, combine, summarize_part, summarize_whole};
+use crate::{App, source_key};
+
+/// Most parts a document may be split into in the workflow.
+///
+/// The Map state's items and results are state data, which Step Functions caps at 256 KiB
+/// (`States.DataLimitExceeded`, which no Catch can catch). With this cap, the worst case
+/// (7-digit byte offsets, 3-digit indexes) is at most 500 x ~45 bytes = ~23 KB of Plan
+/// items and 500 x ~12 bytes = ~6 KB of Map results, well below the limit together with
+/// the rest of the state (input event, settings, summary, classification: a few KB each;
+/// see the test `worst_case_state_payload_is_far_below_the_limit`). It also keeps an
+/// execution under Step Functions' 25,000 history events: a part costs ~7 events, and 3
+/// more per retry. Texts that need more parts fail with `InputTooLarge`; with the
+/// template's smallest `ContextWindow` (4,096 tokens, parts of ~3,600 tokens) 500 parts
+/// hold about 1.8 M tokens, more than the 4 MiB default `MaxTextBytes` of prose.
+pub const MAX_PARTS: usize = 500;
 
 /// One workflow step.
 #[derive(Debug, Deserialize)]
@@ -22,15 +37,19 @@ pub enum Step {
     Prepare {
         /// Source bucket.
         bucket: String,
-        /// Source key.
+        /// Source key, as the event gave it (tried URL-decoded when not found as given).
         key: String,
         /// Where this execution keeps its working files (e.g. `work/<execution>/`).
         work_prefix: String,
         /// The language the workflow works in (translation target); default English.
         #[serde(default)]
         working_language: Option<Language>,
+        /// The most text bytes the workflow's Translate step takes; a document that needs
+        /// translation and has more text fails here, before any model call.
+        #[serde(default)]
+        translate_max_bytes: Option<u64>,
     },
-    /// Split a stored text into parts that fit the window.
+    /// Split a stored text into parts that fit the window (at most [`MAX_PARTS`]).
     Plan {
         /// Bucket of the text.
         bucket: String,
@@ -39,12 +58,15 @@ pub enum Step {
         /// Language of the text (and of the summaries).
         language: Language,
     },
-    /// Summarize one part (a byte range of the stored text).
+    /// Summarize one part (a byte range of the stored text) and store the part's summary
+    /// under `work_prefix` (see [`part_key`]).
     SummarizePart {
         /// Bucket of the text.
         bucket: String,
         /// Key of the text.
         text_key: String,
+        /// Where this execution keeps its working files.
+        work_prefix: String,
         /// Start byte.
         start: usize,
         /// End byte (exclusive).
@@ -56,10 +78,14 @@ pub enum Step {
         /// Language of the summary.
         language: Language,
     },
-    /// Combine part summaries, in order, into the final summary.
+    /// Combine the stored part summaries 1 to `count`, in order, into the final summary.
     Combine {
-        /// Part summaries in order.
-        summaries: Vec<String>,
+        /// Bucket of the part summaries.
+        bucket: String,
+        /// Where this execution keeps its working files.
+        work_prefix: String,
+        /// Number of parts.
+        count: usize,
         /// Language of the summary.
         language: Language,
         /// Summary options.
@@ -83,28 +109,70 @@ pub enum Step {
         key: String,
         /// `{"Error": ..., "Cause": ...}` from the Catch.
         error: Value,
+        /// The execution's id, kept in the record.
+        #[serde(default)]
+        execution: Option<String>,
     },
 }
 
-/// A part of the stored text, as the Map state's items.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PartRef {
-    /// Always `summarize_part`, so items are ready-made task inputs.
-    pub action: &'static str,
-    /// Bucket of the text.
-    pub bucket: String,
-    pub text_key: String,
-    /// Start byte.
-    pub start: usize,
-    /// End byte.
-    pub end: usize,
+/// A part of the stored text, as the Map state's items; the Map's `ItemSelector` adds the
+/// fields all parts share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PartRange {
     /// 1-based part number.
     pub index: usize,
-    /// Number of parts.
-    pub total: usize,
-    /// Summary language.
-    pub language: Language,
+    /// Start byte.
+    pub start: usize,
+    /// End byte (exclusive).
+    pub end: usize,
 }
+
+/// What a part's summary is stored as: `<work_prefix>parts/<index>.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct PartSummary {
+    summary: String,
+    model: String,
+    usage: StoredUsage,
+}
+
+/// [`UsageTotals`] as stored in a part summary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct StoredUsage {
+    prompt_tokens: u64,
+    generation_tokens: u64,
+    model_calls: u32,
+    attempts: u32,
+}
+
+impl From<UsageTotals> for StoredUsage {
+    fn from(u: UsageTotals) -> Self {
+        Self {
+            prompt_tokens: u.prompt_tokens,
+            generation_tokens: u.generation_tokens,
+            model_calls: u.model_calls,
+            attempts: u.attempts,
+        }
+    }
+}
+
+impl From<StoredUsage> for UsageTotals {
+    fn from(u: StoredUsage) -> Self {
+        Self {
+            prompt_tokens: u.prompt_tokens,
+            generation_tokens: u.generation_tokens,
+            model_calls: u.model_calls,
+            attempts: u.attempts,
+        }
+    }
+}
+
+/// Where part `index`'s summary is stored under `work_prefix`.
+pub fn part_key(work_prefix: &str, index: usize) -> String {
+    format!("{}parts/{index:05}.json", with_slash(work_prefix))
+}
+
+/// The largest part summary record read back.
+const MAX_PART_RECORD_BYTES: u64 = 1024 * 1024;
 
 /// Runs one workflow step.
 pub async fn run(app: &App, step: Step, deadline: Deadline) -> Result<Value, TaskError> {
@@ -114,8 +182,14 @@ pub async fn run(app: &App, step: Step, deadline: Deadline) -> Result<Value, Tas
             key,
             work_prefix,
             working_language,
+            translate_max_bytes,
         } => {
-            let object = get_object(&app.s3, &bucket, &key, app.config.max_document_bytes).await?;
+            let max = app.config.max_document_bytes;
+            let (object, key) = source_key::read_either(&key, |k| {
+                let (s3, bucket) = (&app.s3, &bucket);
+                async move { get_object(s3, bucket, &k, max).await }
+            })
+            .await?;
             let extracted = extract_text(&object.bytes, &key, object.content_type.as_deref())?;
             if extracted.text.len() as u64 > app.config.max_text_bytes {
                 return Err(TaskError::InputTooLarge(format!(
@@ -124,20 +198,32 @@ pub async fn run(app: &App, step: Step, deadline: Deadline) -> Result<Value, Tas
                     app.config.max_text_bytes
                 )));
             }
-            let language = text::detect(&extracted.text).map(|d| d.language);
+            let language = text::detect_confident(&extracted.text).map(|d| d.language);
             let working = working_language.unwrap_or(Language::English);
+            let needs_translation = language.is_some_and(|l| l != working);
+            let translate_limit = translate_max_bytes.filter(|_| needs_translation);
+            if let Some(limit) = translate_limit.filter(|&l| extracted.text.len() as u64 > l) {
+                return Err(TaskError::InputTooLarge(format!(
+                    "the document's text is {} bytes of {}; the workflow translates at most \
+                     {limit} bytes into {} (TranslateMaxTextBytes)",
+                    extracted.text.len(),
+                    language.map(Language::name).unwrap_or_default(),
+                    working.name()
+                )));
+            }
             let text_key = format!("{}source.txt", with_slash(&work_prefix));
             put_text(&app.s3, &bucket, &text_key, &extracted.text).await?;
             Ok(json!({
                 "bucket": bucket,
                 "key": key,
+                "name": source_key::display_name(&key),
                 "etag": object.etag,
                 "size": object.bytes.len(),
                 "format": extracted.format.as_str(),
                 "text_key": text_key,
                 "language": language,
                 "working_language": working,
-                "needs_translation": language.is_some_and(|l| l != working),
+                "needs_translation": needs_translation,
                 "estimated_tokens": bedrock::estimate_tokens(&extracted.text),
             }))
         }
@@ -154,26 +240,29 @@ pub async fn run(app: &App, step: Step, deadline: Deadline) -> Result<Value, Tas
                 language,
             );
             let parts = text::split(&text, sizes.part_tokens, sizes.overlap);
-            let total = parts.len();
-            let items: Vec<PartRef> = parts
+            if parts.len() > MAX_PARTS {
+                return Err(TaskError::InputTooLarge(format!(
+                    "the text needs {} parts of at most {} tokens; the workflow summarizes \
+                     at most {MAX_PARTS} parts (a larger ContextWindow makes fewer parts)",
+                    parts.len(),
+                    sizes.part_tokens
+                )));
+            }
+            let items: Vec<PartRange> = parts
                 .iter()
                 .enumerate()
-                .map(|(i, p)| PartRef {
-                    action: "summarize_part",
-                    bucket: bucket.clone(),
-                    text_key: text_key.clone(),
+                .map(|(i, p)| PartRange {
+                    index: i + 1,
                     start: p.start,
                     end: p.start + p.text.len(),
-                    index: i + 1,
-                    total,
-                    language,
                 })
                 .collect();
-            Ok(json!({ "parts": items, "count": total }))
+            Ok(json!({ "parts": items, "count": items.len() }))
         }
         Step::SummarizePart {
             bucket,
             text_key,
+            work_prefix,
             start,
             end,
             index,
@@ -202,22 +291,42 @@ pub async fn run(app: &App, step: Step, deadline: Deadline) -> Result<Value, Tas
                     let usage = UsageTotals::of(&done);
                     (done.generation.trim().to_owned(), done.model_id, usage)
                 };
-            Ok(json!({
-                "summary": summary,
-                "model": model,
-                "usage": usage,
-            }))
+            let summary_key = part_key(&work_prefix, index);
+            let record = PartSummary {
+                summary,
+                model,
+                usage: usage.into(),
+            };
+            put_json(&app.s3, &bucket, &summary_key, &record).await?;
+            Ok(json!({ "index": index, "summary_key": summary_key }))
         }
         Step::Combine {
-            summaries,
+            bucket,
+            work_prefix,
+            count,
             language,
             options,
         } => {
-            if summaries.is_empty() {
-                return Err(TaskError::InvalidInput("no summaries to combine".into()));
+            if count == 0 || count > MAX_PARTS {
+                return Err(TaskError::InvalidInput(format!(
+                    "cannot combine {count} parts (1 to {MAX_PARTS})"
+                )));
+            }
+            let mut summaries = Vec::with_capacity(count);
+            let mut parts_usage = UsageTotals::default();
+            let mut part_model = String::new();
+            for index in 1..=count {
+                let key = part_key(&work_prefix, index);
+                let object = get_object(&app.s3, &bucket, &key, MAX_PART_RECORD_BYTES).await?;
+                let part: PartSummary = serde_json::from_slice(&object.bytes).map_err(|e| {
+                    TaskError::InvalidInput(format!("{key} is not a part summary: {e}"))
+                })?;
+                parts_usage += part.usage.into();
+                part_model = part.model;
+                summaries.push(part.summary);
             }
             let sizes = Sizes::new(&app.llama, &options, &app.config.plan(), language);
-            let summary = combine(
+            let mut summary = combine(
                 &app.llama,
                 summaries,
                 &options,
@@ -227,7 +336,14 @@ pub async fn run(app: &App, step: Step, deadline: Deadline) -> Result<Value, Tas
                 deadline,
             )
             .await?;
-            serde_json::to_value(summary).map_err(|e| TaskError::Internal(e.to_string()))
+            if count == 1 {
+                // No call was made: the one part's model wrote the summary.
+                summary.model = part_model;
+            }
+            let mut out =
+                serde_json::to_value(summary).map_err(|e| TaskError::Internal(e.to_string()))?;
+            out["parts_usage"] = json!(parts_usage);
+            Ok(out)
         }
         Step::WriteResult {
             bucket,
@@ -239,12 +355,18 @@ pub async fn run(app: &App, step: Step, deadline: Deadline) -> Result<Value, Tas
             put_json(&app.s3, &out_bucket, &result_key, &result).await?;
             Ok(json!({ "bucket": out_bucket, "result_key": result_key }))
         }
-        Step::WriteFailure { bucket, key, error } => {
+        Step::WriteFailure {
+            bucket,
+            key,
+            error,
+            execution,
+        } => {
             let out_bucket = app.config.output_bucket.clone().unwrap_or(bucket.clone());
             let failure_key = format!("{}{key}.json", app.config.failure_prefix);
             let record = json!({
                 "source": {"bucket": bucket, "key": key},
                 "error": failure_error(&error),
+                "execution": execution,
             });
             put_json(&app.s3, &out_bucket, &failure_key, &record).await?;
             Ok(json!({ "bucket": out_bucket, "failure_key": failure_key }))
@@ -254,7 +376,7 @@ pub async fn run(app: &App, step: Step, deadline: Deadline) -> Result<Value, Tas
 
 /// The `{type, message}` of a Catch's `{"Error", "Cause"}`. A Lambda task's Cause is the
 /// function's error JSON as a string; its `errorMessage` is the message.
-fn failure_error(error: &Value) -> Value {
+pub(crate) fn failure_error(error: &Value) -> Value {
     let cause = error
         .get("Cause")
         .and_then(Value::as_str)
@@ -282,4 +404,80 @@ async fn read_text(app: &App, bucket: &str, key: &str) -> Result<String, TaskErr
     let object = get_object(&app.s3, bucket, key, app.config.max_text_bytes).await?;
     String::from_utf8(object.bytes)
         .map_err(|_| TaskError::InvalidInput(format!("{key} is not UTF-8 text")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Step Functions' limit on state data (input and output of every state).
+    const STATE_LIMIT: usize = 256 * 1024;
+
+    /// The largest state of an execution, built from the worst values every field can
+    /// take: a 1,024-byte key in the input event and in the records, `MAX_PARTS` ranges with
+    /// 13-digit byte offsets (`MAX_TEXT_BYTES` may be up to 2^40), the Map's results, and
+    /// a summary and a classification rationale of 2,048 tokens (the largest
+    /// `max_gen_len` either function accepts) at 16 bytes a token.
+    #[test]
+    fn worst_case_state_payload_is_far_below_the_limit() {
+        let key = format!("workflow/{}", "k".repeat(1024 - 9));
+        let bucket = "b".repeat(63);
+        let generated = "x".repeat(2048 * 16);
+        let offset = 1usize << 40;
+        let ranges: Vec<PartRange> = (1..=MAX_PARTS)
+            .map(|index| PartRange {
+                index,
+                start: offset,
+                end: offset,
+            })
+            .collect();
+        let plan = json!({"parts": ranges, "count": MAX_PARTS});
+        let map_results: Vec<Value> = (1..=MAX_PARTS).map(|i| json!({"part": i})).collect();
+        let usage = json!({"prompt_tokens": u64::MAX, "generation_tokens": u64::MAX,
+                           "model_calls": u32::MAX, "attempts": u32::MAX});
+        let event = json!({
+            "version": "0", "id": "17793124-05d4-b198-2fde-7ededc63b103",
+            "detail-type": "Object Created", "source": "aws.s3", "account": "123456789012",
+            "time": "2026-11-26T09:20:11Z", "region": "us-east-1",
+            "resources": [format!("arn:aws:s3:::{bucket}")],
+            "detail": {"version": "0", "bucket": {"name": bucket},
+                       "object": {"key": key, "size": offset, "etag": "e".repeat(34),
+                                  "version-id": "v".repeat(32), "sequencer": "s".repeat(16)},
+                       "request-id": "r".repeat(16), "requester": "123456789012",
+                       "source-ip-address": "203.0.113.10", "reason": "PutObject"}
+        });
+        let mut state = event;
+        state["source"] = json!({"bucket": bucket, "key": key});
+        state["settings"] = json!({"working_language": "en", "max_concurrency": 40,
+                                   "translate_max_bytes": offset});
+        state["prepared"] = json!({"bucket": bucket, "key": key,
+            "name": "n".repeat(crate::source_key::MAX_NAME_CHARS * 4), "etag": "e".repeat(34),
+            "size": offset, "format": "markdown", "text_key": format!("work/{}/source.txt", "x".repeat(80)),
+            "language": "en", "working_language": "en", "needs_translation": true,
+            "estimated_tokens": u32::MAX});
+        state["translation"] = json!({"output_key": format!("work/{}/translated.txt", "x".repeat(80)),
+            "source_language": "de", "target_language": "en", "model": "m".repeat(200),
+            "chunks": u32::MAX, "usage": usage});
+        state["work"] = json!({"text_key": state["translation"]["output_key"], "language": "en",
+            "translated": true, "translation": state["translation"]});
+        // During the Map the ranges are in the state; after it, the Map's results.
+        state["plan"] = plan.clone();
+        let during_map = state.to_string().len();
+        state["plan"]["parts"] = json!(map_results);
+        state["combined"] = json!({"summary": generated, "model": "m".repeat(200), "usage": usage,
+            "parts": MAX_PARTS, "combine_rounds": 99, "truncated": true, "parts_usage": usage});
+        state["classification"] = json!({"category": "c".repeat(200), "priority": "p".repeat(200),
+            "sentiment": {"label": "negative", "score": 0.5}, "language": "en",
+            "queue": "q".repeat(200), "confidence": 0.5, "rationale": generated,
+            "needs_review": true, "model": "m".repeat(200), "usage": usage});
+        state["error"] = json!({"Error": "e".repeat(100), "Cause": "c".repeat(32 * 1024)});
+        let at_the_end = state.to_string().len();
+        let largest = during_map.max(at_the_end);
+        assert!(
+            largest < STATE_LIMIT / 2,
+            "worst-case state is {largest} bytes; the limit is {STATE_LIMIT}"
+        );
+        // The Map's items alone, for the arithmetic in MAX_PARTS' documentation.
+        assert!(plan.to_string().len() < 32 * 1024);
+    }
 }

@@ -12,11 +12,6 @@ use crate::response::TranslationResponse;
 use crate::translation::{Job, translate};
 use crate::{App, Config};
 
-/// Below this detector confidence (0-1) the source language counts as undetermined: short
-/// texts (a few words) often get a wrong guess with a confidence under 0.3, and a wrong
-/// guess equal to the target would return the text untranslated.
-pub const MIN_DETECTION_CONFIDENCE: f64 = 0.4;
-
 /// What the function serves over HTTP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
@@ -181,8 +176,8 @@ async fn run(
 }
 
 fn detect(text: &str) -> Result<Language, TaskError> {
-    match text::detect(text) {
-        Some(d) if d.confidence >= MIN_DETECTION_CONFIDENCE => {
+    match text::detect_confident(text) {
+        Some(d) => {
             tracing::info!(
                 language = d.language.code(),
                 confidence = d.confidence,

@@ -15,7 +15,7 @@ pub mod response;
 pub mod translation;
 
 pub use config::Config;
-pub use handler::{Endpoint, MIN_DETECTION_CONFIDENCE};
+pub use handler::Endpoint;
 pub use response::TranslationResponse;
 
 /// The clients and configuration built once per cold start and shared by invocations.

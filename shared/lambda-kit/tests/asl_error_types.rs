@@ -1,8 +1,11 @@
 //! The state machines and the code agree on error names: every `Retry`/`Catch` name in
 //! `statemachines/*.asl.json` is one the functions emit (`TaskError::error_types()`), a
 //! Step Functions `States.*` name or a Lambda service exception; every task retries model
-//! throttling and ends in a failure record when it fails for good; every Lambda task calls
-//! a function from the template's `DefinitionSubstitutions`.
+//! throttling and ends in a failure record when it fails for good; a deadline overrun, a
+//! model error and a malformed model answer are retried exactly once (a deadline overrun
+//! is mostly deterministic: five reruns of a step that overran cost five times as much);
+//! the failure recorder has a Catch of its own; every Lambda task calls a function from
+//! the template's `DefinitionSubstitutions`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -44,6 +47,9 @@ const LAMBDA_ERRORS: &[&str] = &[
 
 /// The action of the task that writes the failure record.
 const FAILURE_ACTION: &str = "write_failure";
+
+/// Errors every task retries exactly once.
+const RETRIED_ONCE: [&str; 3] = ["DeadlineExceeded", "ModelError", "MalformedModelResponse"];
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -205,7 +211,11 @@ fn check_states(
         for (i, rule) in error_names(&state["Catch"]) {
             let next = rule["Next"].as_str().unwrap_or("");
             let target = states.get(next).or_else(|| top_level.get(next));
-            if !target.is_some_and(is_failure_recorder) {
+            // The recorder itself, failing for good, ends the execution with the original
+            // error (the EventBridge rule on execution status writes the record then).
+            let recorder_gives_up =
+                is_failure_recorder(state) && target.is_some_and(|t| t["Type"] == "Fail");
+            if !recorder_gives_up && !target.is_some_and(is_failure_recorder) {
                 problems.push(format!(
                     "{here}: Catch[{i}] goes to `{next}`, not to a task that writes the \
                      failure record (action `{FAILURE_ACTION}`)"
@@ -227,9 +237,32 @@ fn check_states(
                             "{here}: the failure recorder does not retry StorageError"
                         ));
                     }
+                    if !catches_all(state) {
+                        problems.push(format!(
+                            "{here}: the failure recorder has no Catch on States.ALL"
+                        ));
+                    }
                 } else {
                     if !retried("ModelThrottled") {
                         problems.push(format!("{here}: no Retry on ModelThrottled"));
+                    }
+                    for once in RETRIED_ONCE {
+                        // Step Functions applies the first retrier that lists the error;
+                        // MaxAttempts defaults to 3.
+                        let first = error_names(&state["Retry"]).find(|(_, rule)| {
+                            rule["ErrorEquals"]
+                                .as_array()
+                                .is_some_and(|n| n.iter().any(|e| e == once))
+                        });
+                        match first {
+                            None => problems.push(format!("{here}: no Retry on {once}")),
+                            Some((i, rule)) if rule["MaxAttempts"].as_u64().unwrap_or(3) != 1 => {
+                                problems.push(format!(
+                                    "{here}: Retry[{i}] retries {once} more than once"
+                                ))
+                            }
+                            Some(_) => {}
+                        }
                     }
                     if !catches_all(state) && !enclosing_catch {
                         problems.push(format!(
@@ -356,28 +389,37 @@ fn the_checker_finds_each_kind_of_mistake() {
     let recorder = json!({
         "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
         "Parameters": {"FunctionName": "${FnArn}", "Payload": {"action": "write_failure"}},
-        "Retry": [{"ErrorEquals": ["StorageError"]}], "End": true
+        "Retry": [{"ErrorEquals": ["StorageError"]}],
+        "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Failed"}], "Next": "Failed"
     });
     let good = json!({"StartAt": "A", "States": {
         "A": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
               "Parameters": {"FunctionName": "${FnArn}", "Payload": {}},
-              "Retry": [{"ErrorEquals": ["ModelThrottled", "Lambda.ServiceException"]}],
+              "Retry": [{"ErrorEquals": ["ModelThrottled", "Lambda.ServiceException"]},
+                        {"ErrorEquals": ["DeadlineExceeded"], "MaxAttempts": 1},
+                        {"ErrorEquals": ["ModelError", "MalformedModelResponse"], "MaxAttempts": 1}],
               "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Record"}], "End": true},
-        "Record": recorder
+        "Record": recorder,
+        "Failed": {"Type": "Fail"}
     }});
     assert_eq!(problems("good", &good, &subs), Vec::<String>::new());
 
     let bad = json!({"StartAt": "A", "States": {
         "A": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
               "Parameters": {"FunctionName": "${OtherArn}", "Payload": {}},
-              "Retry": [{"ErrorEquals": ["ModelThrotled"]}],
+              "Retry": [{"ErrorEquals": ["ModelThrotled", "DeadlineExceeded"], "MaxAttempts": 5},
+                        {"ErrorEquals": ["ModelError"]}],
               "Catch": [{"ErrorEquals": ["States.ALL", "InvalidInput"], "Next": "Done"}], "End": true},
         "M": {"Type": "Map", "ItemProcessor": {"StartAt": "P", "States": {
               "P": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
                     "Parameters": {"FunctionName": "${FnArn}", "Payload.$": "$"},
                     "Retry": [{"ErrorEquals": ["ModelThrottled"]}], "End": true}}}, "End": true},
         "Done": {"Type": "Succeed"},
-        "Record": recorder
+        "Record": {
+            "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+            "Parameters": {"FunctionName": "${FnArn}", "Payload": {"action": "write_failure"}},
+            "Retry": [{"ErrorEquals": ["StorageError"]}], "End": true
+        }
     }});
     let found = problems("bad", &bad, &subs).join("\n");
     for expected in [
@@ -388,6 +430,10 @@ fn the_checker_finds_each_kind_of_mistake() {
         "FunctionName `${OtherArn}`",
         "bad/M/P: no Catch on States.ALL",
         "`${OtherArn}` is not in the template's DefinitionSubstitutions",
+        "bad/A: Retry[0] retries DeadlineExceeded more than once",
+        "bad/A: Retry[1] retries ModelError more than once",
+        "bad/A: no Retry on MalformedModelResponse",
+        "bad/Record: the failure recorder has no Catch on States.ALL",
     ] {
         assert!(
             found.contains(expected),

@@ -177,6 +177,17 @@ pub fn detect(text: &str) -> Option<Detection> {
     })
 }
 
+/// Below this detector confidence (0-1) a guess does not count: short texts (a few words)
+/// often get a wrong guess under 0.3, and a wrong source language makes a translation
+/// worse than none. Every caller that acts on a detected language uses this one threshold
+/// (through [`detect_confident`]).
+pub const MIN_CONFIDENCE: f64 = 0.4;
+
+/// [`detect`], keeping only a guess with at least [`MIN_CONFIDENCE`].
+pub fn detect_confident(text: &str) -> Option<Detection> {
+    detect(text).filter(|d| d.confidence >= MIN_CONFIDENCE)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,5 +236,15 @@ mod tests {
         // Slicing at the sample limit never splits a character.
         let long = "ü".repeat(DETECTION_SAMPLE_BYTES);
         let _ = detect(&long);
+    }
+
+    #[test]
+    fn weak_guesses_do_not_count() {
+        // A short English title that whatlang calls Italian, with little confidence.
+        let weak = detect("Data file v2 final").unwrap();
+        assert!(weak.confidence < MIN_CONFIDENCE, "{weak:?}");
+        assert_eq!(detect_confident("Data file v2 final"), None);
+        let strong = detect_confident("Hallo Welt, wie geht es dir heute?").unwrap();
+        assert_eq!(strong.language, Language::German);
     }
 }

@@ -11,4 +11,6 @@ pub use chunk::{Chunk, split};
 pub use extract::{
     ExtractError, Extracted, Format, Limits, decode_plain_text, detect_format, extract,
 };
-pub use language::{Detection, Language, UnsupportedLanguage, detect};
+pub use language::{
+    Detection, Language, MIN_CONFIDENCE, UnsupportedLanguage, detect, detect_confident,
+};

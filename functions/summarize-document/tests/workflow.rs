@@ -1,0 +1,453 @@
+//! The document workflow's steps (Step Functions tasks with an `action`) and the failure
+//! records of unfinished executions, through the real SDK clients against the scripted
+//! Bedrock emulator and an in-process S3 server.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bedrock::Deadline;
+use bedrock_local::{Outcome, Rule, Script};
+use lambda_kit::handle;
+use serde_json::{Value, json};
+use summarize_document::workflow::MAX_PARTS;
+use summarize_document::{App, Config};
+use testkit::{Emulator, LocalS3};
+
+const BUCKET: &str = "docs";
+const WINDOW: u32 = 1024;
+
+struct Stack {
+    s3: LocalS3,
+    emulator: Emulator,
+    app: App,
+}
+
+async fn stack_with_window(rules: Vec<Rule>, window: u32) -> Stack {
+    let s3 = LocalS3::start(&[BUCKET]).await;
+    let emulator = Emulator::start(Script::new(rules), window).await;
+    let config = Config {
+        max_document_bytes: 1024 * 1024,
+        max_text_bytes: 512 * 1024,
+        max_request_bytes: 64 * 1024,
+        summary_concurrency: 3,
+        chunk_overlap_per_mille: 20,
+        part_summary_tokens: 64,
+        ..Config::default()
+    };
+    let app = App {
+        llama: emulator.client(emulator.settings(window)),
+        s3: s3.client(),
+        config,
+    };
+    Stack { s3, emulator, app }
+}
+
+async fn stack(rules: Vec<Rule>) -> Stack {
+    stack_with_window(rules, WINDOW).await
+}
+
+fn deadline() -> Deadline {
+    Deadline::after(Duration::from_secs(30))
+}
+
+async fn record(s: &Stack, key: &str) -> Value {
+    serde_json::from_slice(
+        &s.s3
+            .get(BUCKET, key)
+            .await
+            .unwrap_or_else(|| panic!("no {key}")),
+    )
+    .unwrap()
+}
+
+const ENGLISH: &str = "The northern warehouse shipped more parcels this quarter than ever before. \
+    On-time delivery stayed close to target despite two storms.";
+
+const GERMAN: &str = "Das nördliche Lager hat in diesem Quartal mehr Pakete verschickt als je \
+    zuvor. Die Lieferungen kamen trotz zweier Stürme fast immer pünktlich an.";
+
+fn long_document(paragraphs: usize) -> String {
+    (0..paragraphs)
+        .map(|i| format!("Section {i}. {}", ENGLISH.repeat(4)))
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
+fn prepare(key: &str) -> Value {
+    json!({"action": "prepare", "bucket": BUCKET, "key": key, "work_prefix": "work/exec-1/"})
+}
+
+/// Runs `step`; its error type on failure.
+async fn step(s: &Stack, input: Value) -> Result<Value, String> {
+    handle(&s.app, input, deadline())
+        .await
+        .map_err(|e| e.error_type().to_owned())
+}
+
+/// The Map state's `ItemSelector` for one Plan item (see the ASL).
+fn map_item(item: &Value, plan: &Value, text_key: &str) -> Value {
+    json!({
+        "action": "summarize_part",
+        "bucket": BUCKET,
+        "text_key": text_key,
+        "work_prefix": "work/exec-1/",
+        "language": "en",
+        "total": plan["count"],
+        "index": item["index"],
+        "start": item["start"],
+        "end": item["end"],
+    })
+}
+
+#[tokio::test]
+async fn workflow_steps_keep_only_references_in_the_state() {
+    let mut rules: Vec<Rule> = (1..=30)
+        .rev()
+        .map(|i| {
+            Rule::new(Outcome::text(format!("P{i}")))
+                .prompt_contains(format!("Summarize part {i} of"))
+        })
+        .collect();
+    rules.push(Rule::new(Outcome::text("WHOLE")).prompt_contains("Part 1:\nP1\n\nPart 2:\nP2"));
+    let s = stack(rules).await;
+    let doc = long_document(24);
+    s.s3.put(BUCKET, "workflow/long doc.txt", doc.clone()).await;
+    let prepared = step(&s, prepare("workflow/long doc.txt")).await.unwrap();
+    assert_eq!(prepared["language"], "en");
+    assert_eq!(prepared["needs_translation"], false);
+    assert_eq!(prepared["key"], "workflow/long doc.txt");
+    assert_eq!(prepared["name"], "long doc.txt");
+    assert_eq!(prepared["text_key"], "work/exec-1/source.txt");
+    assert_eq!(
+        s.s3.get(BUCKET, "work/exec-1/source.txt").await.unwrap(),
+        doc.trim().as_bytes()
+    );
+    let plan = step(
+        &s,
+        json!({"action": "plan", "bucket": BUCKET, "text_key": "work/exec-1/source.txt", "language": "en"}),
+    )
+    .await
+    .unwrap();
+    let items = plan["parts"].as_array().unwrap().clone();
+    assert!(items.len() >= 3, "{plan}");
+    assert_eq!(plan["count"], items.len());
+    // Items are byte ranges only: no texts, no keys.
+    assert_eq!(
+        items[0].as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["end", "index", "start"]
+    );
+    let mut outputs = Vec::new();
+    for item in &items {
+        let out = step(&s, map_item(item, &plan, "work/exec-1/source.txt"))
+            .await
+            .unwrap();
+        assert!(
+            !out.to_string().contains("P1"),
+            "a part's output holds no summary: {out}"
+        );
+        outputs.push(out);
+    }
+    assert_eq!(outputs[0]["summary_key"], "work/exec-1/parts/00001.json");
+    assert_eq!(
+        record(&s, "work/exec-1/parts/00001.json").await["summary"],
+        "P1"
+    );
+    let combined = step(
+        &s,
+        json!({"action": "combine", "bucket": BUCKET, "work_prefix": "work/exec-1/",
+               "count": items.len(), "language": "en"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(combined["summary"], "WHOLE");
+    assert_eq!(combined["parts"], items.len());
+    assert_eq!(combined["parts_usage"]["model_calls"], items.len());
+    assert_eq!(combined["usage"]["model_calls"], 1);
+    assert_eq!(s.emulator.calls(), items.len() as u64 + 1);
+
+    let written = step(
+        &s,
+        json!({"action": "write_result", "bucket": BUCKET, "key": "workflow/long doc.txt", "result": {"summary": "WHOLE"}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(written["result_key"], "results/workflow/long doc.txt.json");
+    let failed = step(
+        &s,
+        json!({"action": "write_failure", "bucket": BUCKET, "key": "workflow/x.bin",
+               "execution": "arn:aws:states:us-east-1:123456789012:execution:wf:run-1",
+               "error": {"Error": "UnsupportedDocument",
+                         "Cause": "{\"errorType\":\"UnsupportedDocument\",\"errorMessage\":\"not a document\"}"}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(failed["failure_key"], "failed/workflow/x.bin.json");
+    let failure = record(&s, "failed/workflow/x.bin.json").await;
+    assert_eq!(failure["error"]["type"], "UnsupportedDocument");
+    assert_eq!(
+        failure["execution"],
+        "arn:aws:states:us-east-1:123456789012:execution:wf:run-1"
+    );
+    assert_eq!(
+        step(&s, json!({"action": "explode"})).await.unwrap_err(),
+        "InvalidInput"
+    );
+}
+
+#[tokio::test]
+async fn plan_refuses_more_parts_than_the_cap() {
+    // The smallest window the bedrock crate takes makes parts of ~130 tokens.
+    let s = stack_with_window(vec![Rule::new(Outcome::text("unused"))], 256).await;
+    let doc = long_document(700);
+    assert!(
+        doc.len() < 512 * 1024,
+        "within MAX_TEXT_BYTES: {}",
+        doc.len()
+    );
+    s.s3.put(BUCKET, "work/exec-1/source.txt", doc).await;
+    let err = handle(
+        &s.app,
+        json!({"action": "plan", "bucket": BUCKET, "text_key": "work/exec-1/source.txt", "language": "en"}),
+        deadline(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.error_type(), "InputTooLarge");
+    let message = err.to_string();
+    assert!(
+        message.contains(&format!("at most {MAX_PARTS} parts")),
+        "{message}"
+    );
+    assert_eq!(s.emulator.calls(), 0);
+
+    // A text of MAX_PARTS parts or fewer is planned.
+    let s = stack_with_window(vec![Rule::new(Outcome::text("unused"))], 256).await;
+    s.s3.put(BUCKET, "work/exec-1/source.txt", long_document(40))
+        .await;
+    let plan = step(
+        &s,
+        json!({"action": "plan", "bucket": BUCKET, "text_key": "work/exec-1/source.txt", "language": "en"}),
+    )
+    .await
+    .unwrap();
+    let count = plan["count"].as_u64().unwrap() as usize;
+    assert!(count > 1 && count <= MAX_PARTS, "{count}");
+}
+
+#[tokio::test]
+async fn prepare_finds_keys_given_as_they_are_or_url_encoded() {
+    let s = stack(vec![]).await;
+    let stored = [
+        "workflow/a b.txt",
+        "workflow/c+d.txt",
+        "workflow/50% off.txt",
+        "workflow/über uns.txt",
+    ];
+    for key in stored {
+        s.s3.put(BUCKET, key, ENGLISH).await;
+    }
+    // EventBridge gives keys as they are: each is read as given.
+    for key in stored {
+        let out = step(&s, prepare(key)).await.unwrap();
+        assert_eq!(out["key"], key);
+    }
+    // Form-encoded (as S3 notifications send them): not found as given, found decoded.
+    for (given, found) in [
+        ("workflow/a+b.txt", "workflow/a b.txt"),
+        ("workflow/c%2Bd.txt", "workflow/c+d.txt"),
+        ("workflow/50%25+off.txt", "workflow/50% off.txt"),
+        ("workflow/%C3%BCber+uns.txt", "workflow/über uns.txt"),
+    ] {
+        let out = step(&s, prepare(given)).await.unwrap();
+        assert_eq!(out["key"], found, "{given}");
+        assert_eq!(out["name"], found.trim_start_matches("workflow/"));
+    }
+    for missing in [
+        "workflow/x+y.txt",
+        "workflow/nothing.txt",
+        "workflow/100%.txt",
+    ] {
+        assert_eq!(
+            step(&s, prepare(missing)).await.unwrap_err(),
+            "DocumentNotFound",
+            "{missing}"
+        );
+    }
+    assert_eq!(s.emulator.calls(), 0);
+}
+
+#[tokio::test]
+async fn prepare_uses_the_shared_language_threshold_and_the_translation_cap() {
+    let s = stack(vec![]).await;
+    // A short English title that the detector calls Italian with little confidence: not
+    // translated from a guess (the translate function would refuse it too).
+    s.s3.put(BUCKET, "workflow/title.txt", "Data file v2 final")
+        .await;
+    let out = step(&s, prepare("workflow/title.txt")).await.unwrap();
+    assert_eq!(out["language"], Value::Null);
+    assert_eq!(out["needs_translation"], false);
+
+    s.s3.put(BUCKET, "workflow/de.txt", GERMAN).await;
+    let mut input = prepare("workflow/de.txt");
+    input["translate_max_bytes"] = json!(GERMAN.len());
+    let out = step(&s, input.clone()).await.unwrap();
+    assert_eq!(out["needs_translation"], true);
+    // One byte over what Translate takes: refused before any model call.
+    input["translate_max_bytes"] = json!(GERMAN.len() - 1);
+    assert_eq!(step(&s, input).await.unwrap_err(), "InputTooLarge");
+    // In the working language the cap does not apply.
+    let mut input = prepare("workflow/de.txt");
+    input["working_language"] = json!("de");
+    input["translate_max_bytes"] = json!(10);
+    assert_eq!(step(&s, input).await.unwrap()["needs_translation"], false);
+    assert_eq!(s.emulator.calls(), 0);
+}
+
+// ---------------------------------------------------------------- unfinished executions
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// The sample status event, for `key` in the test bucket, started at `start_ms`.
+fn status_event(status: &str, key: &str, start_ms: i64) -> Value {
+    let mut event = testkit::events::sample("summarize-document-execution-status.json");
+    let mut input: Value =
+        serde_json::from_str(event["detail"]["input"].as_str().unwrap()).unwrap();
+    input["detail"]["bucket"]["name"] = BUCKET.into();
+    input["detail"]["object"]["key"] = key.into();
+    event["detail"]["input"] = input.to_string().into();
+    event["detail"]["status"] = status.into();
+    event["detail"]["startDate"] = start_ms.into();
+    if status == "FAILED" {
+        event["detail"]["error"] = "StorageError".into();
+        event["detail"]["cause"] =
+            r#"{"errorType":"StorageError","errorMessage":"s3 is down"}"#.into();
+    }
+    event
+}
+
+#[tokio::test]
+async fn unfinished_executions_get_a_failure_record() {
+    let s = stack(vec![]).await;
+    let hour = 3_600_000;
+    // The sample event as it is: a timed-out execution of an EventBridge-started run.
+    let mut sample = testkit::events::sample("summarize-document-execution-status.json");
+    let input: Value = serde_json::from_str(sample["detail"]["input"].as_str().unwrap()).unwrap();
+    let key = input["detail"]["object"]["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bucket = input["detail"]["bucket"]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let out = {
+        let s3 = LocalS3::start(&[&bucket]).await;
+        let app = App {
+            s3: s3.client(),
+            ..s.app.clone()
+        };
+        sample["detail"]["startDate"] = now_ms().into();
+        let out = handle(&app, sample, deadline()).await.unwrap();
+        let written: Value = serde_json::from_slice(
+            &s3.get(&bucket, &format!("failed/{key}.json"))
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(written["error"]["type"], "States.Timeout");
+        assert_eq!(written["source"]["key"], key.as_str());
+        assert_eq!(written["execution_status"], "TIMED_OUT");
+        out
+    };
+    assert_eq!(out["status"], "recorded", "{out}");
+
+    // Aborted, nothing recorded yet.
+    let out = handle(
+        &s.app,
+        status_event("ABORTED", "workflow/a b.pdf", now_ms()),
+        deadline(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["failure_key"], "failed/workflow/a b.pdf.json", "{out}");
+    assert_eq!(
+        record(&s, "failed/workflow/a b.pdf.json").await["error"]["type"],
+        "ExecutionAborted"
+    );
+
+    // Failed, with an older failure record of an earlier run: replaced, the error from
+    // the event's Cause.
+    let out = handle(
+        &s.app,
+        status_event("FAILED", "workflow/a b.pdf", now_ms() + hour),
+        deadline(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["status"], "recorded", "{out}");
+    let failure = record(&s, "failed/workflow/a b.pdf.json").await;
+    assert_eq!(failure["error"]["type"], "StorageError");
+    assert_eq!(failure["error"]["message"], "s3 is down");
+
+    // The workflow wrote its own record after the execution started: left as it is.
+    s.s3.put(BUCKET, "failed/workflow/own.txt.json", r#"{"own": true}"#)
+        .await;
+    let out = handle(
+        &s.app,
+        status_event("FAILED", "workflow/own.txt", now_ms() - hour),
+        deadline(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["status"], "already_recorded", "{out}");
+    assert_eq!(
+        record(&s, "failed/workflow/own.txt.json").await["own"],
+        true
+    );
+
+    // A newer run already wrote a result: no failure record over it.
+    s.s3.put(BUCKET, "results/workflow/done.txt.json", "{}")
+        .await;
+    let out = handle(
+        &s.app,
+        status_event("TIMED_OUT", "workflow/done.txt", now_ms() - hour),
+        deadline(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["status"], "already_recorded", "{out}");
+    assert_eq!(
+        s.s3.get(BUCKET, "failed/workflow/done.txt.json").await,
+        None
+    );
+
+    // The key as the workflow read it: URL-decoded when only that object exists.
+    s.s3.put(BUCKET, "workflow/x y.txt", ENGLISH).await;
+    let out = handle(
+        &s.app,
+        status_event("ABORTED", "workflow/x+y.txt", now_ms()),
+        deadline(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["failure_key"], "failed/workflow/x y.txt.json", "{out}");
+
+    // Other statuses and inputs that name no document: nothing to do, no error.
+    let out = handle(
+        &s.app,
+        status_event("SUCCEEDED", "workflow/ok.txt", now_ms()),
+        deadline(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["status"], "ignored");
+    let mut no_source = status_event("FAILED", "workflow/ok.txt", now_ms());
+    no_source["detail"]["input"] = r#"{"something": "else"}"#.into();
+    let out = handle(&s.app, no_source, deadline()).await.unwrap();
+    assert_eq!(out["status"], "no_source");
+    assert_eq!(s.emulator.calls(), 0);
+}
