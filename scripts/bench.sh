@@ -25,4 +25,9 @@ if [ "${1:-}" != "--quick" ]; then
     tee target/bench/overhead.txt
 fi
 
+if [ "${1:-}" != "--quick" ]; then
+  echo "bench: the fault storm (benches/storm.py: 3 x 200 documents -> docs/reliability.md)"
+  "$root/.venv/bin/python" "$root/benches/storm.py"
+fi
+
 exec "$root/.venv/bin/python" "$root/benches/run.py" "$@"

@@ -126,6 +126,8 @@ class StackOptions:
     function_env: dict[str, str] = field(default_factory=dict)
     #: Step Functions Map concurrency substituted into the ASL.
     map_concurrency: int = 4
+    #: Turn on S3 versioning for the documents bucket (events then carry version ids).
+    versioned: bool = False
 
 
 class LocalStack:
@@ -138,6 +140,8 @@ class LocalStack:
         self.lambda_endpoint = ""
         self.http_endpoint = ""
         self.aws_endpoint = ""
+        # S3 orders the events of a key by a growing hexadecimal sequencer; so do we.
+        self._sequencer = 0
 
     # ----- lifecycle -----------------------------------------------------------------
 
@@ -196,6 +200,8 @@ class LocalStack:
         )
         urllib.request.urlopen(req, timeout=10).read()
         self.s3().create_bucket(Bucket=BUCKET)
+        if opts.versioned:
+            self.s3().put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
         self.state_machine_arn = self._register_state_machine()
 
     def _spawn(self, name: str, cmd: list[str], lines: int = 1, env: dict | None = None) -> list[str]:
@@ -262,12 +268,23 @@ class LocalStack:
     def upload_for_summary(self, key: str, body: bytes) -> dict:
         """Puts an object under ``incoming/`` and delivers the S3 ObjectCreated
         notification to summarize-document as an asynchronous invocation, as S3 does."""
+        event = self.put_for_summary(key, body)
+        self.deliver(event)
+        return event
+
+    def put_for_summary(self, key: str, body: bytes) -> dict:
+        """Puts an object and returns the S3 ObjectCreated notification S3 would send for
+        it (with the version id when versioned, and the next sequencer), undelivered."""
         put = self.s3().put_object(Bucket=BUCKET, Key=key, Body=body)
-        event = s3_event(key, put["ETag"].strip('"'), len(body))
+        self._sequencer += 1
+        return s3_event(key, put["ETag"].strip('"'), len(body), put.get("VersionId"), f"{self._sequencer:018X}")
+
+    def deliver(self, event: dict) -> None:
+        """Delivers an S3 notification to summarize-document asynchronously, as S3 does
+        (at least once, in any order: call it again or late to play that)."""
         resp = self.lambda_().invoke(FunctionName=function_arn("summarize-document"), InvocationType="Event",
                                      Payload=json.dumps(event).encode())
         assert resp["StatusCode"] == 202, resp
-        return event
 
     def upload_for_workflow(self, key: str, body: bytes) -> str:
         """Puts an object under ``workflow/`` and starts the state machine with the
@@ -318,9 +335,13 @@ class LocalStack:
             return err.code, json.loads(err.read() or b"{}")
 
 
-def s3_event(key: str, etag: str, size: int) -> dict:
+def s3_event(key: str, etag: str, size: int, version_id: str | None = None,
+             sequencer: str = "0000000000000001") -> dict:
     """An S3 ObjectCreated:Put notification as S3 sends it (key URL-encoded)."""
     encoded = urllib.parse.quote_plus(key, safe="/")
+    obj = {"key": encoded, "size": size, "eTag": etag, "sequencer": sequencer}
+    if version_id:
+        obj["versionId"] = version_id
     return {"Records": [{
         "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": REGION,
         "eventTime": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()), "eventName": "ObjectCreated:Put",
@@ -328,7 +349,7 @@ def s3_event(key: str, etag: str, size: int) -> dict:
         "responseElements": {"x-amz-request-id": "LOCAL", "x-amz-id-2": "LOCAL"},
         "s3": {"s3SchemaVersion": "1.0", "configurationId": "summarize-uploads",
                "bucket": {"name": BUCKET, "ownerIdentity": {"principalId": "LOCAL"}, "arn": f"arn:aws:s3:::{BUCKET}"},
-               "object": {"key": encoded, "size": size, "eTag": etag, "sequencer": "0000000000000001"}},
+               "object": obj},
     }]}
 
 
