@@ -1,5 +1,5 @@
-//! The two records a document key can end with, a summary record and a failure record,
-//! kept consistent under concurrent and out-of-order deliveries: every write is
+//! The two records a document key can end with, a success record (a summary, or the
+//! workflow's result) and a failure record, kept consistent under concurrent and out-of-order deliveries: every write is
 //! conditional on what was read before it, a version never overwrites a newer one, and
 //! writing one kind removes the other kind's record of an older version.
 
@@ -37,8 +37,8 @@ pub fn is_final(error_type: &str) -> bool {
 pub struct Records<'a> {
     s3: &'a aws_sdk_s3::Client,
     bucket: &'a str,
-    /// `summaries/<key>.json`.
-    pub summary_key: String,
+    /// `summaries/<key>.json` (uploads) or `results/<key>.json` (the workflow).
+    pub success_key: String,
     /// `failed/<key>.json`.
     pub failure_key: String,
 }
@@ -48,14 +48,16 @@ pub struct Records<'a> {
 pub enum Settled {
     /// A record of a newer version exists.
     Superseded,
-    /// This version already has a summary, or a final failure record; at this key.
+    /// This version already has a success record, or a final failure record; at this key.
     Done(String),
 }
 
 /// Which record to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    Summary,
+    /// The summary or result record.
+    Success,
+    /// The failure record.
     Failure,
 }
 
@@ -64,29 +66,29 @@ impl<'a> Records<'a> {
     pub fn new(
         s3: &'a aws_sdk_s3::Client,
         bucket: &'a str,
-        summary_key: String,
+        success_key: String,
         failure_key: String,
     ) -> Self {
         Self {
             s3,
             bucket,
-            summary_key,
+            success_key,
             failure_key,
         }
     }
 
     /// Whether `version` needs no work: a newer version is recorded, or this one is done.
     pub async fn settled(&self, version: &Announced) -> Result<Option<Settled>, TaskError> {
-        let summary = self.read(&self.summary_key).await?;
+        let success = self.read(&self.success_key).await?;
         let failure = self.read(&self.failure_key).await?;
-        let sources = [&summary, &failure].map(|r| r.as_ref().map(|r| &r.value["source"]));
+        let sources = [&success, &failure].map(|r| r.as_ref().map(|r| &r.value["source"]));
         if sources.iter().flatten().any(|s| version.is_older_than(s)) {
             return Ok(Some(Settled::Superseded));
         }
         if let Some(s) = sources[0]
             && version.is_same_version(s)
         {
-            return Ok(Some(Settled::Done(self.summary_key.clone())));
+            return Ok(Some(Settled::Done(self.success_key.clone())));
         }
         if let (Some(s), Some(f)) = (sources[1], &failure)
             && version.is_same_version(s)
@@ -107,8 +109,8 @@ impl<'a> Records<'a> {
         record: &impl Serialize,
     ) -> Result<bool, TaskError> {
         let (key, other) = match kind {
-            Kind::Summary => (&self.summary_key, &self.failure_key),
-            Kind::Failure => (&self.failure_key, &self.summary_key),
+            Kind::Success => (&self.success_key, &self.failure_key),
+            Kind::Failure => (&self.failure_key, &self.success_key),
         };
         if let Some(theirs) = self.read(other).await?
             && version.is_older_than(&theirs.value["source"])

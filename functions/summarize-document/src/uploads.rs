@@ -245,7 +245,7 @@ async fn summarize_version(
             if let Some(source) = record.source.as_mut() {
                 source.sequencer.clone_from(&version.sequencer);
             }
-            let written = records.write(Kind::Summary, version, &record).await?;
+            let written = records.write(Kind::Success, version, &record).await?;
             let (status, message) = if written {
                 (Status::Summarized, "document summarized")
             } else {
@@ -258,7 +258,7 @@ async fn summarize_version(
                 model_calls = record.usage.model_calls,
                 "{message}"
             );
-            let at = (status == Status::Summarized).then(|| records.summary_key.clone());
+            let at = (status == Status::Summarized).then(|| records.success_key.clone());
             Ok(outcome(key.to_owned(), status, at, None))
         }
         Err(e) if records::is_final(e.error_type()) => {

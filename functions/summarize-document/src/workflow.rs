@@ -12,7 +12,9 @@ use text::Language;
 
 use crate::document::extract_text;
 use crate::options::SummaryOptions;
+use crate::records::{Kind, Records};
 use crate::summarize::{Sizes, combine, summarize_part, summarize_whole};
+use crate::versions::Announced;
 use crate::{App, source_key};
 
 /// Most parts a document may be split into in the workflow.
@@ -351,9 +353,19 @@ pub async fn run(app: &App, step: Step, deadline: Deadline) -> Result<Value, Tas
             result,
         } => {
             let out_bucket = app.config.output_bucket.clone().unwrap_or(bucket);
-            let result_key = format!("{}{key}.json", app.config.result_prefix);
-            put_json(&app.s3, &out_bucket, &result_key, &result).await?;
-            Ok(json!({ "bucket": out_bucket, "result_key": result_key }))
+            let records = Records::new(
+                &app.s3,
+                &out_bucket,
+                format!("{}{key}.json", app.config.result_prefix),
+                format!("{}{key}.json", app.config.failure_prefix),
+            );
+            // Written conditionally; a failure record of an earlier run is removed.
+            let version = Announced {
+                etag: result["source"]["etag"].as_str().map(str::to_owned),
+                ..Announced::default()
+            };
+            records.write(Kind::Success, &version, &result).await?;
+            Ok(json!({ "bucket": out_bucket, "result_key": records.success_key }))
         }
         Step::WriteFailure {
             bucket,

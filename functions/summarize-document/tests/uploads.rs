@@ -218,13 +218,13 @@ async fn an_older_run_finishing_last_does_not_overwrite_the_newer_record() {
     let older = version("a", "01");
     assert!(
         records
-            .write(Kind::Summary, &newer, &record("b", "0002"))
+            .write(Kind::Success, &newer, &record("b", "0002"))
             .await
             .unwrap()
     );
     assert!(
         !records
-            .write(Kind::Summary, &older, &record("a", "01"))
+            .write(Kind::Success, &older, &record("a", "01"))
             .await
             .unwrap()
     );

@@ -194,6 +194,33 @@ async fn workflow_steps_keep_only_references_in_the_state() {
 }
 
 #[tokio::test]
+async fn a_workflow_result_replaces_the_failure_record_of_an_earlier_run() {
+    let s = stack(vec![]).await;
+    s.s3.put(
+        BUCKET,
+        "failed/workflow/retry.txt.json",
+        r#"{"source": {"key": "workflow/retry.txt"}, "error": {"type": "ModelThrottled"}}"#,
+    )
+    .await;
+    let written = step(
+        &s,
+        json!({"action": "write_result", "bucket": BUCKET, "key": "workflow/retry.txt",
+               "result": {"summary": "Done at last.", "source": {"etag": "e1"}}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(written["result_key"], "results/workflow/retry.txt.json");
+    assert_eq!(
+        record(&s, "results/workflow/retry.txt.json").await["summary"],
+        "Done at last."
+    );
+    assert_eq!(
+        s.s3.get(BUCKET, "failed/workflow/retry.txt.json").await,
+        None
+    );
+}
+
+#[tokio::test]
 async fn plan_refuses_more_parts_than_the_cap() {
     // The smallest window the bedrock crate takes makes parts of ~130 tokens.
     let s = stack_with_window(vec![Rule::new(Outcome::text("unused"))], 256).await;
