@@ -319,7 +319,22 @@ impl LlamaClient {
                     }
                 }
                 if !error.warrants_fallback() {
-                    return Err(fail(error, throttles, &state));
+                    // A fallback's own failure does not hide an earlier model's retryable
+                    // one (throttling): that is what callers retry on. An error about the
+                    // request itself would be the same on any model, so it stands.
+                    return Err(match seen.worst {
+                        Some((worst, worst_model))
+                            if worst.is_retryable() && !error.is_about_the_request() =>
+                        {
+                            Failed {
+                                error: worst,
+                                model_id: worst_model,
+                                attempts: state.total_attempts,
+                                throttles,
+                            }
+                        }
+                        _ => fail(error, throttles, &state),
+                    });
                 }
                 seen.record(error, model);
                 break;

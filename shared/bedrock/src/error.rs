@@ -188,6 +188,18 @@ impl BedrockError {
         }
     }
 
+    /// Whether the error is about the request (its content, size or parameters), so any
+    /// model would answer the same.
+    pub fn is_about_the_request(&self) -> bool {
+        matches!(
+            self,
+            Self::Validation { .. }
+                | Self::ContextOverflow(_)
+                | Self::InvalidParameter { .. }
+                | Self::ContentBlocked { .. }
+        )
+    }
+
     /// Whether another model in the fallback list should be tried: the model is
     /// unavailable to us (denied, missing) or still failing transiently after retries.
     pub fn warrants_fallback(&self) -> bool {

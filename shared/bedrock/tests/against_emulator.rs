@@ -465,6 +465,21 @@ async fn a_throttled_primary_and_a_denied_fallback_end_throttled() {
 }
 
 #[tokio::test]
+async fn a_fallback_failing_on_its_own_does_not_hide_the_primary_throttling() {
+    let h = Harness::start(vec![
+        Rule::new(Outcome::error(ErrorKind::ThrottlingException)).model_id(PRIMARY),
+        Rule::new(Outcome::error(ErrorKind::ModelErrorException)).model_id(FALLBACK),
+    ])
+    .await;
+    let mut settings = h.settings();
+    settings.models = ModelSelection::parse(PRIMARY, FALLBACK).unwrap();
+    let err = h.client(settings).invoke(&call("x")).await.unwrap_err();
+    assert_eq!(err.error_type(), "ModelThrottled", "{err}");
+    let stats = h.server.stats();
+    assert_eq!((stats.requests(PRIMARY), stats.requests(FALLBACK)), (3, 2));
+}
+
+#[tokio::test]
 async fn a_denied_primary_and_a_throttled_fallback_end_throttled() {
     let h = Harness::start(vec![
         Rule::new(Outcome::error(ErrorKind::AccessDeniedException)).model_id(PRIMARY),
