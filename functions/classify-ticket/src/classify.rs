@@ -96,7 +96,7 @@ impl Classifier {
         ticket: Ticket,
         deadline: Deadline,
     ) -> Result<TicketClassification, BedrockError> {
-        let language = text::detect(&ticket.text()).map(|d| d.language);
+        let language = text::detect_confident(&ticket.text()).map(|d| d.language);
         let mut usage = UsageTotals::default();
         let first = self
             .call(client, &self.prompt(&ticket), deadline, &mut usage)

@@ -1,11 +1,17 @@
 //! Claims: a short lease object per document key, created with a conditional write, so
 //! that of several deliveries of one upload event only one calls the model.
 //!
-//! A claim holds the version it was taken for and when it expires (the holder's
-//! deadline). A delivery finds the key unclaimed (it claims it), claimed for the same
-//! version and still alive (a duplicate: it stops), claimed for a newer version (its own
-//! version is superseded), or claimed but expired or for an older version (it takes the
-//! claim over with `If-Match`, so two takers never both win).
+//! A claim holds the version it was taken for, its holder (the invocation's request id)
+//! and when it expires (the holder's deadline). A delivery finds the key:
+//! - unclaimed: it claims it;
+//! - claimed for the same version, alive, by another invocation: a duplicate, it stops
+//!   (the holder's invocation ends with a record, or fails and is retried by Lambda);
+//! - claimed by its own request id: an earlier attempt of this very invocation died
+//!   (Lambda's retries keep the request id), so it takes the claim over;
+//! - claimed for a newer version: its own version is superseded;
+//! - claimed but expired, or for an older version: it takes the claim over.
+//!
+//! Takeovers use `If-Match`, so of two takers only one wins.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -47,9 +53,11 @@ pub async fn acquire(
     claim_key: &str,
     version: &Announced,
     deadline: Deadline,
+    holder: Option<&str>,
 ) -> Result<Claimed, TaskError> {
     let body = json!({
         "source": version,
+        "holder": holder,
         "expires_at_ms": epoch_ms(SystemTime::now() + deadline.remaining() + GRACE),
     });
     for _ in 0..ATTEMPTS {
@@ -60,10 +68,11 @@ pub async fn acquire(
                 if version.is_older_than(source) {
                     return Ok(Claimed::Superseded);
                 }
-                if is_alive(&current.value) && version.is_same_version(source) {
+                let ours = holder.is_some() && current.value["holder"].as_str() == holder;
+                if is_alive(&current.value) && version.is_same_version(source) && !ours {
                     return Ok(Claimed::Busy);
                 }
-                // Expired, or an older version's: take it over.
+                // Expired, an older version's, or left by our own earlier attempt.
                 if let Some(etag) = put_json_if(
                     s3,
                     bucket,

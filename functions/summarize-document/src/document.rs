@@ -94,7 +94,7 @@ pub async fn summarize_text(
             "the document contains no text".into(),
         ));
     }
-    let language = text::detect(text).map(|d| d.language);
+    let language = text::detect_confident(text).map(|d| d.language);
     let output_language = options.language.or(language).unwrap_or(Language::English);
     let model_started = Instant::now();
     let summary = summarize(

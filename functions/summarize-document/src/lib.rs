@@ -89,8 +89,9 @@ impl Function for App {
         &self,
         event: aws_lambda_events::s3::S3Event,
         deadline: Deadline,
+        request_id: Option<&str>,
     ) -> Result<Value, TaskError> {
-        let outcomes = uploads::handle_upload(self, event, deadline).await?;
+        let outcomes = uploads::handle_upload(self, event, deadline, request_id).await?;
         Ok(serde_json::json!({ "records": outcomes }))
     }
 }

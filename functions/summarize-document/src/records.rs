@@ -117,7 +117,7 @@ impl<'a> Records<'a> {
         {
             return Ok(false);
         }
-        let mut written = false;
+        let mut written = None;
         for _ in 0..ATTEMPTS {
             let current = self.read(key).await?;
             let precondition = match &current {
@@ -125,24 +125,26 @@ impl<'a> Records<'a> {
                 Some(c) => Precondition::Matches(&c.etag),
                 None => Precondition::Absent,
             };
-            if put_json_if(self.s3, self.bucket, key, record, precondition)
-                .await?
-                .is_some()
-            {
-                written = true;
+            written = put_json_if(self.s3, self.bucket, key, record, precondition).await?;
+            if written.is_some() {
                 break;
             }
         }
-        if !written {
+        let Some(ours) = written else {
             return Err(TaskError::Storage(format!(
                 "{key}: the record kept changing under {ATTEMPTS} attempts"
             )));
-        }
-        if let Some(stale) = self.read(other).await?
-            && !version.is_older_than(&stale.value["source"])
-            && delete_if_matches(self.s3, self.bucket, other, &stale.etag).await?
-        {
-            tracing::info!(record = %other, "stale record of an earlier version removed");
+        };
+        match self.read(other).await? {
+            // A newer version wrote the other kind meanwhile: ours gives way.
+            Some(theirs) if version.is_older_than(&theirs.value["source"]) => {
+                delete_if_matches(self.s3, self.bucket, key, &ours).await?;
+                return Ok(false);
+            }
+            Some(stale) if delete_if_matches(self.s3, self.bucket, other, &stale.etag).await? => {
+                tracing::info!(record = %other, "stale record of an earlier version removed");
+            }
+            _ => {}
         }
         Ok(true)
     }

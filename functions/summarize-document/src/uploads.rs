@@ -65,6 +65,7 @@ pub async fn handle_upload(
     app: &App,
     event: S3Event,
     deadline: Deadline,
+    request_id: Option<&str>,
 ) -> Result<Vec<RecordOutcome>, TaskError> {
     let mut outcomes = Vec::with_capacity(event.records.len());
     let mut retry: Option<TaskError> = None;
@@ -106,7 +107,7 @@ pub async fn handle_upload(
             version_id: object.version_id.clone().filter(|v| !v.is_empty()),
             sequencer: object.sequencer.clone().filter(|s| !s.is_empty()),
         };
-        match process(app, &bucket, &key, &version, deadline).await {
+        match process(app, &bucket, &key, &version, deadline, request_id).await {
             Ok(o) => outcomes.push(o),
             Err(e) => {
                 tracing::error!(key = %key, error_type = e.error_type(), error = %e, "document will be retried");
@@ -143,6 +144,7 @@ async fn process(
     key: &str,
     version: &Announced,
     deadline: Deadline,
+    request_id: Option<&str>,
 ) -> Result<RecordOutcome, TaskError> {
     let config = &app.config;
     let out_bucket = config.output_bucket.as_deref().unwrap_or(bucket);
@@ -160,7 +162,11 @@ async fn process(
         return Ok(settled);
     }
     let claim_key = format!("{}{key}.json", config.claim_prefix);
-    let claim = match claims::acquire(&app.s3, out_bucket, &claim_key, version, deadline).await? {
+    let claim = match claims::acquire(
+        &app.s3, out_bucket, &claim_key, version, deadline, request_id,
+    )
+    .await?
+    {
         Claimed::Held(claim) => claim,
         Claimed::Busy => {
             tracing::info!(key = %key, "another delivery of this version is in progress");

@@ -374,14 +374,22 @@ pub async fn run(app: &App, step: Step, deadline: Deadline) -> Result<Value, Tas
             execution,
         } => {
             let out_bucket = app.config.output_bucket.clone().unwrap_or(bucket.clone());
-            let failure_key = format!("{}{key}.json", app.config.failure_prefix);
+            let records = Records::new(
+                &app.s3,
+                &out_bucket,
+                format!("{}{key}.json", app.config.result_prefix),
+                format!("{}{key}.json", app.config.failure_prefix),
+            );
             let record = json!({
                 "source": {"bucket": bucket, "key": key},
                 "error": failure_error(&error),
                 "execution": execution,
             });
-            put_json(&app.s3, &out_bucket, &failure_key, &record).await?;
-            Ok(json!({ "bucket": out_bucket, "failure_key": failure_key }))
+            // The execution that finishes last decides: an earlier run's result goes.
+            records
+                .write(Kind::Failure, &Announced::default(), &record)
+                .await?;
+            Ok(json!({ "bucket": out_bucket, "failure_key": records.failure_key }))
         }
     }
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bedrock::Deadline;
 use bedrock_local::{ErrorKind, Outcome, Rule, Script};
-use lambda_kit::handle;
+use lambda_kit::{Invocation, handle};
 use serde_json::{Value, json};
 use summarize_document::records::{Kind, Records};
 use summarize_document::versions::Announced;
@@ -140,36 +140,78 @@ async fn concurrent_duplicate_deliveries_call_the_model_once() {
     );
 }
 
-#[tokio::test]
-async fn a_live_claim_stops_a_duplicate_and_an_expired_one_is_taken_over() {
-    let s = stack(vec![Rule::new(Outcome::text("Taken over."))]).await;
-    let etag = put(&s, "incoming/c.txt", TEXT).await;
-    let now_ms = SystemTime::now()
+/// An invocation of Lambda request `id`.
+fn as_request(id: &str) -> Invocation {
+    Invocation {
+        request_id: Some(id.to_owned()),
+        ..Invocation::from(deadline())
+    }
+}
+
+/// A claim on `incoming/c.txt` for `etag`, held by `holder`, expiring at `expires_at_ms`.
+fn claim(etag: &str, holder: &str, expires_at_ms: u64) -> String {
+    json!({"source": {"etag": etag, "version_id": null, "sequencer": "01"},
+           "holder": holder, "expires_at_ms": expires_at_ms})
+    .to_string()
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
-        .as_millis() as u64;
-    let claim = |expires_at_ms: u64| {
-        json!({"source": {"etag": etag, "version_id": null, "sequencer": "01"},
-               "expires_at_ms": expires_at_ms})
-        .to_string()
-    };
+        .as_millis() as u64
+}
+
+#[tokio::test]
+async fn a_live_claim_stops_a_duplicate_but_not_a_retry_of_its_own_holder() {
+    let s = stack(vec![Rule::new(Outcome::text("Taken over."))]).await;
+    let etag = put(&s, "incoming/c.txt", TEXT).await;
+    let live = now_ms() + 600_000;
     s.s3.put(
         BUCKET,
         "claims/incoming/c.txt.json",
-        claim(now_ms + 600_000),
+        claim(&etag, "req-0", live),
     )
     .await;
-    let out = handle(&s.app, event("incoming/c.txt", &etag, "01"), deadline())
-        .await
-        .unwrap();
+    let out = handle(
+        &s.app,
+        event("incoming/c.txt", &etag, "01"),
+        as_request("req-1"),
+    )
+    .await
+    .unwrap();
     assert_eq!(status(&out), "in_progress");
     assert_eq!(s.emulator.calls(), 0);
-    // The holder crashed: its claim expired.
-    s.s3.put(BUCKET, "claims/incoming/c.txt.json", claim(now_ms - 1))
-        .await;
-    let out = handle(&s.app, event("incoming/c.txt", &etag, "01"), deadline())
-        .await
-        .unwrap();
+    // req-0 died holding the claim (out of memory, say); Lambda retries it, same id.
+    let out = handle(
+        &s.app,
+        event("incoming/c.txt", &etag, "01"),
+        as_request("req-0"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status(&out), "summarized", "{out}");
+    assert_eq!(s.emulator.calls(), 1);
+    assert!(s.s3.keys(BUCKET, "claims/").await.is_empty());
+}
+
+#[tokio::test]
+async fn an_expired_claim_is_taken_over() {
+    let s = stack(vec![Rule::new(Outcome::text("Taken over."))]).await;
+    let etag = put(&s, "incoming/c.txt", TEXT).await;
+    s.s3.put(
+        BUCKET,
+        "claims/incoming/c.txt.json",
+        claim(&etag, "req-0", now_ms() - 1),
+    )
+    .await;
+    let out = handle(
+        &s.app,
+        event("incoming/c.txt", &etag, "01"),
+        as_request("req-1"),
+    )
+    .await
+    .unwrap();
     assert_eq!(status(&out), "summarized");
     assert_eq!(s.emulator.calls(), 1);
 }

@@ -194,7 +194,7 @@ async fn workflow_steps_keep_only_references_in_the_state() {
 }
 
 #[tokio::test]
-async fn a_workflow_result_replaces_the_failure_record_of_an_earlier_run() {
+async fn the_last_workflow_run_to_finish_leaves_the_only_record() {
     let s = stack(vec![]).await;
     s.s3.put(
         BUCKET,
@@ -217,6 +217,23 @@ async fn a_workflow_result_replaces_the_failure_record_of_an_earlier_run() {
     assert_eq!(
         s.s3.get(BUCKET, "failed/workflow/retry.txt.json").await,
         None
+    );
+    // A later execution that fails replaces the result: one record per key.
+    step(
+        &s,
+        json!({"action": "write_failure", "bucket": BUCKET, "key": "workflow/retry.txt",
+               "execution": "arn:aws:states:us-east-1:123456789012:execution:wf:run-2",
+               "error": {"Error": "UnsupportedDocument", "Cause": "not a document"}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.s3.get(BUCKET, "results/workflow/retry.txt.json").await,
+        None
+    );
+    assert_eq!(
+        record(&s, "failed/workflow/retry.txt.json").await["error"]["type"],
+        "UnsupportedDocument"
     );
 }
 

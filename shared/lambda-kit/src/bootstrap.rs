@@ -81,6 +81,7 @@ async fn serve<'a>(
         let invocation = Invocation {
             deadline: invocation_deadline(event.context.deadline, DEFAULT_MARGIN),
             api_time_budget,
+            request_id: Some(event.context.request_id.clone()),
         };
         let answer = handler(event.payload, invocation);
         async move { answer.await.map_err(Diagnostic::from) }

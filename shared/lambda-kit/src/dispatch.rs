@@ -12,13 +12,15 @@ use crate::boundary::BoundarySettings;
 use crate::trigger::Trigger;
 use crate::{Function, TaskError, http, router};
 
-/// The time one invocation may take.
-#[derive(Debug, Clone, Copy)]
+/// The time one invocation may take, and which invocation it is.
+#[derive(Debug, Clone)]
 pub struct Invocation {
     /// The Lambda deadline, less the margin kept to write results.
     pub deadline: Deadline,
     /// The most an HTTP request may take (API Gateway stops waiting at 30 s).
     pub api_time_budget: Duration,
+    /// Lambda's request id; the retries of an asynchronous invocation keep it.
+    pub request_id: Option<String>,
 }
 
 impl From<Deadline> for Invocation {
@@ -27,6 +29,7 @@ impl From<Deadline> for Invocation {
         Self {
             deadline,
             api_time_budget: BoundarySettings::default().api_time_budget(),
+            request_id: None,
         }
     }
 }
@@ -58,7 +61,10 @@ pub async fn handle<F: Function>(
             return Ok(http_response(function, request, invocation.http_deadline()).await);
         }
         Trigger::S3(event) => match event {
-            Ok(event) => boxed(function.s3(event, invocation.deadline)).await,
+            Ok(event) => {
+                let request_id = invocation.request_id.as_deref();
+                boxed(function.s3(event, invocation.deadline, request_id)).await
+            }
             Err(e) => Err(e),
         },
         Trigger::Task(input) => match check_size(function, &input) {
@@ -191,6 +197,7 @@ mod tests {
         Invocation {
             deadline: Deadline::after(Duration::from_secs(600)),
             api_time_budget: Duration::from_secs(10),
+            request_id: None,
         }
     }
 

@@ -43,13 +43,15 @@ pub trait Function: Sized {
         deadline: Deadline,
     ) -> impl Future<Output = Result<Value, TaskError>>;
 
-    /// Handles an S3 notification; by default S3 events are refused.
+    /// Handles an S3 notification (with the invocation's request id, which Lambda keeps
+    /// for the retries of an asynchronous invocation); by default S3 events are refused.
     fn s3(
         &self,
         event: S3Event,
         deadline: Deadline,
+        request_id: Option<&str>,
     ) -> impl Future<Output = Result<Value, TaskError>> {
-        let _ = (event, deadline);
+        let _ = (event, deadline, request_id);
         async {
             Err(TaskError::InvalidInput(format!(
                 "{} does not handle S3 events",

@@ -256,7 +256,7 @@ where
     R: std::fmt::Debug,
 {
     let code = err.as_service_error().and_then(|e| e.code()).unwrap_or("");
-    if matches!(code, "NoSuchKey" | "NotFound") {
+    if matches!(code, "NoSuchKey" | "NoSuchVersion" | "NotFound") {
         TaskError::DocumentNotFound(format!("s3://{bucket}/{key} does not exist"))
     } else if code == "NoSuchBucket" {
         TaskError::DocumentNotFound(format!("bucket {bucket} does not exist"))
