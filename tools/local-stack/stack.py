@@ -289,9 +289,20 @@ class LocalStack:
     def upload_for_workflow(self, key: str, body: bytes) -> str:
         """Puts an object under ``workflow/`` and starts the state machine with the
         EventBridge ``Object Created`` event, as the EventBridge rule does."""
+        return self.start_workflow(self.put_for_workflow(key, body))
+
+    def put_for_workflow(self, key: str, body: bytes) -> dict:
+        """Puts an object and returns the EventBridge ``Object Created`` event S3 would
+        emit for it (version id when versioned, the next sequencer), unsent."""
         put = self.s3().put_object(Bucket=BUCKET, Key=key, Body=body)
-        event = eventbridge_event(key, put["ETag"].strip('"'), len(body))
-        name = re.sub(r"[^A-Za-z0-9_-]", "-", key)[-60:] + f"-{int(time.time() * 1000) % 10**8}"
+        self._sequencer += 1
+        return eventbridge_event(key, put["ETag"].strip('"'), len(body), put.get("VersionId"),
+                                 f"{self._sequencer:018X}")
+
+    def start_workflow(self, event: dict) -> str:
+        """Starts the state machine with an EventBridge event, as the rule does."""
+        key = event["detail"]["object"]["key"]
+        name = re.sub(r"[^A-Za-z0-9_-]", "-", key)[-60:] + f"-{time.time_ns() % 10**12}"
         return self.sfn().start_execution(stateMachineArn=self.state_machine_arn, name=name,
                                           input=json.dumps(event))["executionArn"]
 
@@ -340,7 +351,7 @@ def s3_event(key: str, etag: str, size: int, version_id: str | None = None,
     """An S3 ObjectCreated:Put notification as S3 sends it (key URL-encoded)."""
     encoded = urllib.parse.quote_plus(key, safe="/")
     obj = {"key": encoded, "size": size, "eTag": etag, "sequencer": sequencer}
-    if version_id:
+    if version_id and version_id != "null":
         obj["versionId"] = version_id
     return {"Records": [{
         "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": REGION,
@@ -353,14 +364,18 @@ def s3_event(key: str, etag: str, size: int, version_id: str | None = None,
     }]}
 
 
-def eventbridge_event(key: str, etag: str, size: int) -> dict:
+def eventbridge_event(key: str, etag: str, size: int, version_id: str | None = None,
+                      sequencer: str = "0000000000000001") -> dict:
     """The EventBridge ``Object Created`` event S3 emits (key not encoded)."""
+    obj = {"key": key, "size": size, "etag": etag, "sequencer": sequencer}
+    if version_id and version_id != "null":
+        obj["version-id"] = version_id
     return {
         "version": "0", "id": f"local-{time.time_ns()}", "detail-type": "Object Created", "source": "aws.s3",
         "account": ACCOUNT, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "region": REGION,
         "resources": [f"arn:aws:s3:::{BUCKET}"],
         "detail": {"version": "0", "bucket": {"name": BUCKET},
-                   "object": {"key": key, "size": size, "etag": etag, "sequencer": "0000000000000001"},
+                   "object": obj,
                    "request-id": "LOCAL", "requester": ACCOUNT, "source-ip-address": "127.0.0.1",
                    "reason": "PutObject"},
     }

@@ -18,6 +18,24 @@ pub struct Announced {
 }
 
 impl Announced {
+    /// The version an event's `object` describes: an S3 notification's
+    /// (`eTag`, `versionId`, `sequencer`) or an EventBridge event's `detail.object`
+    /// (`etag`, `version-id`, `sequencer`). Missing fields are `None`.
+    pub fn from_event_object(object: &Value) -> Self {
+        let field = |names: &[&str]| {
+            names
+                .iter()
+                .find_map(|n| object.get(*n).and_then(Value::as_str))
+                .filter(|v| !v.is_empty())
+                .map(|v| v.trim_matches('"').to_owned())
+        };
+        Self {
+            etag: field(&["etag", "eTag"]),
+            version_id: field(&["version-id", "versionId"]),
+            sequencer: field(&["sequencer"]),
+        }
+    }
+
     /// Whether the version described by a record's or claim's `source` comes after this
     /// one. Unknown order (a sequencer missing on either side) is never "newer".
     pub fn is_older_than(&self, source: &Value) -> bool {
@@ -62,6 +80,23 @@ mod tests {
         assert_eq!(
             compare_sequencers("0062E99A88DC407460", "62e99a88dc40745f"),
             Ordering::Greater
+        );
+    }
+
+    #[test]
+    fn versions_are_read_from_both_event_forms() {
+        let bridge = json!({"key": "k", "etag": "e1", "version-id": "v1", "sequencer": "0A"});
+        let notification =
+            json!({"key": "k", "eTag": "\"e1\"", "versionId": "v1", "sequencer": "0A"});
+        for object in [bridge, notification] {
+            let v = Announced::from_event_object(&object);
+            assert_eq!(v.etag.as_deref(), Some("e1"));
+            assert_eq!(v.version_id.as_deref(), Some("v1"));
+            assert_eq!(v.sequencer.as_deref(), Some("0A"));
+        }
+        assert_eq!(
+            Announced::from_event_object(&Value::Null),
+            Announced::default()
         );
     }
 

@@ -5,7 +5,7 @@
 
 use bedrock::{Deadline, UsageTotals};
 use lambda_kit::TaskError;
-use lambda_kit::storage::{get_object, put_json, put_text};
+use lambda_kit::storage::{Version, get_object, get_object_version, put_json, put_text};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use text::Language;
@@ -50,6 +50,10 @@ pub enum Step {
         /// translation and has more text fails here, before any model call.
         #[serde(default)]
         translate_max_bytes: Option<u64>,
+        /// The EventBridge event's `detail.object` (`null` for a direct start): the version
+        /// is read by its `version-id` when it has one.
+        #[serde(default)]
+        version: Value,
     },
     /// Split a stored text into parts that fit the window (at most [`MAX_PARTS`]).
     Plan {
@@ -102,6 +106,9 @@ pub enum Step {
         key: String,
         /// The record.
         result: Value,
+        /// The EventBridge event's `detail.object`, whose `sequencer` orders versions.
+        #[serde(default)]
+        version: Value,
     },
     /// Write a failure record to `failed/<key>.json` from a Catch's error output.
     WriteFailure {
@@ -114,6 +121,9 @@ pub enum Step {
         /// The execution's id, kept in the record.
         #[serde(default)]
         execution: Option<String>,
+        /// The EventBridge event's `detail.object`, whose `sequencer` orders versions.
+        #[serde(default)]
+        version: Value,
     },
 }
 
@@ -185,11 +195,13 @@ pub async fn run(app: &App, step: Step, deadline: Deadline) -> Result<Value, Tas
             work_prefix,
             working_language,
             translate_max_bytes,
+            version,
         } => {
             let max = app.config.max_document_bytes;
+            let version_id = Announced::from_event_object(&version).version_id;
             let (object, key) = source_key::read_either(&key, |k| {
-                let (s3, bucket) = (&app.s3, &bucket);
-                async move { get_object(s3, bucket, &k, max).await }
+                let (s3, bucket, version_id) = (&app.s3, &bucket, version_id.as_deref());
+                async move { read_version(s3, bucket, &k, version_id, max).await }
             })
             .await?;
             let extracted = extract_text(&object.bytes, &key, object.content_type.as_deref())?;
@@ -350,7 +362,8 @@ pub async fn run(app: &App, step: Step, deadline: Deadline) -> Result<Value, Tas
         Step::WriteResult {
             bucket,
             key,
-            result,
+            mut result,
+            version,
         } => {
             let out_bucket = app.config.output_bucket.clone().unwrap_or(bucket);
             let records = Records::new(
@@ -359,11 +372,16 @@ pub async fn run(app: &App, step: Step, deadline: Deadline) -> Result<Value, Tas
                 format!("{}{key}.json", app.config.result_prefix),
                 format!("{}{key}.json", app.config.failure_prefix),
             );
-            // Written conditionally; a failure record of an earlier run is removed.
-            let version = Announced {
-                etag: result["source"]["etag"].as_str().map(str::to_owned),
-                ..Announced::default()
-            };
+            // Written conditionally, never over a newer version's record; the other kind
+            // of record of an earlier version or run is removed.
+            let mut version = Announced::from_event_object(&version);
+            if version.etag.is_none() {
+                version.etag = result["source"]["etag"].as_str().map(str::to_owned);
+            }
+            if let Some(source) = result.get_mut("source").and_then(Value::as_object_mut) {
+                source.insert("version_id".into(), json!(version.version_id));
+                source.insert("sequencer".into(), json!(version.sequencer));
+            }
             records.write(Kind::Success, &version, &result).await?;
             Ok(json!({ "bucket": out_bucket, "result_key": records.success_key }))
         }
@@ -372,6 +390,7 @@ pub async fn run(app: &App, step: Step, deadline: Deadline) -> Result<Value, Tas
             key,
             error,
             execution,
+            version,
         } => {
             let out_bucket = app.config.output_bucket.clone().unwrap_or(bucket.clone());
             let records = Records::new(
@@ -380,15 +399,16 @@ pub async fn run(app: &App, step: Step, deadline: Deadline) -> Result<Value, Tas
                 format!("{}{key}.json", app.config.result_prefix),
                 format!("{}{key}.json", app.config.failure_prefix),
             );
+            let version = Announced::from_event_object(&version);
             let record = json!({
-                "source": {"bucket": bucket, "key": key},
+                "source": {"bucket": bucket, "key": key, "etag": version.etag,
+                           "version_id": version.version_id, "sequencer": version.sequencer},
                 "error": failure_error(&error),
                 "execution": execution,
             });
-            // The execution that finishes last decides: an earlier run's result goes.
-            records
-                .write(Kind::Failure, &Announced::default(), &record)
-                .await?;
+            // Never over a newer version's record; among runs of unknown order the one that
+            // finishes last decides, so an earlier run's result goes.
+            records.write(Kind::Failure, &version, &record).await?;
             Ok(json!({ "bucket": out_bucket, "failure_key": records.failure_key }))
         }
     }
@@ -418,6 +438,23 @@ fn with_slash(prefix: &str) -> String {
     } else {
         format!("{prefix}/")
     }
+}
+
+/// Reads `bucket/key` at `version_id` when given, else the current object.
+async fn read_version(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+    max_bytes: u64,
+) -> Result<lambda_kit::storage::StoredObject, TaskError> {
+    let version = Version {
+        version_id,
+        etag: None,
+    };
+    get_object_version(s3, bucket, key, version, max_bytes)
+        .await?
+        .ok_or_else(|| TaskError::Internal("a read without ETag failed a precondition".into()))
 }
 
 async fn read_text(app: &App, bucket: &str, key: &str) -> Result<String, TaskError> {

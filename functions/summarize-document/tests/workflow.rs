@@ -238,6 +238,35 @@ async fn the_last_workflow_run_to_finish_leaves_the_only_record() {
 }
 
 #[tokio::test]
+async fn an_older_version_finishing_last_does_not_replace_the_newer_result() {
+    let s = stack(vec![]).await;
+    let write = |summary: &str, etag: &str, sequencer: &str| {
+        json!({"action": "write_result", "bucket": BUCKET, "key": "workflow/v.txt",
+               "version": {"key": "workflow/v.txt", "etag": etag, "sequencer": sequencer},
+               "result": {"summary": summary, "source": {"etag": etag}}})
+    };
+    step(&s, write("B", "eb", "0B")).await.unwrap();
+    step(&s, write("A", "ea", "0A")).await.unwrap();
+    let result = record(&s, "results/workflow/v.txt.json").await;
+    assert_eq!(result["summary"], "B");
+    assert_eq!(result["source"]["sequencer"], "0B");
+    // Nor does an older version's failure.
+    step(
+        &s,
+        json!({"action": "write_failure", "bucket": BUCKET, "key": "workflow/v.txt",
+               "version": {"etag": "ea", "sequencer": "0A"},
+               "error": {"Error": "UnsupportedDocument", "Cause": "late"}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.s3.get(BUCKET, "failed/workflow/v.txt.json").await, None);
+    assert_eq!(
+        record(&s, "results/workflow/v.txt.json").await["summary"],
+        "B"
+    );
+}
+
+#[tokio::test]
 async fn plan_refuses_more_parts_than_the_cap() {
     // The smallest window the bedrock crate takes makes parts of ~130 tokens.
     let s = stack_with_window(vec![Rule::new(Outcome::text("unused"))], 256).await;
