@@ -76,25 +76,13 @@ fn s3_event(records: &[(&str, &str)]) -> Value {
 }
 
 async fn etag_of(s: &Stack, key: &str) -> String {
-    let head =
-        s.s3.client()
-            .head_object()
-            .bucket(BUCKET)
-            .key(key)
-            .send()
-            .await
-            .unwrap();
-    head.e_tag().unwrap().trim_matches('"').to_owned()
+    s.s3.etag(BUCKET, key).await
 }
 
 async fn record(s: &Stack, key: &str) -> Value {
-    serde_json::from_slice(
-        &s.s3
-            .get(BUCKET, key)
-            .await
-            .unwrap_or_else(|| panic!("no {key}")),
-    )
-    .unwrap()
+    s.s3.get_json(BUCKET, key)
+        .await
+        .unwrap_or_else(|| panic!("no {key}"))
 }
 
 const ENGLISH: &str = "The northern warehouse shipped more parcels this quarter than ever before. \

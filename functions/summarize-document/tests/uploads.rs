@@ -45,16 +45,7 @@ fn deadline() -> Deadline {
 
 /// Puts `body` at `key` and returns its ETag.
 async fn put(s: &Stack, key: &str, body: impl Into<Vec<u8>>) -> String {
-    s.s3.put(BUCKET, key, body).await;
-    let head =
-        s.s3.client()
-            .head_object()
-            .bucket(BUCKET)
-            .key(key)
-            .send()
-            .await
-            .unwrap();
-    head.e_tag().unwrap().trim_matches('"').to_owned()
+    s.s3.put_for_etag(BUCKET, key, body).await
 }
 
 /// An `ObjectCreated` event for one version: `(URL-encoded key, etag, sequencer)`.
@@ -65,9 +56,7 @@ fn event(encoded_key: &str, etag: &str, sequencer: &str) -> Value {
 }
 
 async fn json_at(s: &Stack, key: &str) -> Option<Value> {
-    s.s3.get(BUCKET, key)
-        .await
-        .map(|b| serde_json::from_slice(&b).unwrap())
+    s.s3.get_json(BUCKET, key).await
 }
 
 fn status(out: &Value) -> &str {

@@ -50,13 +50,9 @@ fn deadline() -> Deadline {
 }
 
 async fn record(s: &Stack, key: &str) -> Value {
-    serde_json::from_slice(
-        &s.s3
-            .get(BUCKET, key)
-            .await
-            .unwrap_or_else(|| panic!("no {key}")),
-    )
-    .unwrap()
+    s.s3.get_json(BUCKET, key)
+        .await
+        .unwrap_or_else(|| panic!("no {key}"))
 }
 
 const ENGLISH: &str = "The northern warehouse shipped more parcels this quarter than ever before. \

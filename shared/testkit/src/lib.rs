@@ -120,6 +120,31 @@ impl LocalS3 {
         Some(out.body.collect().await.ok()?.into_bytes().to_vec())
     }
 
+    /// Reads an object as JSON, `None` if it does not exist.
+    pub async fn get_json(&self, bucket: &str, key: &str) -> Option<serde_json::Value> {
+        let bytes = self.get(bucket, key).await?;
+        Some(serde_json::from_slice(&bytes).expect("the object is JSON"))
+    }
+
+    /// Writes an object and returns its ETag (quotes removed).
+    pub async fn put_for_etag(&self, bucket: &str, key: &str, body: impl Into<Vec<u8>>) -> String {
+        self.put(bucket, key, body).await;
+        self.etag(bucket, key).await
+    }
+
+    /// An existing object's ETag (quotes removed).
+    pub async fn etag(&self, bucket: &str, key: &str) -> String {
+        let head = self
+            .client()
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .expect("head object");
+        head.e_tag().expect("an ETag").trim_matches('"').to_owned()
+    }
+
     /// Keys under `prefix`.
     pub async fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
         let out = self
