@@ -39,12 +39,18 @@ ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 BUCKET = "text-processing-documents"
-FUNCTIONS = ("summarize-document", "classify-ticket", "translate")
+FUNCTIONS = ("summarize-document", "classify-ticket", "translate", "jobs")
 HTTP_ROUTES = {
     "POST /summaries": "summarize-document",
     "POST /tickets/classify": "classify-ticket",
     "POST /translations": "translate",
+    "POST /jobs": "jobs",
+    "GET /jobs/{id}": "jobs",
 }
+JOBS_TABLE = "jobs"
+# The jobs function's own settings: the function each task goes to.
+JOBS_ENV = {"SUMMARIZE_FUNCTION": "summarize-document", "TRANSLATE_FUNCTION": "translate",
+            "CLASSIFY_FUNCTION": "classify-ticket"}
 STATE_MACHINE = "document-workflow"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_REGION": REGION,
                "AWS_DEFAULT_REGION": REGION}
@@ -169,19 +175,26 @@ class LocalStack:
         self.aws_endpoint = f"http://127.0.0.1:{moto_port}"
         # Credentials and region reach the functions through lambda-local's own
         # environment (Lambda reserves those names for itself).
+        # lambda-local's port is chosen here: the functions invoke each other (job workers).
+        lambda_port = free_port()
         function_env = {
             "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": self.bedrock_endpoint,
             "AWS_ENDPOINT_URL_S3": self.aws_endpoint,
+            "AWS_ENDPOINT_URL_DYNAMODB": self.aws_endpoint,
+            "AWS_ENDPOINT_URL_LAMBDA": f"http://127.0.0.1:{lambda_port}",
+            "JOBS_TABLE": JOBS_TABLE,
+            "JOBS_BUCKET": BUCKET,
             "S3_FORCE_PATH_STYLE": "true",
             "BEDROCK_CONTEXT_WINDOW": str(opts.context_window),
             "RUST_LOG": "info",
             **opts.function_env,
         }
-        lambda_cmd = [str(binaries / "lambda-local"), "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"]
+        lambda_cmd = [str(binaries / "lambda-local"), "--listen", f"127.0.0.1:{lambda_port}", "--http-listen",
+                      "127.0.0.1:0"]
         for name in FUNCTIONS:
             lambda_cmd += ["--function", f"{name}={binaries / name}", "--timeout", f"{name}=900",
                            "--concurrency", f"{name}=4"]
-            for key, value in function_env.items():
+            for key, value in {**function_env, **(JOBS_ENV if name == "jobs" else {})}.items():
                 lambda_cmd += ["--env", f"{name}:{key}={value}"]
         for route, name in HTTP_ROUTES.items():
             lambda_cmd += ["--http", f"{route}={name}"]
@@ -200,6 +213,13 @@ class LocalStack:
         )
         urllib.request.urlopen(req, timeout=10).read()
         self.s3().create_bucket(Bucket=BUCKET)
+        # The jobs table as template.yaml declares it (key `id`, TTL on `expires_at`).
+        dynamodb = self._client("dynamodb", self.aws_endpoint)
+        dynamodb.create_table(TableName=JOBS_TABLE, BillingMode="PAY_PER_REQUEST",
+                              AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                              KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])
+        dynamodb.update_time_to_live(TableName=JOBS_TABLE, TimeToLiveSpecification={
+            "Enabled": True, "AttributeName": "expires_at"})
         if opts.versioned:
             self.s3().put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
         self.state_machine_arn = self._register_state_machine()
@@ -334,6 +354,18 @@ class LocalStack:
     def keys(self, prefix: str) -> list[str]:
         out = self.s3().list_objects_v2(Bucket=BUCKET, Prefix=prefix)
         return sorted(o["Key"] for o in out.get("Contents", []))
+
+    def request(self, method: str, path: str, body: dict | None = None,
+                headers: dict | None = None) -> tuple[int, dict, dict]:
+        """An HTTP request to the API front: (status, response headers lower-cased, JSON body)."""
+        data = None if body is None else json.dumps(body).encode()
+        all_headers = {**({"content-type": "application/json"} if data is not None else {}), **(headers or {})}
+        req = urllib.request.Request(f"{self.http_endpoint}{path}", data=data, method=method, headers=all_headers)
+        try:
+            with urllib.request.urlopen(req, timeout=900) as resp:
+                return resp.status, {k.lower(): v for k, v in resp.headers.items()}, json.loads(resp.read())
+        except urllib.error.HTTPError as err:
+            return err.code, {k.lower(): v for k, v in err.headers.items()}, json.loads(err.read() or b"{}")
 
     def http(self, route: str, body: dict) -> tuple[int, dict]:
         method, path = route.split(" ", 1)

@@ -1,0 +1,189 @@
+//! Lambda function `jobs`: the asynchronous form of every task over HTTP.
+//!
+//! - `POST /jobs` with `{"task": "summarize" | "translate" | "classify", ...the route's
+//!   input...}` hands the request to the task's function as its own route with
+//!   `Prefer: respond-async` (and the caller's `Idempotency-Key`), so the input is checked,
+//!   the job stored and its worker started exactly as for `Prefer: respond-async` on the
+//!   route itself; the answer is that function's (`202` + `Location: /jobs/{id}`, or its 4xx).
+//! - `GET /jobs/{id}` reads the job: status, times, usage, the result (from S3 when it was
+//!   offloaded) or the typed error.
+
+pub mod forward;
+
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use bedrock::Deadline;
+use lambda_kit::jobs::{JobSettings, JobStatus, JobStore, is_job_id};
+use lambda_kit::{Clients, Function, Route, TaskError, json_response};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use settings::{ConfigError, Settings, in_range};
+
+pub use forward::{Targets, Task};
+
+/// The function's settings: the functions each task goes to and the request size limit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JobsSettings {
+    /// The function (name or ARN) that summarizes.
+    pub summarize_function: String,
+    /// The function that translates.
+    pub translate_function: String,
+    /// The function that classifies tickets.
+    pub classify_function: String,
+    /// The largest `POST /jobs` body, in bytes.
+    pub jobs_max_request_bytes: usize,
+}
+
+impl Default for JobsSettings {
+    fn default() -> Self {
+        Self {
+            summarize_function: String::new(),
+            translate_function: String::new(),
+            classify_function: String::new(),
+            // A synchronous Lambda invocation takes at most 6 MB.
+            jobs_max_request_bytes: 5 * 1024 * 1024,
+        }
+    }
+}
+
+impl Settings for JobsSettings {
+    const PREFIX: &'static str = "";
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (name, value) in [
+            ("SUMMARIZE_FUNCTION", &self.summarize_function),
+            ("TRANSLATE_FUNCTION", &self.translate_function),
+            ("CLASSIFY_FUNCTION", &self.classify_function),
+        ] {
+            if value.is_empty() {
+                return Err(ConfigError::new(
+                    name,
+                    "is required (a function name or ARN)",
+                ));
+            }
+        }
+        in_range(
+            "JOBS_MAX_REQUEST_BYTES",
+            self.jobs_max_request_bytes,
+            1024,
+            6_000_000,
+        )
+    }
+}
+
+/// What the function serves over HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `POST /jobs`.
+    Submit,
+    /// `GET /jobs/{id}`.
+    Status,
+}
+
+/// The job store and the functions tasks go to, built once per cold start.
+pub struct App {
+    store: JobStore,
+    lambda: aws_sdk_lambda::Client,
+    targets: Targets,
+    max_request_bytes: usize,
+}
+
+impl App {
+    /// `GET /jobs/{id}`: the job's public view.
+    pub async fn status(&self, id: &str) -> Result<Value, TaskError> {
+        if !is_job_id(id) {
+            return Err(TaskError::InvalidInput(
+                "a job id is 32 lowercase hexadecimal digits".into(),
+            ));
+        }
+        let job = self
+            .store
+            .get(id)
+            .await?
+            .ok_or_else(|| TaskError::JobNotFound(format!("there is no job {id}")))?;
+        let result = if job.status == JobStatus::Succeeded {
+            self.store.result(&job).await?
+        } else {
+            None
+        };
+        Ok(job.view(result))
+    }
+}
+
+impl Function for App {
+    type Settings = JobsSettings;
+    type Endpoint = Endpoint;
+
+    const NAME: &'static str = "jobs";
+    const ROUTES: &'static [Route<Endpoint>] = &[
+        Route::post("/jobs", Endpoint::Submit),
+        Route {
+            method: "GET",
+            path: "/jobs/{id}",
+            endpoint: Endpoint::Status,
+        },
+    ];
+    // Its routes are the jobs' own: quick, and never jobs themselves.
+    const ASYNC_JOBS: bool = false;
+
+    fn build(clients: &Clients, settings: JobsSettings) -> Result<Self, ConfigError> {
+        let jobs: JobSettings = settings::from_env()?;
+        let store = JobStore::new(clients, &jobs)
+            .ok_or_else(|| ConfigError::new("JOBS_TABLE", "is required by the jobs function"))?;
+        Ok(Self {
+            store,
+            lambda: clients.lambda(),
+            targets: Targets::from(&settings),
+            max_request_bytes: settings.jobs_max_request_bytes,
+        })
+    }
+
+    fn max_request_bytes(&self) -> usize {
+        self.max_request_bytes
+    }
+
+    async fn respond(
+        &self,
+        endpoint: Endpoint,
+        input: Value,
+        _: Deadline,
+        request: &ApiGatewayV2httpRequest,
+    ) -> Result<ApiGatewayV2httpResponse, TaskError> {
+        match endpoint {
+            Endpoint::Submit => forward::submit(&self.lambda, &self.targets, input, request).await,
+            Endpoint::Status => {
+                let id = request
+                    .path_parameters
+                    .get("id")
+                    .cloned()
+                    .or_else(|| {
+                        let path = request.raw_path.as_deref()?;
+                        Some(path.trim_end_matches('/').rsplit('/').next()?.to_owned())
+                    })
+                    .unwrap_or_default();
+                Ok(json_response(200, &self.status(&id).await?))
+            }
+        }
+    }
+
+    async fn http(
+        &self,
+        endpoint: Endpoint,
+        input: Value,
+        _: Deadline,
+    ) -> Result<Value, TaskError> {
+        match endpoint {
+            Endpoint::Status => {
+                let id = input.get("id").and_then(Value::as_str).unwrap_or_default();
+                self.status(id).await
+            }
+            Endpoint::Submit => Err(TaskError::InvalidInput(
+                "POST /jobs is served over HTTP only".into(),
+            )),
+        }
+    }
+
+    async fn task(&self, input: Value, deadline: Deadline) -> Result<Value, TaskError> {
+        self.http(Endpoint::Status, input, deadline).await
+    }
+}
