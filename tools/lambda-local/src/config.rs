@@ -122,6 +122,36 @@ impl std::str::FromStr for HttpRoute {
     }
 }
 
+/// A function URL on the HTTP front: requests under `path` go to `function` as function-URL
+/// events (payload format 2.0, route `$default`, `rawPath` below `path`), and a streamed
+/// response (`InvokeMode: RESPONSE_STREAM`) is relayed as it arrives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionUrl {
+    /// The path prefix standing for the URL's domain, e.g. `/urls/summarize`.
+    pub path: String,
+    /// The function name.
+    pub function: String,
+}
+
+impl std::str::FromStr for FunctionUrl {
+    type Err = ConfigError;
+
+    /// Parses `FUNCTION=/PATH`, e.g. `summarize-stream=/urls/summarize`.
+    fn from_str(spec: &str) -> Result<Self, Self::Err> {
+        let (function, path) = split_pair(spec, '=', "FUNCTION=/PATH")?;
+        let path = path.trim_end_matches('/');
+        if !path.starts_with('/') || path.contains(['?', '#']) {
+            return Err(ConfigError::Syntax(format!(
+                "`{spec}`: the function URL path must start with / and hold no ? or #"
+            )));
+        }
+        Ok(Self {
+            path: path.to_owned(),
+            function: function.to_owned(),
+        })
+    }
+}
+
 /// Everything the server needs.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -133,6 +163,8 @@ pub struct Config {
     pub http_listen: Option<SocketAddr>,
     /// Routes of the HTTP API front.
     pub http_routes: Vec<HttpRoute>,
+    /// Function URLs served on the HTTP front.
+    pub function_urls: Vec<FunctionUrl>,
     /// Where asynchronous invocations that failed every attempt are written, one JSON file
     /// each (shaped like Lambda's on-failure destination record).
     pub dlq_dir: Option<PathBuf>,
@@ -158,6 +190,7 @@ impl Default for Config {
             functions: Vec::new(),
             http_listen: None,
             http_routes: Vec::new(),
+            function_urls: Vec::new(),
             dlq_dir: None,
             region: "us-east-1".to_owned(),
             account_id: "123456789012".to_owned(),
@@ -212,8 +245,8 @@ pub enum ConfigError {
     /// More retries than Lambda allows.
     #[error("async retries must be 0, 1 or 2")]
     AsyncRetries,
-    /// Routes without a listener for them.
-    #[error("HTTP routes need an HTTP listen address (--http-listen)")]
+    /// Routes or function URLs without a listener for them.
+    #[error("HTTP routes and function URLs need an HTTP listen address (--http-listen)")]
     NoHttpListen,
 }
 
@@ -252,14 +285,18 @@ impl Config {
                 });
             }
         }
-        if let Some(route) = self
+        if let Some(function) = self
             .http_routes
             .iter()
-            .find(|route| !names.contains(route.function.as_str()))
+            .map(|route| &route.function)
+            .chain(self.function_urls.iter().map(|url| &url.function))
+            .find(|function| !names.contains(function.as_str()))
         {
-            return Err(ConfigError::UnknownFunction(route.function.clone()));
+            return Err(ConfigError::UnknownFunction(function.clone()));
         }
-        if !self.http_routes.is_empty() && self.http_listen.is_none() {
+        if (!self.http_routes.is_empty() || !self.function_urls.is_empty())
+            && self.http_listen.is_none()
+        {
             return Err(ConfigError::NoHttpListen);
         }
         if self.async_retries > MAX_ASYNC_RETRIES {
@@ -314,6 +351,14 @@ pub struct Cli {
     /// An HTTP API route, "METHOD /path=FUNCTION" or "$default=FUNCTION" (repeatable).
     #[arg(long = "http", env = "LAMBDA_LOCAL_HTTP_ROUTES", value_delimiter = ',')]
     pub http_routes: Vec<String>,
+    /// A function URL on the HTTP front, "FUNCTION=/PATH" (repeatable): requests under PATH
+    /// go to FUNCTION as function-URL events; streamed responses are relayed as they come.
+    #[arg(
+        long = "function-url",
+        env = "LAMBDA_LOCAL_FUNCTION_URLS",
+        value_delimiter = ','
+    )]
+    pub function_urls: Vec<String>,
     /// Address of the HTTP API front (its URL is printed as stdout's second line).
     #[arg(long, env = "LAMBDA_LOCAL_HTTP_LISTEN")]
     pub http_listen: Option<SocketAddr>,
@@ -380,6 +425,11 @@ impl Cli {
             .iter()
             .map(|spec| spec.parse())
             .collect::<Result<Vec<HttpRoute>, _>>()?;
+        let function_urls = self
+            .function_urls
+            .iter()
+            .map(|spec| spec.parse())
+            .collect::<Result<Vec<FunctionUrl>, _>>()?;
         let init_timeout = seconds_to_duration(self.init_timeout)
             .ok_or_else(|| ConfigError::Syntax("init timeout must be positive".to_owned()))?;
         let config = Config {
@@ -387,6 +437,7 @@ impl Cli {
             functions,
             http_listen: self.http_listen,
             http_routes,
+            function_urls,
             dlq_dir: self.dlq_dir,
             region: self.region,
             account_id: self.account_id,
@@ -471,6 +522,8 @@ mod tests {
             "a:GREETING=hi=there",
             "--http",
             "POST /x/{id}=a",
+            "--function-url",
+            "b=/urls/b/",
             "--http-listen",
             "127.0.0.1:0",
         ])
@@ -483,13 +536,36 @@ mod tests {
         assert_eq!((a.concurrency, b.concurrency), (2, 1));
         assert_eq!(a.env, vec![("GREETING".to_owned(), "hi=there".to_owned())]);
         assert_eq!(config.http_routes[0].function, "a");
+        assert_eq!(
+            config.function_urls,
+            [FunctionUrl {
+                path: "/urls/b".into(),
+                function: "b".into()
+            }]
+        );
     }
 
     #[test]
     fn refuses_bad_settings() {
         let exe = std::env::current_exe().expect("test binary path");
         let f = format!("f={}", exe.to_string_lossy());
-        let cases: [&[&str]; 7] = [
+        let cases: [&[&str]; 9] = [
+            &[
+                "--function",
+                &f,
+                "--function-url",
+                "f=/u",
+                "--function-url",
+                "f=nopath",
+            ],
+            &[
+                "--function",
+                &f,
+                "--function-url",
+                "g=/u",
+                "--http-listen",
+                "127.0.0.1:0",
+            ],
             &["--function", "bad name=/bin/true"],
             &["--function", "f=/no/such/binary"],
             &["--function", &f, "--timeout", "901"],

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::json;
+use tokio::sync::mpsc;
 
 /// An invocation as the Runtime API hands it to a function process.
 #[derive(Debug, Clone)]
@@ -14,6 +15,9 @@ pub(crate) struct Invocation {
     pub(crate) payload: Bytes,
     /// `Lambda-Runtime-Trace-Id`.
     pub(crate) trace_id: String,
+    /// Where a streamed response goes as it arrives (a function URL in `RESPONSE_STREAM`
+    /// mode); without it a streamed response is buffered like any other.
+    pub(crate) stream: Option<mpsc::Sender<Bytes>>,
 }
 
 impl Invocation {
@@ -23,6 +27,7 @@ impl Invocation {
             request_id: uuid::Uuid::new_v4().to_string(),
             payload,
             trace_id: trace_id(),
+            stream: None,
         }
     }
 }

@@ -38,7 +38,7 @@ mod worker;
 
 pub use config::{
     Cli, Config, ConfigError, DEFAULT_HTTP_INTEGRATION_TIMEOUT, DEFAULT_INIT_TIMEOUT,
-    DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, FunctionConfig, HttpRoute, MAX_ASYNC_RETRIES, MAX_TIMEOUT,
+    DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, FunctionConfig, FunctionUrl, HttpRoute, MAX_ASYNC_RETRIES, MAX_TIMEOUT,
     RESERVED_ENV,
 };
 pub use functions::{MAX_EVENT_PAYLOAD, MAX_SYNC_PAYLOAD};

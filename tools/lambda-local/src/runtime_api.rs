@@ -16,6 +16,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
+use futures::StreamExt;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -26,6 +27,10 @@ use crate::invocation::{FunctionError, Invocation};
 
 /// Largest error body accepted from a runtime.
 const MAX_ERROR_BODY: usize = 1024 * 1024;
+
+/// Largest streamed response relayed (Lambda's default limit for response streaming);
+/// the rest is dropped.
+pub(crate) const MAX_STREAMED_RESPONSE: usize = 20 * 1024 * 1024;
 
 /// An invocation waiting for the process's next `GET /invocation/next`.
 #[derive(Debug)]
@@ -60,6 +65,8 @@ struct Slot {
     next: tokio::sync::Mutex<mpsc::Receiver<Delivery>>,
     /// The request id handed over and not yet answered.
     current: Mutex<Option<String>>,
+    /// Where the current invocation's streamed response goes, if its caller streams.
+    stream: Mutex<Option<mpsc::Sender<Bytes>>>,
     events: mpsc::UnboundedSender<SlotEvent>,
 }
 
@@ -72,15 +79,24 @@ impl Slot {
         self.current().as_deref() == Some(request_id)
     }
 
-    /// Clears the current request id if it is `request_id`.
+    /// Clears the current request id (and its stream) if it is `request_id`.
     fn take(&self, request_id: &str) -> bool {
         let mut current = self.current();
         if current.as_deref() == Some(request_id) {
             *current = None;
+            self.take_stream();
             true
         } else {
             false
         }
+    }
+
+    /// Takes the current invocation's stream sink.
+    fn take_stream(&self) -> Option<mpsc::Sender<Bytes>> {
+        self.stream
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
     }
 
     fn emit(&self, event: SlotEvent) {
@@ -153,6 +169,7 @@ impl RuntimeApi {
         let slot = Arc::new(Slot {
             next: tokio::sync::Mutex::new(next),
             current: Mutex::new(None),
+            stream: Mutex::new(None),
             events: events_tx,
         });
         *self
@@ -231,13 +248,14 @@ async fn next(State(state): State<Arc<RuntimeState>>) -> Response {
         next.recv().await
     };
     let Some(Delivery {
-        invocation,
+        mut invocation,
         timeout,
     }) = delivery
     else {
         return gone();
     };
     let deadline = crate::clock::epoch_ms(SystemTime::now() + timeout);
+    *slot.stream.lock().unwrap_or_else(PoisonError::into_inner) = invocation.stream.take();
     *slot.current() = Some(invocation.request_id.clone());
     slot.emit(SlotEvent::Delivered {
         request_id: invocation.request_id.clone(),
@@ -259,10 +277,13 @@ async fn next(State(state): State<Arc<RuntimeState>>) -> Response {
     (StatusCode::OK, headers, Body::from(invocation.payload)).into_response()
 }
 
-/// `POST /2018-06-01/runtime/invocation/{id}/response`.
+/// `POST /2018-06-01/runtime/invocation/{id}/response`: a buffered response, or a
+/// streamed one (`Lambda-Runtime-Function-Response-Mode: streaming`, chunked) that is
+/// relayed as it arrives when the caller streams.
 async fn response(
     State(state): State<Arc<RuntimeState>>,
     Path(request_id): Path<String>,
+    headers: HeaderMap,
     body: Body,
 ) -> Response {
     let Some(slot) = state.slot() else {
@@ -270,6 +291,20 @@ async fn response(
     };
     if !slot.is_current(&request_id) {
         return invalid_request_id();
+    }
+    let streamed = headers
+        .get("lambda-runtime-function-response-mode")
+        .is_some_and(|mode| mode.as_bytes().eq_ignore_ascii_case(b"streaming"));
+    if streamed && let Some(sink) = slot.take_stream() {
+        relay(body, &sink).await;
+        drop(sink);
+        if slot.take(&request_id) {
+            slot.emit(SlotEvent::Response {
+                request_id,
+                body: Bytes::new(),
+            });
+        }
+        return accepted();
     }
     match read_limited(body, state.max_response).await {
         Ok(body) if slot.take(&request_id) => {
@@ -294,6 +329,33 @@ async fn response(
             "InvalidRequest",
             &error.to_string(),
         ),
+    }
+}
+
+/// Passes a streamed body on chunk by chunk, up to [`MAX_STREAMED_RESPONSE`]; a caller that
+/// left stops the relay, not the function.
+async fn relay(body: Body, sink: &mpsc::Sender<Bytes>) {
+    let mut chunks = body.into_data_stream();
+    let mut relayed = 0usize;
+    let mut open = true;
+    while let Some(chunk) = chunks.next().await {
+        let chunk = match chunk {
+            Ok(chunk) => chunk,
+            Err(error) => {
+                tracing::warn!("streamed response broke off: {error}");
+                return;
+            }
+        };
+        relayed = relayed.saturating_add(chunk.len());
+        if open && relayed > MAX_STREAMED_RESPONSE {
+            tracing::warn!(
+                "streamed response over {MAX_STREAMED_RESPONSE} bytes; the rest is dropped"
+            );
+            open = false;
+        }
+        if open {
+            open = sink.send(chunk).await.is_ok();
+        }
     }
 }
 

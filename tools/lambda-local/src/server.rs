@@ -133,6 +133,7 @@ impl Server {
             let front = Arc::new(HttpFront {
                 functions,
                 routes: config.http_routes,
+                function_urls: config.function_urls,
                 integration_timeout: config.http_integration_timeout,
                 port: addr.port(),
             });

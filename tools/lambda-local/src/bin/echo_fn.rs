@@ -5,13 +5,17 @@
 //! `marker: PATH` appends the request id to PATH first; `log: TEXT` prints it;
 //! `sleep_ms: N` sleeps; `exit: CODE|true` exits the process; `panic: true` panics;
 //! `fail: TYPE` returns an error of that type; `big: N` adds N bytes of padding;
-//! `env: NAME` reports that variable; `status: N` sets an HTTP response's status code.
+//! `env: NAME` reports that variable; `status: N` sets an HTTP response's status code;
+//! `stream: [TEXT, ...]` streams those chunks as a function-URL response (status and
+//! `content-type: text/plain`), waiting after the first one until the file `gate: PATH`
+//! exists when given.
 //! `ECHO_FN_INIT_EXIT=N` in the environment makes the process exit during init.
 
 use std::io::Write;
 use std::time::Duration;
 
-use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use lambda_runtime::streaming::{Body, Response};
+use lambda_runtime::{Diagnostic, FunctionResponse, LambdaEvent, MetadataPrelude, service_fn};
 use serde_json::{Value, json};
 
 #[tokio::main]
@@ -26,7 +30,64 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(handle)).await
 }
 
-async fn handle(event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
+async fn handle(event: LambdaEvent<Value>) -> Result<FunctionResponse<Value, Body>, Diagnostic> {
+    let commands = event
+        .payload
+        .get("body")
+        .and_then(Value::as_str)
+        .and_then(|body| serde_json::from_str::<Value>(body).ok())
+        .unwrap_or(Value::Null);
+    match commands.get("stream").and_then(Value::as_array) {
+        Some(chunks) => {
+            let chunks: Vec<String> = chunks
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect();
+            let gate = commands
+                .get("gate")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            Ok(FunctionResponse::StreamingResponse(stream(chunks, gate)))
+        }
+        None => buffered(event)
+            .await
+            .map(FunctionResponse::BufferedResponse),
+    }
+}
+
+/// Streams `chunks`, holding the rest back after the first until `gate` exists.
+fn stream(chunks: Vec<String>, gate: Option<String>) -> Response<Body> {
+    let (mut tx, body) = lambda_runtime::streaming::channel();
+    tokio::spawn(async move {
+        for (i, chunk) in chunks.into_iter().enumerate() {
+            if i == 1
+                && let Some(gate) = &gate
+            {
+                while !std::path::Path::new(gate).exists() {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+            if tx.send_data(chunk.into()).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut prelude = MetadataPrelude {
+        status_code: axum::http::StatusCode::ACCEPTED,
+        ..MetadataPrelude::default()
+    };
+    prelude.headers.insert(
+        "content-type",
+        axum::http::HeaderValue::from_static("text/plain"),
+    );
+    Response {
+        metadata_prelude: prelude,
+        stream: body,
+    }
+}
+
+async fn buffered(event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
     let (payload, context) = event.into_parts();
     let http = payload.get("version").and_then(Value::as_str) == Some("2.0")
         && payload.get("requestContext").is_some();
