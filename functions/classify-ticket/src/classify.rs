@@ -3,8 +3,9 @@
 
 use bedrock::{
     BedrockError, ChatPrompt, Completion, Deadline, GenerationParams, Invocation, LlamaClient,
-    StopReason, UsageTotals,
+    StopReason, UsageTotals, estimate_tokens,
 };
+use lambda_kit::sync_budget::{ModelCall, Workload};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use text::Language;
@@ -85,6 +86,15 @@ impl Classifier {
     /// The first prompt for `ticket`, as rendered for the model.
     pub fn prompt(&self, ticket: &Ticket) -> ChatPrompt {
         prompt::classification_prompt(&self.system, ticket)
+    }
+
+    /// The model work of classifying `ticket`: one call (a repair call, needed only for
+    /// an invalid answer, is not foreseen).
+    pub fn workload(&self, ticket: &Ticket) -> Workload {
+        Workload::new().then(ModelCall {
+            prompt_tokens: estimate_tokens(&self.prompt(ticket).render()),
+            max_gen_len: self.params.max_gen_len,
+        })
     }
 
     /// Classifies `ticket`. Model service errors (throttling, timeouts, context overflow of

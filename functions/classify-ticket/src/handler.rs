@@ -2,6 +2,7 @@
 //! both one classification.
 
 use bedrock::{Deadline, LlamaClient};
+use lambda_kit::sync_budget::Workload;
 use lambda_kit::{Clients, Function, Route, TaskError, to_json};
 use serde_json::Value;
 use settings::ConfigError;
@@ -78,6 +79,11 @@ impl Function for App {
 
     fn max_request_bytes(&self) -> usize {
         self.limits.max_request_bytes
+    }
+
+    fn estimate(&self, Endpoint::Classify: Endpoint, input: &Value) -> Option<Workload> {
+        let ticket = Ticket::from_json(input.clone(), &self.limits).ok()?;
+        Some(self.classifier.workload(&ticket))
     }
 
     async fn http(

@@ -2,6 +2,7 @@
 
 use bedrock::Deadline;
 use lambda_kit::TaskError;
+use lambda_kit::sync_budget::Workload;
 use serde::Deserialize;
 
 use crate::App;
@@ -52,4 +53,22 @@ pub async fn handle_task(
             "task input needs either `bucket` and `key`, or `text`".into(),
         )),
     }
+}
+
+/// The model work `POST /summaries` with body `input` needs; `None` for a body the
+/// handler refuses anyway.
+pub fn estimate(app: &App, input: &serde_json::Value) -> Option<Workload> {
+    let request = InlineRequest::deserialize(input).ok()?;
+    let language = request
+        .options
+        .language
+        .or_else(|| text::detect_confident(&request.text).map(|d| d.language))
+        .unwrap_or(text::Language::English);
+    Some(crate::summarize::workload(
+        &app.llama,
+        &request.text,
+        &request.options,
+        language,
+        &app.config.plan(),
+    ))
 }

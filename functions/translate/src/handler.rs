@@ -1,7 +1,9 @@
 //! The function's table of handlers: `POST /translations` and Step Functions tasks.
 
 use bedrock::{Deadline, UsageTotals};
+use lambda_kit::sync_budget::Workload;
 use lambda_kit::{Clients, Function, Route, TaskError, from_json, storage, to_json};
+use serde::Deserialize;
 use serde_json::Value;
 use settings::ConfigError;
 use text::Language;
@@ -9,7 +11,7 @@ use text::Language;
 use crate::document::DocumentRef;
 use crate::request::{HttpRequest, Options, TaskInput, TaskSource};
 use crate::response::TranslationResponse;
-use crate::translation::{Job, translate};
+use crate::translation::{self, Job, translate};
 use crate::{App, Config};
 
 /// What the function serves over HTTP.
@@ -36,6 +38,37 @@ impl Function for App {
 
     fn max_request_bytes(&self) -> usize {
         self.config.max_body_bytes
+    }
+
+    fn estimate(&self, Endpoint::Translate: Endpoint, input: &Value) -> Option<Workload> {
+        let body = HttpRequest::deserialize(input).ok()?;
+        let options = Options::parse(
+            &body.target_language,
+            body.source_language.as_deref(),
+            body.glossary,
+            &self.config,
+        )
+        .ok()?;
+        let source = match options.source {
+            Some(language) => language,
+            None => text::detect_confident(&body.text)?.language,
+        };
+        if source == options.target {
+            return Some(Workload::new());
+        }
+        let job = Job {
+            text: &body.text,
+            source,
+            target: options.target,
+            glossary: &options.glossary,
+        };
+        translation::workload(
+            &self.llm,
+            job,
+            self.config.max_gen_len,
+            self.config.concurrency,
+        )
+        .ok()
     }
 
     async fn http(

@@ -10,6 +10,7 @@ use bedrock::{
     UsageTotals, estimate_tokens,
 };
 use futures::{StreamExt, TryStreamExt};
+use lambda_kit::sync_budget::{ModelCall, Workload};
 use text::Language;
 
 use crate::glossary::{Glossary, GlossaryEntry, GlossaryViolation};
@@ -230,6 +231,43 @@ pub async fn translate(
         "translated"
     );
     Ok(out)
+}
+
+/// The model calls [`translate`] makes for `job` (one per chunk, `concurrency` at a time,
+/// each counted at the largest chunk's prompt and `max_gen_len`); re-splitting of cut-off
+/// chunks is not foreseen.
+pub fn workload(
+    client: &LlamaClient,
+    job: Job<'_>,
+    max_gen_len: u32,
+    concurrency: usize,
+) -> Result<Workload, TranslateError> {
+    let system = prompt::system_prompt(job.source, job.target, job.glossary, &[]);
+    let all: Vec<&GlossaryEntry> = job.glossary.entries().iter().collect();
+    let longest = prompt::system_prompt(job.source, job.target, job.glossary, &all);
+    let overhead = estimate_tokens(prompt::chat(&longest, "").render().as_str());
+    let plan = ChunkPlan::new(
+        client.settings().budget.context_window(),
+        max_gen_len,
+        overhead,
+    )?;
+    let mut chunks = 0;
+    let mut largest = ModelCall {
+        prompt_tokens: 0,
+        max_gen_len: 0,
+    };
+    for unit in plan_units(job.text, plan.chunk_tokens) {
+        if let Unit::Translate { text, .. } = unit {
+            let core = text.trim();
+            let prompt_tokens = estimate_tokens(prompt::chat(&system, core).render().as_str());
+            chunks += 1;
+            largest.prompt_tokens = largest.prompt_tokens.max(prompt_tokens);
+            largest.max_gen_len = largest
+                .max_gen_len
+                .max(plan.gen_len(prompt_tokens, estimate_tokens(core)));
+        }
+    }
+    Ok(Workload::new().then_parallel(chunks, concurrency, largest))
 }
 
 /// Code blocks and whitespace are kept; prose is split into chunks of at most
