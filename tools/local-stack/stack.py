@@ -46,6 +46,8 @@ HTTP_ROUTES = {
     "POST /translations": "translate",
     "POST /jobs": "jobs",
     "GET /jobs/{id}": "jobs",
+    "POST /uploads": "summarize-document",
+    "GET /documents/{key+}": "summarize-document",
 }
 JOBS_TABLE = "jobs"
 # The jobs function's own settings: the function each task goes to.
@@ -184,6 +186,8 @@ class LocalStack:
             "AWS_ENDPOINT_URL_LAMBDA": f"http://127.0.0.1:{lambda_port}",
             "JOBS_TABLE": JOBS_TABLE,
             "JOBS_BUCKET": BUCKET,
+            # summarize-document's direct uploads (POST /uploads) go to the documents bucket.
+            "DOCUMENTS_BUCKET": BUCKET,
             "S3_FORCE_PATH_STYLE": "true",
             "BEDROCK_CONTEXT_WINDOW": str(opts.context_window),
             "RUST_LOG": "info",
@@ -298,6 +302,16 @@ class LocalStack:
         put = self.s3().put_object(Bucket=BUCKET, Key=key, Body=body)
         self._sequencer += 1
         return s3_event(key, put["ETag"].strip('"'), len(body), put.get("VersionId"), f"{self._sequencer:018X}")
+
+    def notify_for_summary(self, key: str) -> dict:
+        """Delivers the S3 ObjectCreated notification for an object already stored (an
+        upload through a presigned URL, say) to summarize-document, as S3 does."""
+        head = self.s3().head_object(Bucket=BUCKET, Key=key)
+        self._sequencer += 1
+        event = s3_event(key, head["ETag"].strip('"'), head["ContentLength"], head.get("VersionId"),
+                         f"{self._sequencer:018X}")
+        self.deliver(event)
+        return event
 
     def deliver(self, event: dict) -> None:
         """Delivers an S3 notification to summarize-document asynchronously, as S3 does

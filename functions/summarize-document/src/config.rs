@@ -23,6 +23,13 @@ pub struct Config {
     pub result_prefix: String,
     /// Prefix of the claims that stop duplicate deliveries of an upload event.
     pub claim_prefix: String,
+    /// Prefix of the documents that start the document workflow.
+    pub workflow_prefix: String,
+    /// `DOCUMENTS_BUCKET`: where `POST /uploads` sends documents and `GET /documents`
+    /// looks for them; default: `OUTPUT_BUCKET`.
+    pub documents_bucket: Option<String>,
+    /// How long an upload URL of `POST /uploads` stays valid, in seconds.
+    pub upload_url_seconds: u64,
     /// Largest S3 object read, in bytes.
     pub max_document_bytes: u64,
     /// Largest extracted text summarized, in bytes.
@@ -51,6 +58,9 @@ impl Default for Config {
             failure_prefix: "failed/".into(),
             result_prefix: "results/".into(),
             claim_prefix: "claims/".into(),
+            workflow_prefix: "workflow/".into(),
+            documents_bucket: None,
+            upload_url_seconds: 900,
             max_document_bytes: 20 * 1024 * 1024,
             max_text_bytes: 4 * 1024 * 1024,
             max_request_bytes: 1024 * 1024,
@@ -69,6 +79,7 @@ impl Settings for Config {
     fn validate(&self) -> Result<(), ConfigError> {
         in_range("MAX_DOCUMENT_BYTES", self.max_document_bytes, 1, 1 << 40)?;
         in_range("MAX_TEXT_BYTES", self.max_text_bytes, 1, 1 << 40)?;
+        in_range("UPLOAD_URL_SECONDS", self.upload_url_seconds, 60, 3600)?;
         in_range(
             "MAX_REQUEST_BYTES",
             self.max_request_bytes,
@@ -103,6 +114,14 @@ impl Config {
             format: self.summary_format,
             ..SummaryOptions::default()
         }
+    }
+
+    /// The bucket uploads go to and documents are looked up in, if configured.
+    pub fn documents_bucket(&self) -> Option<&str> {
+        self.documents_bucket
+            .as_deref()
+            .or(self.output_bucket.as_deref())
+            .filter(|b| !b.is_empty())
     }
 
     /// Whether `key` is one of this function's own outputs (never processed: no loops).

@@ -1,10 +1,14 @@
 //! The summarize-document Lambda function: S3 uploads, Step Functions tasks and
 //! `POST /summaries` in; summaries (map-reduce for long documents) out, as S3 records or
-//! JSON. [`App`] is the function's table of handlers; `lambda_kit::run` serves it.
+//! JSON. `POST /uploads` hands out presigned upload URLs and `GET /documents/{key}` tells
+//! where an uploaded document stands. [`App`] is the function's table of handlers;
+//! `lambda_kit::run` serves it.
 
 mod claims;
 pub mod config;
+pub mod direct_uploads;
 pub mod document;
+pub mod document_status;
 pub mod options;
 mod prompt;
 pub mod records;
@@ -16,6 +20,7 @@ pub mod uploads;
 pub mod versions;
 pub mod workflow;
 
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use bedrock::{Deadline, LlamaClient};
 use lambda_kit::{Clients, Function, Route, TaskError, from_json, to_json};
 use serde_json::Value;
@@ -37,6 +42,10 @@ pub struct App {
 pub enum Endpoint {
     /// `POST /summaries`.
     Summarize,
+    /// `POST /uploads`.
+    Upload,
+    /// `GET /documents/{key+}`.
+    Document,
 }
 
 impl Function for App {
@@ -44,7 +53,15 @@ impl Function for App {
     type Endpoint = Endpoint;
 
     const NAME: &'static str = "summarize-document";
-    const ROUTES: &'static [Route<Endpoint>] = &[Route::post("/summaries", Endpoint::Summarize)];
+    const ROUTES: &'static [Route<Endpoint>] = &[
+        Route::post("/summaries", Endpoint::Summarize),
+        Route::post("/uploads", Endpoint::Upload),
+        Route {
+            method: "GET",
+            path: "/documents/{key+}",
+            endpoint: Endpoint::Document,
+        },
+    ];
 
     fn build(clients: &Clients, config: Config) -> Result<Self, ConfigError> {
         Ok(Self {
@@ -60,17 +77,44 @@ impl Function for App {
 
     async fn http(
         &self,
-        Endpoint::Summarize: Endpoint,
+        endpoint: Endpoint,
         input: Value,
         deadline: Deadline,
     ) -> Result<Value, TaskError> {
-        let request: requests::InlineRequest = from_json(input)?;
-        let options = options::SummaryOptions {
-            stream: true,
-            ..request.options
+        match endpoint {
+            Endpoint::Summarize => {
+                let request: requests::InlineRequest = from_json(input)?;
+                let options = options::SummaryOptions {
+                    stream: true,
+                    ..request.options
+                };
+                let record =
+                    document::summarize_inline(self, &request.text, options, deadline).await?;
+                to_json(&record)
+            }
+            Endpoint::Upload => to_json(&direct_uploads::create(self, from_json(input)?).await?),
+            // Its key is in the path, which `respond` has.
+            Endpoint::Document => Err(TaskError::InvalidInput(
+                "GET /documents/{key} takes the key from its path".into(),
+            )),
+        }
+    }
+
+    async fn respond(
+        &self,
+        endpoint: Endpoint,
+        input: Value,
+        deadline: Deadline,
+        request: &ApiGatewayV2httpRequest,
+    ) -> Result<ApiGatewayV2httpResponse, TaskError> {
+        let body = match endpoint {
+            Endpoint::Document => {
+                let key = document_status::key_of(request)?;
+                to_json(&document_status::status(self, &key).await?)?
+            }
+            _ => self.http(endpoint, input, deadline).await?,
         };
-        let record = document::summarize_inline(self, &request.text, options, deadline).await?;
-        to_json(&record)
+        Ok(lambda_kit::json_response(200, &body))
     }
 
     async fn task(&self, input: Value, deadline: Deadline) -> Result<Value, TaskError> {
