@@ -134,6 +134,8 @@ fn count(stats: &Mutex<Stats>, operation: Operation, model_id: &str) {
         Operation::Stream => &mut stats.stream,
     };
     *map.entry(model_id.to_owned()).or_default() += 1;
+    // One line per request received, so that tests over the local stack can count them.
+    tracing::info!(?operation, model = model_id, "request received");
 }
 
 fn millis_since(started: Instant) -> u64 {
