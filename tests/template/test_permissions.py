@@ -500,6 +500,17 @@ def functions(template):
                 yield name, ROOT / "functions" / binary
 
 
+def is_streaming(template, name):
+    """Whether the function serves a streaming function URL (`RESPONSE_STREAMING`): the
+    same binary as a buffered function, reaching only its model calls."""
+    env = template["Resources"][name]["Properties"].get("Environment", {}).get("Variables", {})
+    return env.get("RESPONSE_STREAMING") == "true"
+
+
+# What the streaming path of a function calls: the model only.
+MODEL_ACTIONS = {"bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream", "bedrock:ApplyGuardrail"}
+
+
 def load_template(path=ROOT / "template.yaml"):
     template, problems = decode(str(path))
     if problems:
@@ -533,7 +544,9 @@ class PermissionsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.template = load_template()
-        cls.functions = list(functions(cls.template))
+        every = list(functions(cls.template))
+        cls.functions = [(n, c) for n, c in every if not is_streaming(cls.template, n)]
+        cls.streaming = [(n, c) for n, c in every if is_streaming(cls.template, n)]
         cls.code = {name: CodeFacts(crate) for name, crate in cls.functions}
         cls.tables = {name: declared(crate / "README.md") for name, crate in cls.functions}
 
@@ -542,6 +555,19 @@ class PermissionsTest(unittest.TestCase):
             sorted(c.name for _, c in self.functions),
             ["classify-ticket", "summarize-document", "translate"],
         )
+
+    def test_streaming_functions_get_exactly_the_model_grants_of_their_binary(self):
+        self.assertEqual(
+            sorted(c.name for _, c in self.streaming), ["summarize-document", "translate"]
+        )
+        for label, region, overrides in SCENARIOS:
+            stack = Stack(self.template, region, **overrides)
+            for name, crate in self.streaming:
+                buffered = next(n for n, c in self.functions if c == crate)
+                wanted = {(a, arn) for a, arn in stack.expected(self.tables[buffered]) if a in MODEL_ACTIONS}
+                with self.subTest(scenario=label, function=name):
+                    self.assertIn("bedrock:InvokeModelWithResponseStream", {a for a, _ in wanted})
+                    self.assertEqual(sorted(stack.grants(name) ^ wanted), [], f"{name}: grants differ")
 
     def test_every_sdk_operation_called_has_an_iam_mapping(self):
         for name, facts in self.code.items():

@@ -51,6 +51,13 @@ HTTP_ROUTES = {
 }
 JOBS_TABLE = "jobs"
 # The jobs function's own settings: the function each task goes to.
+# The streaming functions (the template's SummarizeStreamFunction, TranslateStreamFunction):
+# the same binaries with RESPONSE_STREAMING=true, each behind a function URL on the HTTP
+# front (name -> (binary, URL path)).
+STREAM_FUNCTIONS = {
+    "summarize-stream": ("summarize-document", "/urls/summarize-stream"),
+    "translate-stream": ("translate", "/urls/translate-stream"),
+}
 JOBS_ENV = {"SUMMARIZE_FUNCTION": "summarize-document", "TRANSLATE_FUNCTION": "translate",
             "CLASSIFY_FUNCTION": "classify-ticket"}
 STATE_MACHINE = "document-workflow"
@@ -202,6 +209,11 @@ class LocalStack:
                 lambda_cmd += ["--env", f"{name}:{key}={value}"]
         for route, name in HTTP_ROUTES.items():
             lambda_cmd += ["--http", f"{route}={name}"]
+        for name, (binary, path) in STREAM_FUNCTIONS.items():
+            lambda_cmd += ["--function", f"{name}={binaries / binary}", "--timeout", f"{name}=900",
+                           "--concurrency", f"{name}=2", "--function-url", f"{name}={path}"]
+            for key, value in {**function_env, "RESPONSE_STREAMING": "true"}.items():
+                lambda_cmd += ["--env", f"{name}:{key}={value}"]
         lambda_cmd += ["--dlq-dir", str(opts.log_dir / "dlq")]
         self.lambda_endpoint, self.http_endpoint = self._spawn("lambda-local", lambda_cmd, lines=2,
                                                                env={**os.environ, **CREDENTIALS})
@@ -380,6 +392,10 @@ class LocalStack:
                 return resp.status, {k.lower(): v for k, v in resp.headers.items()}, json.loads(resp.read())
         except urllib.error.HTTPError as err:
             return err.code, {k.lower(): v for k, v in err.headers.items()}, json.loads(err.read() or b"{}")
+
+    def stream_url(self, name: str) -> str:
+        """The function URL of a streaming function (``summarize-stream``, ``translate-stream``)."""
+        return self.http_endpoint + STREAM_FUNCTIONS[name][1]
 
     def http(self, route: str, body: dict) -> tuple[int, dict]:
         method, path = route.split(" ", 1)

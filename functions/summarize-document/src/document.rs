@@ -67,7 +67,8 @@ pub struct SummaryRecord {
     pub timings: Timings,
 }
 
-fn ms(since: Instant) -> u64 {
+/// Milliseconds since `since`.
+pub(crate) fn ms(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
@@ -82,20 +83,7 @@ pub async fn summarize_text(
     started: Instant,
 ) -> Result<SummaryRecord, TaskError> {
     let extract_ms = ms(started);
-    if text.len() as u64 > app.config.max_text_bytes {
-        return Err(TaskError::InputTooLarge(format!(
-            "the document's text is {} bytes; the limit is {}",
-            text.len(),
-            app.config.max_text_bytes
-        )));
-    }
-    if text.trim().is_empty() {
-        return Err(TaskError::UnsupportedDocument(
-            "the document contains no text".into(),
-        ));
-    }
-    let language = text::detect_confident(text).map(|d| d.language);
-    let output_language = options.language.or(language).unwrap_or(Language::English);
+    let (language, output_language) = check_text(app, text, &options)?;
     let model_started = Instant::now();
     let summary = summarize(
         &app.llama,
@@ -123,6 +111,32 @@ pub async fn summarize_text(
             total_ms: ms(started),
         },
     })
+}
+
+/// Refuses text over the limit or without content, before any model call; gives the
+/// detected language and the summary's language.
+pub(crate) fn check_text(
+    app: &App,
+    text: &str,
+    options: &SummaryOptions,
+) -> Result<(Option<Language>, Language), TaskError> {
+    if text.len() as u64 > app.config.max_text_bytes {
+        return Err(TaskError::InputTooLarge(format!(
+            "the document's text is {} bytes; the limit is {}",
+            text.len(),
+            app.config.max_text_bytes
+        )));
+    }
+    if text.trim().is_empty() {
+        return Err(TaskError::UnsupportedDocument(
+            "the document contains no text".into(),
+        ));
+    }
+    let language = text::detect_confident(text).map(|d| d.language);
+    Ok((
+        language,
+        options.language.or(language).unwrap_or(Language::English),
+    ))
 }
 
 /// Summarizes text sent inline (HTTP body or task input).

@@ -15,6 +15,7 @@ pub mod records;
 pub mod requests;
 pub mod source_key;
 pub mod stopped;
+pub mod stream;
 pub mod summarize;
 pub mod uploads;
 pub mod versions;
@@ -115,6 +116,15 @@ impl Function for App {
             _ => self.http(endpoint, input, deadline).await?,
         };
         Ok(lambda_kit::json_response(200, &body))
+    }
+
+    async fn stream(
+        &self,
+        input: Value,
+        deadline: Deadline,
+        events: &mut lambda_kit::streaming::Events,
+    ) -> Result<Value, TaskError> {
+        stream::stream(self, input, deadline, events).await
     }
 
     async fn task(&self, input: Value, deadline: Deadline) -> Result<Value, TaskError> {

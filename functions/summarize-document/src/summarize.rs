@@ -220,34 +220,80 @@ async fn generate_all(
 /// while they do not fit one call. One summary is returned as it is, without a call.
 pub async fn combine(
     client: &LlamaClient,
-    mut summaries: Vec<String>,
+    summaries: Vec<String>,
     options: &SummaryOptions,
     language: Language,
     sizes: &Sizes,
     plan: &Plan,
     deadline: Deadline,
 ) -> Result<Summary, BedrockError> {
+    match reduce(client, summaries, options, language, sizes, plan, deadline).await? {
+        Reduced::Done(summary) => Ok(summary),
+        Reduced::Final {
+            prompt,
+            mut usage,
+            parts,
+            rounds,
+        } => {
+            let done = final_call(client, &prompt, options, sizes.final_len, deadline).await?;
+            usage.add(&done);
+            Ok(finish(done, usage, parts, rounds))
+        }
+    }
+}
+
+/// Part summaries reduced to what is left to do.
+pub enum Reduced {
+    /// One summary: nothing to combine.
+    Done(Summary),
+    /// The final combination call to make (`sizes.final_len` tokens).
+    Final {
+        /// Its prompt.
+        prompt: ChatPrompt,
+        /// The combination rounds' usage so far.
+        usage: UsageTotals,
+        /// Part summaries combined.
+        parts: usize,
+        /// Combination rounds, the final one included.
+        rounds: u32,
+    },
+}
+
+/// Combines part summaries in groups, recursively, until they fit one final call, and
+/// returns that call's prompt (see [`combine`]).
+pub async fn reduce(
+    client: &LlamaClient,
+    mut summaries: Vec<String>,
+    options: &SummaryOptions,
+    language: Language,
+    sizes: &Sizes,
+    plan: &Plan,
+    deadline: Deadline,
+) -> Result<Reduced, BedrockError> {
     let mut totals = UsageTotals::default();
     let parts = summaries.len();
     if parts == 1 {
         let only = summaries.pop().unwrap_or_default();
-        return Ok(Summary {
+        return Ok(Reduced::Done(Summary {
             summary: only.trim().to_owned(),
             model: client.settings().models.primary().to_string(),
             usage: totals,
             parts,
             combine_rounds: 0,
             truncated: false,
-        });
+        }));
     }
     let mut rounds = 0;
     loop {
         rounds += 1;
         let last = prompt::combine(&summaries, options, language, true);
         if fits(&last, sizes.final_len, sizes.window) {
-            let done = final_call(client, &last, options, sizes.final_len, deadline).await?;
-            totals.add(&done);
-            return Ok(finish(done, totals, parts, rounds));
+            return Ok(Reduced::Final {
+                prompt: last,
+                usage: totals,
+                parts,
+                rounds,
+            });
         }
         let groups = group(&summaries, options, language, sizes.part_len, sizes.window);
         if groups.len() >= summaries.len() {
@@ -329,7 +375,8 @@ async fn final_call(
     client.invoke_stream(&call).await?.collect().await
 }
 
-fn invocation(prompt: &ChatPrompt, max_gen_len: u32, deadline: Deadline) -> Invocation {
+/// The parameters of every summary call.
+pub(crate) fn invocation(prompt: &ChatPrompt, max_gen_len: u32, deadline: Deadline) -> Invocation {
     let params = GenerationParams::default()
         .temperature(0.2)
         .top_p(0.9)

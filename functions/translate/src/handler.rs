@@ -1,6 +1,7 @@
 //! The function's table of handlers: `POST /translations` and Step Functions tasks.
 
 use bedrock::{Deadline, UsageTotals};
+use lambda_kit::streaming::Events;
 use lambda_kit::sync_budget::Workload;
 use lambda_kit::{Clients, Function, Route, TaskError, from_json, storage, to_json};
 use serde::Deserialize;
@@ -11,7 +12,7 @@ use text::Language;
 use crate::document::DocumentRef;
 use crate::request::{HttpRequest, Options, TaskInput, TaskSource};
 use crate::response::TranslationResponse;
-use crate::translation::{self, Job, translate};
+use crate::translation::{self, Job, translate, translate_streaming};
 use crate::{App, Config};
 
 /// What the function serves over HTTP.
@@ -85,7 +86,24 @@ impl Function for App {
             &self.config,
         )?;
         check_text(self, &body.text)?;
-        to_json(&run(self, &body.text, options, None, deadline).await?)
+        to_json(&run(self, &body.text, options, None, deadline, None).await?)
+    }
+
+    async fn stream(
+        &self,
+        input: Value,
+        deadline: Deadline,
+        events: &mut Events,
+    ) -> Result<Value, TaskError> {
+        let body: HttpRequest = from_json(input)?;
+        let options = Options::parse(
+            &body.target_language,
+            body.source_language.as_deref(),
+            body.glossary,
+            &self.config,
+        )?;
+        check_text(self, &body.text)?;
+        to_json(&run(self, &body.text, options, None, deadline, Some(events)).await?)
     }
 
     async fn task(&self, input: Value, deadline: Deadline) -> Result<Value, TaskError> {
@@ -113,7 +131,7 @@ async fn task(
         )),
         TaskSource::Text(text) => {
             check_text(app, &text)?;
-            run(app, &text, options, None, deadline).await
+            run(app, &text, options, None, deadline, None).await
         }
         TaskSource::Document(document) => {
             let object = storage::get_object(
@@ -126,7 +144,7 @@ async fn task(
             let text = text::decode_plain_text(&object.bytes)?;
             check_text(app, &text)?;
             let bucket = document.bucket.clone();
-            let mut result = run(app, &text, options, Some(document), deadline).await?;
+            let mut result = run(app, &text, options, Some(document), deadline, None).await?;
             if let Some(output_key) = output_key {
                 storage::put_text(&app.s3, &bucket, &output_key, &result.translation).await?;
                 result.translation.clear();
@@ -153,13 +171,14 @@ fn check_text(app: &App, text: &str) -> Result<(), TaskError> {
 }
 
 /// Resolves the source language and translates (or returns the text as is when source
-/// and target are the same).
+/// and target are the same); with `events`, the translation is streamed as it comes.
 async fn run(
     app: &App,
     text: &str,
     options: Options,
     document: Option<DocumentRef>,
     deadline: Deadline,
+    events: Option<&mut Events>,
 ) -> Result<TranslationResponse, TaskError> {
     let (source, detected) = match options.source {
         Some(language) => (language, false),
@@ -183,6 +202,9 @@ async fn run(
             language = source.code(),
             "source and target are the same; no translation"
         );
+        if let Some(events) = events {
+            events.text(text).await?;
+        }
         response.translation = text.to_owned();
         return Ok(response);
     }
@@ -192,14 +214,21 @@ async fn run(
         target,
         glossary: &options.glossary,
     };
-    let translation = translate(
-        &app.llm,
-        job,
-        app.config.max_gen_len,
-        app.config.concurrency,
-        deadline,
-    )
-    .await?;
+    let translation = match events {
+        Some(events) => {
+            translate_streaming(&app.llm, job, app.config.max_gen_len, deadline, events).await?
+        }
+        None => {
+            translate(
+                &app.llm,
+                job,
+                app.config.max_gen_len,
+                app.config.concurrency,
+                deadline,
+            )
+            .await?
+        }
+    };
     response.translation = translation.text;
     response.model = translation.model;
     response.chunks = translation.chunks;

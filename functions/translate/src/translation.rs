@@ -4,12 +4,15 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Instant;
 
 use bedrock::{
     BedrockError, Completion, Deadline, GenerationParams, Invocation, LlamaClient, StopReason,
     UsageTotals, estimate_tokens,
 };
 use futures::{StreamExt, TryStreamExt};
+use lambda_kit::TaskError;
+use lambda_kit::streaming::Events;
 use lambda_kit::sync_budget::{ModelCall, Workload};
 use text::Language;
 
@@ -428,6 +431,12 @@ impl Translator<'_> {
     }
 
     async fn call(&self, system: &str, core: &str) -> Result<Completion, TranslateError> {
+        let invocation = self.invocation(system, core)?;
+        Ok(self.client.invoke(&invocation).await?)
+    }
+
+    /// The call that translates `core` with `system`, sized to the chunk.
+    fn invocation(&self, system: &str, core: &str) -> Result<Invocation, TranslateError> {
         let invocation = Invocation::chat(&prompt::chat(system, core));
         let prompt_tokens = estimate_tokens(invocation.prompt());
         let gen_len = self.plan.gen_len(prompt_tokens, estimate_tokens(core));
@@ -440,15 +449,130 @@ impl Translator<'_> {
                 },
             )));
         }
-        let invocation = invocation
+        Ok(invocation
             .params(
                 GenerationParams::default()
                     .temperature(TEMPERATURE)
                     .max_gen_len(gen_len),
             )
-            .deadline(self.deadline);
-        Ok(self.client.invoke(&invocation).await?)
+            .deadline(self.deadline))
     }
+
+    /// Translates one chunk as [`Translator::chunk`] does, sending the translation as it is
+    /// generated: its whitespace, then the model's text (an empty answer is tried once
+    /// more, nothing of it having been sent). What was sent cannot be taken back, so a
+    /// translation cut off at `max_gen_len` fails (`UnsupportedDocument`) instead of being
+    /// redone in halves, and glossary misses are reported, not retried.
+    async fn stream_chunk(
+        &self,
+        index: usize,
+        text: &str,
+        events: &mut Events,
+    ) -> Result<Piece, TaskError> {
+        let (lead, core, trail) = whitespace_edges(text);
+        events.text(lead).await?;
+        if core.is_empty() {
+            events.text(trail).await?;
+            return Ok(Piece {
+                text: text.to_owned(),
+                ..Piece::default()
+            });
+        }
+        let mut piece = Piece::default();
+        let mut answer = self.stream_call(core, events).await?;
+        piece.usage.add(&answer);
+        if answer.generation.trim().is_empty() && answer.usage.stop_reason != StopReason::Length {
+            tracing::warn!(
+                chunk = index,
+                "empty translation; translating the chunk again"
+            );
+            answer = self.stream_call(core, events).await?;
+            piece.usage.add(&answer);
+        }
+        piece.model = Some(answer.model_id.clone());
+        if answer.usage.stop_reason == StopReason::Length {
+            return Err(TranslateError::CutOff(format!(
+                "the translation of chunk {index} was cut off at the model's output limit; a \
+                 streamed translation cannot redo it in parts: use POST /translations"
+            ))
+            .into());
+        }
+        let translated = nonempty(&answer)?.to_owned();
+        piece.violations = self
+            .job
+            .glossary
+            .violations(core, &translated)
+            .into_iter()
+            .map(|e| GlossaryViolation {
+                term: e.term.clone(),
+                expected: e.expected().to_owned(),
+                chunk: index,
+            })
+            .collect();
+        events.text(trail).await?;
+        piece.text = format!("{lead}{translated}{trail}");
+        Ok(piece)
+    }
+
+    async fn stream_call(&self, core: &str, events: &mut Events) -> Result<Completion, TaskError> {
+        let invocation = self.invocation(&self.system, core)?;
+        let started = Instant::now();
+        let stream = self.client.invoke_stream(&invocation).await?;
+        events.relay(stream, started).await
+    }
+}
+
+/// Translates `job.text` as [`translate`] does, one chunk after the other, sending the
+/// translation through `events` as the model generates it (see `Translator::stream_chunk`
+/// for what differs).
+pub async fn translate_streaming(
+    client: &LlamaClient,
+    job: Job<'_>,
+    max_gen_len: u32,
+    deadline: Deadline,
+    events: &mut Events,
+) -> Result<Translation, TaskError> {
+    let system = prompt::system_prompt(job.source, job.target, job.glossary, &[]);
+    // Chunks as `translate` sizes them, so that both give the same text.
+    let all: Vec<&GlossaryEntry> = job.glossary.entries().iter().collect();
+    let longest = prompt::system_prompt(job.source, job.target, job.glossary, &all);
+    let overhead = estimate_tokens(prompt::chat(&longest, "").render().as_str());
+    let plan = ChunkPlan::new(
+        client.settings().budget.context_window(),
+        max_gen_len,
+        overhead,
+    )?;
+    let translator = Translator {
+        client,
+        job,
+        system,
+        plan,
+        deadline,
+    };
+    let mut out = Translation {
+        text: String::with_capacity(job.text.len() + job.text.len() / 2),
+        chunks: 0,
+        usage: UsageTotals::default(),
+        model: None,
+        violations: Vec::new(),
+    };
+    for unit in plan_units(job.text, plan.chunk_tokens) {
+        match unit {
+            Unit::Keep(text) => {
+                events.text(text).await?;
+                out.text.push_str(text);
+            }
+            Unit::Translate { index, text } => {
+                let piece = translator.stream_chunk(index, text, events).await?;
+                out.chunks += 1;
+                out.text.push_str(&piece.text);
+                out.usage += piece.usage;
+                out.model = piece.model.or(out.model);
+                out.violations.extend(piece.violations);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The generation, trimmed; an empty one is a malformed answer.

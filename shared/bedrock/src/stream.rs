@@ -162,6 +162,11 @@ impl CompletionStream {
         &self.model_id
     }
 
+    /// Attempts made to open the stream, retries and fallbacks included.
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
     /// The next event: text as it arrives, then [`StreamEvent::End`], then `None`.
     /// Errors inside the stream come back as the same typed [`BedrockError`]s.
     pub async fn next_event(&mut self) -> Result<Option<StreamEvent>, BedrockError> {

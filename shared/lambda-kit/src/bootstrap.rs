@@ -46,7 +46,7 @@ impl Clients {
 /// Runs function `F`: reads every setting (a bad one fails the cold start with a message
 /// naming the variable), builds the clients once, then serves events until the runtime
 /// stops.
-pub async fn run<F: Function>() -> Result<(), lambda_runtime::Error> {
+pub async fn run<F: Function + 'static>() -> Result<(), lambda_runtime::Error> {
     logging::init_logging();
     let (boundary, llama_settings, settings) = match read_settings::<F>() {
         Ok(settings) => settings,
@@ -62,6 +62,11 @@ pub async fn run<F: Function>() -> Result<(), lambda_runtime::Error> {
         Ok(function) => function,
         Err(e) => return Err(init_failed(e).await),
     };
+    if boundary.response_streaming {
+        // One function per process, kept for its lifetime: the streamed work outlives the
+        // handler's call.
+        return crate::streaming::serve::<F>(Box::leak(Box::new(function))).await;
+    }
     let function = &function;
     let handler = move |event, invocation| -> HandlerFuture<'_> {
         Box::pin(handle(function, event, invocation))

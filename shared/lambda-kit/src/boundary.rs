@@ -14,6 +14,9 @@ pub struct BoundarySettings {
     pub api_time_budget_ms: u64,
     /// Path-style S3 addressing (for local S3 servers).
     pub s3_force_path_style: bool,
+    /// Serve function-URL requests as streamed Server-Sent Events (`RESPONSE_STREAMING`;
+    /// the streaming functions of the template) instead of buffered responses.
+    pub response_streaming: bool,
 }
 
 impl Default for BoundarySettings {
@@ -21,6 +24,7 @@ impl Default for BoundarySettings {
         Self {
             api_time_budget_ms: 28_000,
             s3_force_path_style: false,
+            response_streaming: false,
         }
     }
 }

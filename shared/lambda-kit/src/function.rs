@@ -7,6 +7,7 @@ use bedrock::Deadline;
 use serde_json::Value;
 use settings::{ConfigError, Settings};
 
+use crate::streaming::Events;
 use crate::{Clients, TaskError};
 
 /// A Lambda function served by [`crate::run`]: the kit detects the trigger, routes HTTP
@@ -55,6 +56,26 @@ pub trait Function: Sized {
         async {
             Err(TaskError::InvalidInput(format!(
                 "{} does not handle S3 events",
+                Self::NAME
+            )))
+        }
+    }
+
+    /// Answers one streaming request (a function URL with `InvokeMode: RESPONSE_STREAM`,
+    /// served when `RESPONSE_STREAMING` is on) whose JSON body is `input`: sends events
+    /// through `events` as the work goes and returns the data of the final `done` event.
+    /// An error before the first event is a plain JSON error response, after it an `error`
+    /// event. By default functions do not stream.
+    fn stream(
+        &self,
+        input: Value,
+        deadline: Deadline,
+        events: &mut Events,
+    ) -> impl Future<Output = Result<Value, TaskError>> {
+        let _ = (input, deadline, events);
+        async {
+            Err(TaskError::RouteNotFound(format!(
+                "{} does not stream responses",
                 Self::NAME
             )))
         }

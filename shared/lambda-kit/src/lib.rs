@@ -27,6 +27,7 @@ mod http;
 pub mod logging;
 mod router;
 pub mod storage;
+pub mod streaming;
 mod trigger;
 
 pub use bootstrap::{Clients, run};
