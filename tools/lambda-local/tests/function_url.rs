@@ -12,7 +12,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 async fn start_url() -> (Server, SocketAddr) {
-    let mut config = config(vec![echo("echo")]);
+    // Long enough for a slow machine: the streaming test holds the function at its gate.
+    let mut config = config(vec![echo("echo").timeout(Duration::from_secs(120))]);
     config.http_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
     config.function_urls = vec!["echo=/urls/echo".parse().expect("function URL")];
     let server = start(config).await;
