@@ -306,7 +306,7 @@ mod tests {
         }
 
         fn max_request_bytes(&self) -> usize {
-            64
+            96
         }
 
         async fn http(&self, (): (), _: Value, _: Deadline) -> Result<Value, TaskError> {
@@ -351,6 +351,20 @@ mod tests {
             async { body.collect().await.expect("body").to_bytes() },
         );
         (prelude, String::from_utf8(body.to_vec()).expect("utf-8"))
+    }
+
+    #[test]
+    fn the_sample_function_url_event_is_a_post_with_a_json_body() {
+        let event: Value = serde_json::from_str(include_str!(
+            "../../../events/summarize-stream-function-url.json"
+        ))
+        .unwrap();
+        let probe = Probe {
+            chunks: &[],
+            end: Ok(Value::Null),
+        };
+        let input = request_input(&probe, event).unwrap();
+        assert_eq!(input["length"], "short");
     }
 
     #[test]
