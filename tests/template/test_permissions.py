@@ -52,6 +52,20 @@ OPERATION_ACTIONS = {
         "apply_guardrail": {"bedrock:ApplyGuardrail"},
         "count_tokens": {"bedrock:CountTokens"},
     },
+    "aws-sdk-dynamodb": {
+        "get_item": {"dynamodb:GetItem"},
+        "put_item": {"dynamodb:PutItem"},
+        "update_item": {"dynamodb:UpdateItem"},
+        "delete_item": {"dynamodb:DeleteItem"},
+        "query": {"dynamodb:Query"},
+        "scan": {"dynamodb:Scan"},
+        "batch_get_item": {"dynamodb:BatchGetItem"},
+        "batch_write_item": {"dynamodb:BatchWriteItem"},
+    },
+    "aws-sdk-lambda": {
+        "invoke": {"lambda:InvokeFunction"},
+        "invoke_with_response_stream": {"lambda:InvokeFunction"},
+    },
 }
 # Operations that name an object version need the *Version action as well.
 VERSIONED_ACTIONS = {
@@ -313,13 +327,16 @@ class CodeFacts:
 
 # ---------------------------------------------------------------- the README tables
 
-RESOURCE_WORDS = {"model", "guardrail", "bucket"}
+RESOURCE_WORDS = ("model", "guardrail", "bucket", "jobs table", "this function", "task functions")
+WORDS = re.compile(r"`([^`]+)`|\b(" + "|".join(RESOURCE_WORDS + ("none",)) + r")\b")
 
 
 def declared(readme):
     """The README's IAM table: action -> (resources, not_granted). Resources are object
-    prefixes (`incoming/*`) or the words model, guardrail, bucket; `none` marks an action
-    the code can reach but this function never needs (the reason in the row)."""
+    prefixes (`incoming/*`) or the words model, guardrail, bucket, jobs table (the table the
+    function's `JOBS_TABLE` names), this function (its own `FunctionName`: job workers) and
+    task functions (those its `*_FUNCTION` variables name); `none` marks an action the code
+    can reach but this function never needs (the reason in the row)."""
     text = readme.read_text()
     section = re.search(r"^## IAM permissions\n(.*?)(?=^## |\Z)", text, re.M | re.S)
     if not section:
@@ -332,7 +349,7 @@ def declared(readme):
             break
         cells = [c.strip() for c in line.strip("|").split("|")]
         action = cells[0].strip("`")
-        words = re.findall(r"`([^`]+)`|\b(model|guardrail|bucket|none)\b", cells[1])
+        words = WORDS.findall(cells[1])
         resources = {a or b for a, b in words}
         if action in rows:
             raise AssertionError(f"{readme.relative_to(ROOT)}: {action} listed twice")
@@ -377,7 +394,31 @@ class Stack:
             return pseudo[name]
         if name in self.params:
             return self.params[name]
+        if self.function_name(name) is not None:
+            return self.function_name(name)
         return f"ref-{name}"
+
+    def function_name(self, resource):
+        """A function's explicit `FunctionName`, evaluated (None without one)."""
+        res = self.template["Resources"].get(resource, {})
+        name = res.get("Properties", {}).get("FunctionName")
+        if res.get("Type") != "AWS::Serverless::Function" or name is None:
+            return None
+        return self.eval(name)
+
+    def function_arn(self, name):
+        return f"arn:{self.PARTITION}:lambda:{self.region}:{self.ACCOUNT}:function:{name}"
+
+    def getatt(self, resource, attribute):
+        """`Fn::GetAtt`: a named function's or a table's ARN, otherwise a placeholder."""
+        name = self.function_name(resource)
+        if attribute == "Arn" and name is not None:
+            return self.function_arn(name)
+        if attribute == "Arn" and self.template["Resources"].get(resource, {}).get("Type") == "AWS::DynamoDB::Table":
+            # CloudFormation names a table without TableName <stack>-<logical id>-<suffix>.
+            table = f"stack-{resource}-GENERATED"
+            return f"arn:{self.PARTITION}:dynamodb:{self.region}:{self.ACCOUNT}:table/{table}"
+        return f"getatt-{resource}.{attribute}"
 
     def condition(self, name):
         if name not in self.conditions:
@@ -431,7 +472,7 @@ class Stack:
                     if name in names:
                         return names[name]
                     if "." in name:
-                        return f"getatt-{name}"
+                        return self.getatt(*name.split(".", 1))
                     v = self.ref(name)
                     if not isinstance(v, str):
                         raise AssertionError(f"${{{name}}} is not a string in {text}")
@@ -439,7 +480,7 @@ class Stack:
 
                 return re.sub(r"\$\{([^}]+)\}", value, text)
             if fn == "Fn::GetAtt":
-                return f"getatt-{arg}"
+                return self.getatt(*(arg.split(".", 1) if isinstance(arg, str) else arg))
         return {k: v for k, v in ((k, self.eval(v)) for k, v in node.items()) if v is not NO_VALUE}
 
     def grants(self, resource):
@@ -463,8 +504,33 @@ class Stack:
                 pairs |= {(a, r) for a in actions for r in arns if r}
         return pairs
 
-    def expected(self, rows):
-        """(action, ARN) pairs for a README table's granted rows in this stack."""
+    def variables(self, function):
+        """A function's own environment variables, unevaluated."""
+        props = self.template["Resources"][function]["Properties"]
+        return props.get("Environment", {}).get("Variables", {})
+
+    def function_words(self, function):
+        """ARNs of the words that depend on the function: its jobs table, itself, and the
+        functions it forwards tasks to."""
+        env = self.variables(function)
+        table = env.get("JOBS_TABLE")
+        if isinstance(table, dict) and set(table) == {"Ref"}:
+            kind = self.template["Resources"].get(table["Ref"], {}).get("Type")
+            if kind != "AWS::DynamoDB::Table":
+                raise AssertionError(f"{function}: JOBS_TABLE names {table['Ref']}, a {kind}")
+            tables = {self.getatt(table["Ref"], "Arn")}
+        else:
+            tables = set()
+        own = self.function_name(function)
+        tasks = {self.eval(v) for k, v in env.items() if k.endswith("_FUNCTION")}
+        return {
+            "jobs table": tables,
+            "this function": {self.function_arn(own)} if own else set(),
+            "task functions": {self.function_arn(t) for t in tasks},
+        }
+
+    def expected(self, rows, function):
+        """(action, ARN) pairs for `function`'s README table's granted rows in this stack."""
         p = self.params
         bedrock = f"arn:{self.PARTITION}:bedrock"
         model = {f"{bedrock}:{self.region}:{self.ACCOUNT}:inference-profile/{p['ModelId']}"}
@@ -479,10 +545,14 @@ class Stack:
             else set()
         )
         s3 = f"arn:{self.PARTITION}:s3:::{self.bucket}"
+        words = {"model": model, "guardrail": guardrail, "bucket": {s3}}
+        words |= self.function_words(function)
         pairs = set()
         for action, resources in rows.items():
             for r in resources - {"none"}:
-                arns = {"model": model, "guardrail": guardrail, "bucket": {s3}}.get(r)
+                arns = words.get(r)
+                if arns == set() and r not in ("guardrail",):
+                    raise AssertionError(f"{function}: {action} on {r!r}, which it does not configure")
                 if arns is None:
                     if not r.endswith("/*"):
                         raise AssertionError(f"{action}: resource {r!r} is not a prefix/* or a word")
@@ -553,7 +623,7 @@ class PermissionsTest(unittest.TestCase):
     def test_there_are_functions_to_check(self):
         self.assertEqual(
             sorted(c.name for _, c in self.functions),
-            ["classify-ticket", "summarize-document", "translate"],
+            ["classify-ticket", "jobs", "summarize-document", "translate"],
         )
 
     def test_streaming_functions_get_exactly_the_model_grants_of_their_binary(self):
@@ -564,7 +634,7 @@ class PermissionsTest(unittest.TestCase):
             stack = Stack(self.template, region, **overrides)
             for name, crate in self.streaming:
                 buffered = next(n for n, c in self.functions if c == crate)
-                wanted = {(a, arn) for a, arn in stack.expected(self.tables[buffered]) if a in MODEL_ACTIONS}
+                wanted = {(a, arn) for a, arn in stack.expected(self.tables[buffered], buffered) if a in MODEL_ACTIONS}
                 with self.subTest(scenario=label, function=name):
                     self.assertIn("bedrock:InvokeModelWithResponseStream", {a for a, _ in wanted})
                     self.assertEqual(sorted(stack.grants(name) ^ wanted), [], f"{name}: grants differ")
@@ -589,7 +659,7 @@ class PermissionsTest(unittest.TestCase):
             for name, _ in self.functions:
                 with self.subTest(scenario=label, function=name):
                     granted = stack.grants(name)
-                    wanted = stack.expected(self.tables[name])
+                    wanted = stack.expected(self.tables[name], name)
                     self.assertEqual(sorted(granted - wanted), [], f"{name}: granted, not needed")
                     self.assertEqual(sorted(wanted - granted), [], f"{name}: needed, not granted")
 

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use lambda_kit::Function;
 use lambda_kit::boundary::BoundarySettings;
+use lambda_kit::jobs::JobSettings;
 use settings::variables;
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
@@ -21,6 +22,7 @@ fn read(path: &str) -> String {
 fn shared() -> BTreeSet<String> {
     let mut names: BTreeSet<String> = variables::<BoundarySettings>().into_iter().collect();
     names.extend(variables::<bedrock::settings::BedrockEnv>());
+    names.extend(variables::<JobSettings>());
     names
 }
 
@@ -135,6 +137,11 @@ fn summarize_document_variables_are_documented() {
 #[test]
 fn translate_variables_are_documented() {
     check::<translate::App>("functions/translate/README.md", "TranslateFunction");
+}
+
+#[test]
+fn jobs_variables_are_documented() {
+    check::<jobs::App>("functions/jobs/README.md", "JobsFunction");
 }
 
 #[test]
