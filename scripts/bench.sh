@@ -15,7 +15,7 @@ mkdir -p target/bench
 
 echo "bench: load average $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 echo "bench: building the release functions (reused when up to date)"
-cargo build --release -p classify-ticket -p summarize-document -p translate
+cargo build --release -p classify-ticket -p summarize-document -p translate -p jobs
 echo "bench: building release lambda-local and bedrock-local (scripted backend only)"
 cargo build --release -p lambda-local -p bedrock-local --no-default-features
 

@@ -25,6 +25,6 @@ echo "== template and state machine checks"
 "$root/scripts/check-template.sh"
 echo "== end-to-end over the local stack"
 cargo build -q --bins -p bedrock-local -p lambda-local \
-  -p summarize-document -p classify-ticket -p translate
+  -p summarize-document -p classify-ticket -p translate -p jobs
 "$root/.venv/bin/python" -m unittest discover -s "$root/tests/e2e" -v
 echo "== all tests passed"
