@@ -117,11 +117,7 @@ impl Function for App {
     const NAME: &'static str = "jobs";
     const ROUTES: &'static [Route<Endpoint>] = &[
         Route::post("/jobs", Endpoint::Submit),
-        Route {
-            method: "GET",
-            path: "/jobs/{id}",
-            endpoint: Endpoint::Status,
-        },
+        Route::get("/jobs/{id}", Endpoint::Status),
     ];
     // Its routes are the jobs' own: quick, and never jobs themselves.
     const ASYNC_JOBS: bool = false;
