@@ -57,11 +57,7 @@ impl Function for App {
     const ROUTES: &'static [Route<Endpoint>] = &[
         Route::post("/summaries", Endpoint::Summarize),
         Route::post("/uploads", Endpoint::Upload),
-        Route {
-            method: "GET",
-            path: "/documents/{key+}",
-            endpoint: Endpoint::Document,
-        },
+        Route::get("/documents/{key+}", Endpoint::Document),
     ];
 
     fn build(clients: &Clients, config: Config) -> Result<Self, ConfigError> {
@@ -74,6 +70,17 @@ impl Function for App {
 
     fn max_request_bytes(&self) -> usize {
         usize::try_from(self.config.max_request_bytes).unwrap_or(usize::MAX)
+    }
+
+    fn estimate(
+        &self,
+        endpoint: Endpoint,
+        input: &Value,
+    ) -> Option<lambda_kit::sync_budget::Workload> {
+        match endpoint {
+            Endpoint::Summarize => requests::estimate(self, input),
+            Endpoint::Upload | Endpoint::Document => None,
+        }
     }
 
     async fn http(

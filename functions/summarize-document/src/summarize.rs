@@ -9,7 +9,8 @@ use bedrock::{
     BedrockError, ChatPrompt, Completion, Deadline, GenerationParams, Invocation, LlamaClient,
     UsageTotals, estimate_tokens,
 };
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
+use lambda_kit::sync_budget::{ModelCall, Workload};
 use serde::Serialize;
 use text::Language;
 
@@ -194,6 +195,7 @@ async fn summarize_parts(
 }
 
 /// Runs `prompts` with bounded concurrency; the generations come back in input order.
+/// The first failure ends the work: the calls in flight are dropped and no other starts.
 async fn generate_all(
     client: &LlamaClient,
     prompts: impl Iterator<Item = ChatPrompt>,
@@ -201,17 +203,16 @@ async fn generate_all(
     plan: &Plan,
     deadline: Deadline,
 ) -> Result<(Vec<String>, UsageTotals), BedrockError> {
-    let results: Vec<Result<Completion, BedrockError>> = futures::stream::iter(prompts)
+    let done: Vec<Completion> = futures::stream::iter(prompts)
         .map(|p| async move { call(client, &p, max_gen_len, deadline).await })
         .buffered(plan.concurrency.max(1))
-        .collect()
-        .await;
+        .try_collect()
+        .await?;
     let mut totals = UsageTotals::default();
-    let mut generations = Vec::with_capacity(results.len());
-    for result in results {
-        let done = result?;
-        totals.add(&done);
-        generations.push(done.generation);
+    let mut generations = Vec::with_capacity(done.len());
+    for completion in done {
+        totals.add(&completion);
+        generations.push(completion.generation);
     }
     Ok((generations, totals))
 }
@@ -392,5 +393,69 @@ fn finish(done: Completion, usage: UsageTotals, parts: usize, combine_rounds: u3
         usage,
         parts,
         combine_rounds,
+    }
+}
+
+/// The model calls [`summarize`] makes for `document` at most: one call when it fits,
+/// else its parts (`plan.concurrency` at a time), the combination rounds (each part or
+/// group summary counted at its full length) and the final call.
+pub fn workload(
+    client: &LlamaClient,
+    document: &str,
+    options: &SummaryOptions,
+    language: Language,
+    plan: &Plan,
+) -> Workload {
+    let sizes = Sizes::new(client, options, plan, language);
+    let final_call = |prompt: &ChatPrompt| ModelCall {
+        prompt_tokens: estimate_tokens(&prompt.render()),
+        max_gen_len: sizes.final_len,
+    };
+    let whole = prompt::whole(document, options, language);
+    if fits(&whole, sizes.final_len, sizes.window) {
+        return Workload::new().then(final_call(&whole));
+    }
+    let parts = text::split(document, sizes.part_tokens, sizes.overlap);
+    let longest = parts
+        .iter()
+        .map(|p| estimate_tokens(p.text))
+        .max()
+        .unwrap_or(0);
+    let part_overhead = estimate_tokens(&prompt::part("", 999, 999, language).render());
+    let part_call = ModelCall {
+        prompt_tokens: part_overhead + longest,
+        max_gen_len: sizes.part_len,
+    };
+    let mut work = Workload::new().then_parallel(parts.len(), plan.concurrency, part_call);
+    if parts.len() == 1 {
+        return work;
+    }
+    // Combination rounds, as `combine` groups summaries of at most `part_len` tokens.
+    let overhead = estimate_tokens(&prompt::combine(&[], options, language, true).render()) + 16;
+    let per_summary = sizes.part_len + 8;
+    let mut summaries = parts.len();
+    loop {
+        let prompt_tokens =
+            overhead + per_summary.saturating_mul(u32::try_from(summaries).unwrap_or(u32::MAX));
+        if u64::from(prompt_tokens) + u64::from(sizes.final_len) <= u64::from(sizes.window) {
+            return work.then(ModelCall {
+                prompt_tokens,
+                max_gen_len: sizes.final_len,
+            });
+        }
+        let room = sizes.window.saturating_sub(overhead + sizes.part_len);
+        let per_group = usize::try_from((room / per_summary).max(2)).unwrap_or(usize::MAX);
+        let groups = summaries.div_ceil(per_group);
+        if groups >= summaries {
+            // `combine` fails with ContextOverflow here, before a call.
+            return work;
+        }
+        let group_call = ModelCall {
+            prompt_tokens: overhead
+                + per_summary.saturating_mul(u32::try_from(per_group).unwrap_or(u32::MAX)),
+            max_gen_len: sizes.part_len,
+        };
+        work = work.then_parallel(groups, plan.concurrency, group_call);
+        summaries = groups;
     }
 }

@@ -2,7 +2,6 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::time::Duration;
 
 use aws_config::SdkConfig;
 use bedrock::{ClientSettings, LlamaClient};
@@ -12,7 +11,9 @@ use settings::ConfigError;
 
 use crate::boundary::BoundarySettings;
 use crate::deadline::{DEFAULT_MARGIN, invocation_deadline};
-use crate::{Function, Invocation, TaskError, handle, logging};
+use crate::dispatch::handle_with;
+use crate::jobs::{JobSettings, JobStore};
+use crate::{Function, Invocation, TaskError, logging};
 
 /// The SDK clients a function may use, built from the standard AWS configuration chain.
 #[derive(Clone)]
@@ -41,6 +42,16 @@ impl Clients {
                 .build(),
         )
     }
+
+    /// A DynamoDB client (jobs).
+    pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&self.sdk)
+    }
+
+    /// A Lambda client (starting job workers, forwarding to other functions).
+    pub fn lambda(&self) -> aws_sdk_lambda::Client {
+        aws_sdk_lambda::Client::new(&self.sdk)
+    }
 }
 
 /// Runs function `F`: reads every setting (a bad one fails the cold start with a message
@@ -49,6 +60,10 @@ impl Clients {
 pub async fn run<F: Function + 'static>() -> Result<(), lambda_runtime::Error> {
     logging::init_logging();
     let (boundary, llama_settings, settings) = match read_settings::<F>() {
+        Ok(settings) => settings,
+        Err(e) => return Err(init_failed(e).await),
+    };
+    let job_settings = match settings::from_env::<JobSettings>() {
         Ok(settings) => settings,
         Err(e) => return Err(init_failed(e).await),
     };
@@ -67,11 +82,14 @@ pub async fn run<F: Function + 'static>() -> Result<(), lambda_runtime::Error> {
         // handler's call.
         return crate::streaming::serve::<F>(Box::leak(Box::new(function))).await;
     }
-    let function = &function;
+    // The worker of a job is this same function, invoked asynchronously.
+    let jobs = JobStore::new(&clients, &job_settings)
+        .map(|store| store.worker(std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok()));
+    let (function, jobs) = (&function, jobs.as_ref());
     let handler = move |event, invocation| -> HandlerFuture<'_> {
-        Box::pin(handle(function, event, invocation))
+        Box::pin(handle_with(function, jobs, event, invocation))
     };
-    serve(&handler, boundary.api_time_budget()).await
+    serve(&handler, &boundary).await
 }
 
 type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Result<Value, TaskError>> + 'a>>;
@@ -80,13 +98,15 @@ type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Result<Value, TaskError>> +
 /// once, here.
 async fn serve<'a>(
     handler: &'a dyn Fn(Value, Invocation) -> HandlerFuture<'a>,
-    api_time_budget: Duration,
+    boundary: &BoundarySettings,
 ) -> Result<(), lambda_runtime::Error> {
+    let (api_time_budget, sync_rates) = (boundary.api_time_budget(), boundary.sync_rates());
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let invocation = Invocation {
             deadline: invocation_deadline(event.context.deadline, DEFAULT_MARGIN),
             api_time_budget,
             request_id: Some(event.context.request_id.clone()),
+            sync_rates,
         };
         let answer = handler(event.payload, invocation);
         async move { answer.await.map_err(Diagnostic::from) }

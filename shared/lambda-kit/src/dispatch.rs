@@ -9,6 +9,8 @@ use bedrock::Deadline;
 use serde_json::Value;
 
 use crate::boundary::BoundarySettings;
+use crate::jobs::{self, JobStore};
+use crate::sync_budget::SyncRates;
 use crate::trigger::Trigger;
 use crate::{Function, TaskError, http, router};
 
@@ -21,6 +23,8 @@ pub struct Invocation {
     pub api_time_budget: Duration,
     /// Lambda's request id; the retries of an asynchronous invocation keep it.
     pub request_id: Option<String>,
+    /// The rates that estimate a synchronous HTTP request's model time.
+    pub sync_rates: SyncRates,
 }
 
 impl From<Deadline> for Invocation {
@@ -30,6 +34,7 @@ impl From<Deadline> for Invocation {
             deadline,
             api_time_budget: BoundarySettings::default().api_time_budget(),
             request_id: None,
+            sync_rates: SyncRates::default(),
         }
     }
 }
@@ -55,10 +60,31 @@ pub async fn handle<F: Function>(
     event: Value,
     invocation: impl Into<Invocation>,
 ) -> Result<Value, TaskError> {
-    let invocation = invocation.into();
+    handle_with(function, None, event, invocation.into()).await
+}
+
+/// [`handle`] with the function's job store: HTTP requests may then prefer an
+/// asynchronous response, and a job payload (`{"job": {"id"}}`) runs that job.
+pub(crate) async fn handle_with<F: Function>(
+    function: &F,
+    jobs: Option<&JobStore>,
+    event: Value,
+    invocation: Invocation,
+) -> Result<Value, TaskError> {
+    if let Some(store) = jobs
+        && let Some(id) = jobs::job_of(&event)
+    {
+        let result = Box::pin(jobs::work(function, store, id, &invocation)).await;
+        if let Err(e) = &result {
+            e.log();
+        }
+        return result;
+    }
     let result = match Trigger::classify(event) {
         Trigger::Http(request) => {
-            return Ok(http_response(function, request, invocation.http_deadline()).await);
+            let deadline = invocation.http_deadline();
+            let sync_rates = invocation.sync_rates;
+            return Ok(http_response(function, jobs, request, deadline, sync_rates).await);
         }
         Trigger::S3(event) => match event {
             Ok(event) => {
@@ -80,8 +106,10 @@ pub async fn handle<F: Function>(
 
 async fn http_response<F: Function>(
     function: &F,
+    jobs: Option<&JobStore>,
     request: Result<Box<aws_lambda_events::apigw::ApiGatewayV2httpRequest>, TaskError>,
     deadline: Deadline,
+    sync_rates: SyncRates,
 ) -> Value {
     let result = async {
         let request = request?;
@@ -91,13 +119,20 @@ async fn http_response<F: Function>(
         } else {
             Value::Null
         };
-        boxed(function.http(route.endpoint, input, deadline)).await
+        if F::ASYNC_JOBS
+            && let Some(store) = jobs.filter(|store| store.can_submit())
+            && jobs::prefers_async(&request.headers)
+        {
+            return Box::pin(jobs::submit::<F>(store, &route.key(), input, &request)).await;
+        }
+        // Work that cannot finish in the budget is refused before any model call.
+        if let Some(workload) = function.estimate(route.endpoint, &input) {
+            sync_rates.check(&workload, deadline)?;
+        }
+        Box::pin(function.respond(route.endpoint, input, deadline, &request)).await
     }
     .await;
-    let response = match result {
-        Ok(body) => http::json_response(200, &body),
-        Err(e) => http::error_response(&e),
-    };
+    let response = result.unwrap_or_else(|e| http::error_response(&e));
     http::into_event(&response)
 }
 
@@ -127,6 +162,7 @@ mod tests {
     use serde::ser::Error as _;
 
     use super::*;
+    use crate::sync_budget::{ModelCall, Workload};
     use crate::{Clients, Route};
 
     /// Test double: records the deadline it was given and answers with `answer`.
@@ -175,6 +211,16 @@ mod tests {
             64
         }
 
+        /// `{"calls": n}`: n calls of 1000 generated tokens, one at a time.
+        fn estimate(&self, (): (), input: &Value) -> Option<Workload> {
+            let calls = usize::try_from(input.get("calls")?.as_u64()?).ok()?;
+            let call = ModelCall {
+                prompt_tokens: 0,
+                max_gen_len: 1000,
+            };
+            Some(Workload::new().then_parallel(calls, 1, call))
+        }
+
         async fn http(&self, (): (), _: Value, deadline: Deadline) -> Result<Value, TaskError> {
             self.answer(deadline)
         }
@@ -198,6 +244,7 @@ mod tests {
             deadline: Deadline::after(Duration::from_secs(600)),
             api_time_budget: Duration::from_secs(10),
             request_id: None,
+            sync_rates: SyncRates::default(),
         }
     }
 
@@ -211,6 +258,39 @@ mod tests {
             .await
             .unwrap();
         assert!(probe.seen.get().unwrap() > Duration::from_secs(10));
+    }
+
+    #[tokio::test]
+    async fn only_synchronous_http_requests_are_held_to_the_estimate() {
+        // 100 generated tokens/s: 3 calls of 1000 tokens take 30 s, over the 10 s budget.
+        let invocation = || Invocation {
+            sync_rates: SyncRates {
+                prompt_tokens_per_second: 1000,
+                generation_tokens_per_second: 100,
+            },
+            ..invocation()
+        };
+        let probe = Probe::new(false);
+        let out = handle(&probe, post(r#"{"calls":3}"#), invocation())
+            .await
+            .unwrap();
+        assert_eq!(out["statusCode"], 422);
+        let body: Value = serde_json::from_str(out["body"].as_str().unwrap()).unwrap();
+        assert_eq!(body["error"]["type"], "SyncBudgetExceeded");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("estimated 30.0 s"), "{message}");
+        assert!(message.contains("Prefer: respond-async"), "{message}");
+        assert!(probe.seen.get().is_none(), "refused before the handler");
+        let out = handle(&probe, post(r#"{"calls":0}"#), invocation())
+            .await
+            .unwrap();
+        assert_eq!(out["statusCode"], 200);
+        // A task (Step Functions, a job worker) has the Lambda deadline: no estimate.
+        let probe = Probe::new(false);
+        handle(&probe, serde_json::json!({"calls": 3}), invocation())
+            .await
+            .unwrap();
+        assert!(probe.seen.get().is_some());
     }
 
     #[tokio::test]

@@ -12,8 +12,11 @@ use lambda_runtime::Diagnostic;
 /// | `InputTooLarge` | 413 | no |
 /// | `UnsupportedMediaType` | 415 | no |
 /// | `UnsupportedDocument` | 422 | no |
+/// | `SyncBudgetExceeded` (estimated over the synchronous HTTP time budget) | 422 | no |
 /// | `ContentBlocked` (the model's guardrail intervened) | 422 | no |
 /// | `DocumentNotFound` | 404 | no |
+/// | `JobNotFound` | 404 | no |
+/// | `IdempotencyKeyReused` (the key came with another request) | 422 | no |
 /// | `RouteNotFound` | 404 | no |
 /// | `MethodNotAllowed` | 405 | no |
 /// | `StorageError` | 502 | yes |
@@ -33,9 +36,19 @@ pub enum TaskError {
     /// The document's format is not supported or it holds no text.
     #[error("{0}")]
     UnsupportedDocument(String),
+    /// A synchronous HTTP request whose estimated model time exceeds its time budget;
+    /// refused before any model call (the message says to use the asynchronous form).
+    #[error("{0}")]
+    SyncBudgetExceeded(String),
     /// The S3 object does not exist.
     #[error("{0}")]
     DocumentNotFound(String),
+    /// No job has this id.
+    #[error("{0}")]
+    JobNotFound(String),
+    /// An `Idempotency-Key` sent again with a different request.
+    #[error("{0}")]
+    IdempotencyKeyReused(String),
     /// No HTTP route of the function matches the request.
     #[error("{0}")]
     RouteNotFound(String),
@@ -66,7 +79,10 @@ impl TaskError {
             Self::InputTooLarge(_) => "InputTooLarge",
             Self::UnsupportedMediaType(_) => "UnsupportedMediaType",
             Self::UnsupportedDocument(_) => "UnsupportedDocument",
+            Self::SyncBudgetExceeded(_) => "SyncBudgetExceeded",
             Self::DocumentNotFound(_) => "DocumentNotFound",
+            Self::JobNotFound(_) => "JobNotFound",
+            Self::IdempotencyKeyReused(_) => "IdempotencyKeyReused",
             Self::RouteNotFound(_) => "RouteNotFound",
             Self::MethodNotAllowed { .. } => "MethodNotAllowed",
             Self::Storage(_) => "StorageError",
@@ -82,7 +98,10 @@ impl TaskError {
             "InputTooLarge",
             "UnsupportedMediaType",
             "UnsupportedDocument",
+            "SyncBudgetExceeded",
             "DocumentNotFound",
+            "JobNotFound",
+            "IdempotencyKeyReused",
             "RouteNotFound",
             "MethodNotAllowed",
             "StorageError",
@@ -109,8 +128,9 @@ impl TaskError {
             Self::InvalidInput(_) => 400,
             Self::InputTooLarge(_) => 413,
             Self::UnsupportedMediaType(_) => 415,
-            Self::UnsupportedDocument(_) => 422,
-            Self::DocumentNotFound(_) | Self::RouteNotFound(_) => 404,
+            Self::UnsupportedDocument(_) | Self::SyncBudgetExceeded(_) => 422,
+            Self::DocumentNotFound(_) | Self::RouteNotFound(_) | Self::JobNotFound(_) => 404,
+            Self::IdempotencyKeyReused(_) => 422,
             Self::MethodNotAllowed { .. } => 405,
             Self::Storage(_) => 502,
             Self::Internal(_) => 500,
@@ -264,7 +284,10 @@ mod tests {
             TaskError::InputTooLarge(String::new()),
             TaskError::UnsupportedMediaType(String::new()),
             TaskError::UnsupportedDocument(String::new()),
+            TaskError::SyncBudgetExceeded(String::new()),
             TaskError::DocumentNotFound(String::new()),
+            TaskError::JobNotFound(String::new()),
+            TaskError::IdempotencyKeyReused(String::new()),
             TaskError::RouteNotFound(String::new()),
             TaskError::MethodNotAllowed {
                 message: String::new(),
@@ -279,7 +302,10 @@ mod tests {
                 | TaskError::InputTooLarge(_)
                 | TaskError::UnsupportedMediaType(_)
                 | TaskError::UnsupportedDocument(_)
+                | TaskError::SyncBudgetExceeded(_)
                 | TaskError::DocumentNotFound(_)
+                | TaskError::JobNotFound(_)
+                | TaskError::IdempotencyKeyReused(_)
                 | TaskError::RouteNotFound(_)
                 | TaskError::MethodNotAllowed { .. }
                 | TaskError::Storage(_)

@@ -2,12 +2,14 @@
 
 use std::future::Future;
 
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use aws_lambda_events::s3::S3Event;
 use bedrock::Deadline;
 use serde_json::Value;
 use settings::{ConfigError, Settings};
 
 use crate::streaming::Events;
+use crate::sync_budget::Workload;
 use crate::{Clients, TaskError};
 
 /// A Lambda function served by [`crate::run`]: the kit detects the trigger, routes HTTP
@@ -22,6 +24,8 @@ pub trait Function: Sized {
     const NAME: &'static str;
     /// The HTTP routes it serves.
     const ROUTES: &'static [Route<Self::Endpoint>];
+    /// Whether its routes may run as asynchronous jobs (`Prefer: respond-async`).
+    const ASYNC_JOBS: bool = true;
 
     /// Builds the function once per cold start.
     fn build(clients: &Clients, settings: Self::Settings) -> Result<Self, ConfigError>;
@@ -36,6 +40,32 @@ pub trait Function: Sized {
         input: Value,
         deadline: Deadline,
     ) -> impl Future<Output = Result<Value, TaskError>>;
+
+    /// The model work a synchronous HTTP request to `endpoint` with body `input` needs,
+    /// estimated before the handler runs; a request whose estimate does not fit its time
+    /// budget is refused (`SyncBudgetExceeded`) without a model call. `None` (the
+    /// default, and for input the handler will refuse anyway) skips the check.
+    fn estimate(&self, endpoint: Self::Endpoint, input: &Value) -> Option<Workload> {
+        let _ = (endpoint, input);
+        None
+    }
+
+    /// Answers one HTTP request with the request at hand (headers, path parameters,
+    /// caller) and the whole response to shape; by default [`Function::http`]'s answer
+    /// with `200`.
+    fn respond(
+        &self,
+        endpoint: Self::Endpoint,
+        input: Value,
+        deadline: Deadline,
+        request: &ApiGatewayV2httpRequest,
+    ) -> impl Future<Output = Result<ApiGatewayV2httpResponse, TaskError>> {
+        let _ = request;
+        async move {
+            let body = self.http(endpoint, input, deadline).await?;
+            Ok(crate::http::json_response(200, &body))
+        }
+    }
 
     /// Runs a Step Functions task or a direct invocation.
     fn task(
@@ -99,6 +129,15 @@ impl<E> Route<E> {
     pub const fn post(path: &'static str, endpoint: E) -> Self {
         Self {
             method: "POST",
+            path,
+            endpoint,
+        }
+    }
+
+    /// A `GET` route.
+    pub const fn get(path: &'static str, endpoint: E) -> Self {
+        Self {
+            method: "GET",
             path,
             endpoint,
         }

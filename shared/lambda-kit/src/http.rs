@@ -73,7 +73,7 @@ fn parse_json(bytes: &[u8]) -> Result<Value, TaskError> {
 }
 
 /// A JSON response with `status`.
-pub(crate) fn json_response(status: u16, body: &Value) -> ApiGatewayV2httpResponse {
+pub fn json_response(status: u16, body: &Value) -> ApiGatewayV2httpResponse {
     let text = body.to_string();
     let mut headers = HeaderMap::new();
     headers.insert(

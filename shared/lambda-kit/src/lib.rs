@@ -24,14 +24,17 @@ mod dispatch;
 mod error;
 mod function;
 mod http;
+pub mod jobs;
 pub mod logging;
 mod router;
 pub mod storage;
 pub mod streaming;
+pub mod sync_budget;
 mod trigger;
 
 pub use bootstrap::{Clients, run};
 pub use dispatch::{Invocation, handle};
 pub use error::TaskError;
 pub use function::{Function, Route, from_json, to_json};
+pub use http::json_response;
 pub use trigger::decode_s3_key;

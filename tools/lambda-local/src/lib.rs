@@ -38,8 +38,8 @@ mod worker;
 
 pub use config::{
     Cli, Config, ConfigError, DEFAULT_HTTP_INTEGRATION_TIMEOUT, DEFAULT_INIT_TIMEOUT,
-    DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, FunctionConfig, FunctionUrl, HttpRoute, MAX_ASYNC_RETRIES, MAX_TIMEOUT,
-    RESERVED_ENV,
+    DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, FunctionConfig, FunctionUrl, HttpRoute, MAX_ASYNC_RETRIES,
+    MAX_TIMEOUT, RESERVED_ENV,
 };
 pub use functions::{MAX_EVENT_PAYLOAD, MAX_SYNC_PAYLOAD};
 pub use http_front::MAX_HTTP_REQUEST;
