@@ -98,12 +98,12 @@ class Jobs(unittest.TestCase):
                 self.assertEqual(without_times(job["result"]), without_times(sync))
 
     def test_a_failing_job_ends_failed_with_the_typed_error(self):
-        # Valid JSON the route takes asynchronously; the handler refuses it while running.
-        accepted = self.submit("POST", "/jobs", {"task": "classify", "subject": "s", "color": "red"})
+        # Valid input; the model refuses it while the job runs (a scripted rule).
+        accepted = self.submit("POST", "/jobs", {"task": "classify", "subject": "FAIL-THIS-JOB"})
         job = self.wait(accepted["id"])
         self.assertEqual(job["status"], "failed", job)
-        self.assertEqual(job["error"]["type"], "InvalidInput")
-        self.assertIn("color", job["error"]["message"])
+        self.assertEqual(job["error"]["type"], "ModelAccessDenied")
+        self.assertNotIn("arn:", job["error"]["message"])
         self.assertNotIn("result", job)
 
     def test_the_same_idempotency_key_is_one_job_and_one_run(self):
@@ -132,6 +132,11 @@ class Jobs(unittest.TestCase):
              "InvalidInput"),
             ("POST", "/summaries", {"text": "t"}, {**ASYNC, "content-type": "text/plain"}, 415,
              "UnsupportedMediaType"),
+            # Input the task would refuse is refused at once, not turned into a failed job.
+            ("POST", "/jobs", {"task": "summarize", "txt": "typo"}, {}, 400, "InvalidInput"),
+            ("POST", "/jobs", {"task": "translate", "text": "Hallo Welt", "target_language": "ja"}, {}, 400,
+             "InvalidInput"),
+            ("POST", "/summaries", {"text": "t", "length": "huge"}, ASYNC, 400, "InvalidInput"),
             ("GET", "/jobs/not-a-job", None, {}, 400, "InvalidInput"),
             ("GET", f"/jobs/{uuid.uuid4().hex}", None, {}, 404, "JobNotFound"),
         ]

@@ -180,12 +180,20 @@ class LocalStack:
         emulator += ["--context-window", str(opts.context_window), *opts.emulator_args]
         self.bedrock_endpoint = self._spawn("bedrock-local", emulator)[0]
 
+        # lambda-local's port is chosen first: moto's Step Functions invoke Lambda there
+        # (MOTO_PORT) and the functions invoke each other there (job workers). moto starts
+        # before lambda-local, so lambda-local's own ephemeral HTTP port cannot take moto's.
+        lambda_port = free_port()
         moto_port = free_port()
+        while moto_port == lambda_port:
+            moto_port = free_port()
         self.aws_endpoint = f"http://127.0.0.1:{moto_port}"
+        moto_env = {**os.environ, **CREDENTIALS, "MOTO_PORT": str(lambda_port)}
+        moto = [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)]
+        self._spawn("moto", moto, lines=0, env=moto_env)
+        wait_http(f"{self.aws_endpoint}/moto-api/")
         # Credentials and region reach the functions through lambda-local's own
         # environment (Lambda reserves those names for itself).
-        # lambda-local's port is chosen here: the functions invoke each other (job workers).
-        lambda_port = free_port()
         function_env = {
             "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": self.bedrock_endpoint,
             "AWS_ENDPOINT_URL_S3": self.aws_endpoint,
@@ -218,10 +226,6 @@ class LocalStack:
         self.lambda_endpoint, self.http_endpoint = self._spawn("lambda-local", lambda_cmd, lines=2,
                                                                env={**os.environ, **CREDENTIALS})
 
-        moto_env = {**os.environ, **CREDENTIALS, "MOTO_PORT": self.lambda_endpoint.rsplit(":", 1)[1]}
-        moto = [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)]
-        self._spawn("moto", moto, lines=0, env=moto_env)
-        wait_http(f"{self.aws_endpoint}/moto-api/")
         req = urllib.request.Request(
             f"{self.aws_endpoint}/moto-api/config",
             data=json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode(),

@@ -119,14 +119,20 @@ async fn http_response<F: Function>(
         } else {
             Value::Null
         };
+        // Only requests with model work to wait for become jobs: without an estimate
+        // (input the handler refuses, or a route that does no model work) the request is
+        // answered at once, so bad input still gets its 4xx (RFC 7240 lets a server
+        // ignore the preference).
+        let workload = function.estimate(route.endpoint, &input);
         if F::ASYNC_JOBS
+            && workload.is_some()
             && let Some(store) = jobs.filter(|store| store.can_submit())
             && jobs::prefers_async(&request.headers)
         {
             return Box::pin(jobs::submit::<F>(store, &route.key(), input, &request)).await;
         }
         // Work that cannot finish in the budget is refused before any model call.
-        if let Some(workload) = function.estimate(route.endpoint, &input) {
+        if let Some(workload) = workload {
             sync_rates.check(&workload, deadline)?;
         }
         Box::pin(function.respond(route.endpoint, input, deadline, &request)).await
