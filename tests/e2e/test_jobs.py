@@ -9,6 +9,7 @@ Run by ``make test`` (scripts/test.sh) after the binaries are built.
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import time
@@ -123,6 +124,28 @@ class Jobs(unittest.TestCase):
         status, _, answer = self.stack.request("POST", "/jobs", {"task": "classify", "subject": "other"}, key)
         self.assertEqual(status, 422, answer)
         self.assertEqual(answer["error"]["type"], "IdempotencyKeyReused")
+
+    def test_only_the_caller_who_submitted_a_job_can_read_it(self):
+        accepted = self.submit("POST", "/jobs", {"task": "classify", "subject": "Whose job is it?"})
+        self.wait(accepted["id"])
+
+        def get_as(identity: dict | None) -> int:
+            """GET /jobs/{id} as API Gateway sends it, with the authorizer's identity."""
+            context = {"http": {"method": "GET", "path": f"/jobs/{accepted['id']}"}, "stage": "$default",
+                       "requestId": "r", "accountId": "123456789012", "apiId": "local"}
+            if identity:
+                context["authorizer"] = {"iam": identity}
+            event = {"version": "2.0", "routeKey": "GET /jobs/{id}", "rawPath": f"/jobs/{accepted['id']}",
+                     "headers": {}, "requestContext": context, "pathParameters": {"id": accepted["id"]},
+                     "isBase64Encoded": False}
+            out = self.stack.lambda_().invoke(FunctionName="jobs", Payload=json.dumps(event).encode())
+            return json.loads(out["Payload"].read())["statusCode"]
+
+        # Submitted without an authorizer (the local front): another caller cannot see it.
+        self.assertEqual(get_as(None), 200)
+        other = {"userArn": "arn:aws:iam::123456789012:user/other", "callerId": "AIDAOTHER",
+                 "accountId": "123456789012", "accessKey": "AKIAOTHER", "userId": "AIDAOTHER"}
+        self.assertEqual(get_as(other), 404)
 
     def test_bad_input_gets_a_4xx_with_the_error_shape(self):
         cases = [

@@ -59,7 +59,7 @@ class Uploads(unittest.TestCase):
         key = upload["key"]
         self.assertRegex(key, r"^incoming/[0-9a-f-]{36}/q3 report\.pdf$")
         self.assertEqual(upload["headers"], {"content-type": "application/pdf",
-                                             "content-length": str(len(document))})
+                                             "content-length": str(len(document)), "if-none-match": "*"})
         self.assertIn("X-Amz-Signature=", upload["url"])
 
         self.assertEqual(self.get(upload["status_url"])[0], 404)

@@ -89,8 +89,9 @@ pub struct App {
 }
 
 impl App {
-    /// `GET /jobs/{id}`: the job's public view.
-    pub async fn status(&self, id: &str) -> Result<Value, TaskError> {
+    /// `GET /jobs/{id}`: the job's public view. Over HTTP (`caller` given) only the caller
+    /// who submitted it may read it; anyone else gets the same 404 as for no job.
+    pub async fn status(&self, id: &str, caller: Option<&str>) -> Result<Value, TaskError> {
         if !is_job_id(id) {
             return Err(TaskError::InvalidInput(
                 "a job id is 32 lowercase hexadecimal digits".into(),
@@ -100,6 +101,7 @@ impl App {
             .store
             .get(id)
             .await?
+            .filter(|job| caller.is_none_or(|c| job.owner == c))
             .ok_or_else(|| TaskError::JobNotFound(format!("there is no job {id}")))?;
         let result = if job.status == JobStatus::Succeeded {
             self.store.result(&job).await?
@@ -157,7 +159,8 @@ impl Function for App {
                         Some(path.trim_end_matches('/').rsplit('/').next()?.to_owned())
                     })
                     .unwrap_or_default();
-                Ok(json_response(200, &self.status(&id).await?))
+                let caller = lambda_kit::jobs::caller(request);
+                Ok(json_response(200, &self.status(&id, Some(&caller)).await?))
             }
         }
     }
@@ -170,8 +173,9 @@ impl Function for App {
     ) -> Result<Value, TaskError> {
         match endpoint {
             Endpoint::Status => {
+                // Direct invocations (Lambda Invoke, IAM-controlled) read any job.
                 let id = input.get("id").and_then(Value::as_str).unwrap_or_default();
-                self.status(id).await
+                self.status(id, None).await
             }
             Endpoint::Submit => Err(TaskError::InvalidInput(
                 "POST /jobs is served over HTTP only".into(),

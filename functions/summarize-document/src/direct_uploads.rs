@@ -97,6 +97,9 @@ pub async fn create(app: &App, request: UploadRequest) -> Result<Upload, TaskErr
         .key(&key)
         .content_type(content_type)
         .content_length(length)
+        // One upload per URL: a second PUT to the same key (a replay within the expiry)
+        // would start a second summary.
+        .if_none_match("*")
         .presigned(presigning)
         .await
         .map_err(|e| {
@@ -106,12 +109,12 @@ pub async fn create(app: &App, request: UploadRequest) -> Result<Upload, TaskErr
             ))
         })?;
     let signed = signed_headers(presigned.uri());
-    if !["content-type", "content-length"]
+    if !["content-type", "content-length", "if-none-match"]
         .iter()
         .all(|h| signed.iter().any(|s| s == h))
     {
         return Err(TaskError::Internal(format!(
-            "the upload URL does not sign the content type and length (signed: {signed:?})"
+            "the upload URL does not sign the content type, length and If-None-Match (signed: {signed:?})"
         )));
     }
     // What the client must send: the signed headers (`host` comes with the URL). Unsigned

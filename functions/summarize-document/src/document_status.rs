@@ -99,8 +99,11 @@ pub async fn status(app: &App, key: &str) -> Result<DocumentStatus, TaskError> {
     if let Some(s) = success.filter(is_current) {
         return Ok(answer(Status::Ready, s));
     }
-    if let Some(f) = failure.filter(is_current) {
-        return Ok(answer(Status::Failed, f));
+    if let Some((record_key, record)) = failure.filter(is_current) {
+        return Ok(answer(
+            Status::Failed,
+            (record_key, public_failure(&record)),
+        ));
     }
     if source.is_some() {
         return Ok(DocumentStatus {
@@ -113,6 +116,23 @@ pub async fn status(app: &App, key: &str) -> Result<DocumentStatus, TaskError> {
     Err(TaskError::DocumentNotFound(format!(
         "no document and no record at {key:?}"
     )))
+}
+
+/// What a caller may see of a failure record: the error type, the message only for
+/// failures of the document itself (what to fix), and the version. Internal details
+/// (workflow execution ARNs, causes, bucket names) stay in the record.
+fn public_failure(record: &Value) -> Value {
+    let error_type = record["error"]["type"].as_str().unwrap_or("InternalError");
+    let message = if crate::records::is_final(error_type) {
+        record["error"]["message"].clone()
+    } else {
+        Value::from("the document could not be processed; it is retried or needs an operator")
+    };
+    let source = &record["source"];
+    serde_json::json!({
+        "error": {"type": error_type, "message": message},
+        "source": {"key": source["key"], "etag": source["etag"], "version_id": source["version_id"]},
+    })
 }
 
 /// A key under one of `prefixes`, with a name after it, that S3 could hold.

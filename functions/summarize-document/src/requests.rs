@@ -59,6 +59,10 @@ pub async fn handle_task(
 /// handler refuses anyway.
 pub fn estimate(app: &App, input: &serde_json::Value) -> Option<Workload> {
     let request = InlineRequest::deserialize(input).ok()?;
+    // Text the handler refuses (empty) gets no estimate: it is answered at once with its 4xx.
+    if request.text.trim().is_empty() {
+        return None;
+    }
     let language = request
         .options
         .language

@@ -198,7 +198,7 @@ async fn an_upload_url_takes_the_declared_document_and_the_status_follows_it() {
 }
 
 #[tokio::test]
-async fn s3_refuses_a_body_larger_than_declared_or_another_content_type() {
+async fn s3_refuses_a_body_larger_than_declared_another_content_type_or_a_replay() {
     let s = stack().await;
     let (_, upload) = post_upload(&s, &request("a.pdf", "application/pdf", 10)).await;
     let url = upload["url"].as_str().unwrap();
@@ -217,6 +217,12 @@ async fn s3_refuses_a_body_larger_than_declared_or_another_content_type() {
         assert!(response.contains("SignatureDoesNotMatch"), "{response}");
     }
     assert_eq!(s.s3.get(BUCKET, key).await, None, "nothing was stored");
+    // The declared document goes in once; the same URL again (a replay) is refused.
+    let (status, response) = put(url, headers(&upload, &[]), vec![b'x'; 10]).await;
+    assert_eq!(status, 200, "{response}");
+    let (status, response) = put(url, headers(&upload, &[]), vec![b'y'; 10]).await;
+    assert_eq!(status, 412, "{response}");
+    assert_eq!(s.s3.get(BUCKET, key).await, Some(vec![b'x'; 10]));
 }
 
 #[tokio::test]
@@ -311,7 +317,25 @@ async fn workflow_uploads_and_the_status_of_each_kind_of_record() {
     let (status, body) = get_document(&s, failed).await;
     assert_eq!((status, &body["status"]), (200, &json!("failed")), "{body}");
     assert_eq!(body["record"]["error"]["type"], "UnsupportedDocument");
+    assert_eq!(body["record"]["error"]["message"], "corrupt pdf");
     assert_eq!(body["record_key"], format!("failed/{failed}.json"));
+
+    // A failure that is not the document's own shows its type, not its internals.
+    let internal = "workflow/u/stuck.txt";
+    let etag = s.s3.put_for_etag(BUCKET, internal, "text").await;
+    let record = json!({"source": {"bucket": "docs-123456789012", "key": internal, "etag": etag},
+                        "error": {"type": "States.Timeout", "message": "arn:aws:states:... timed out"},
+                        "execution": "arn:aws:states:us-east-1:123456789012:execution:wf:x"});
+    s.s3.put(
+        BUCKET,
+        &format!("failed/{internal}.json"),
+        record.to_string(),
+    )
+    .await;
+    let (_, body) = get_document(&s, internal).await;
+    assert_eq!(body["record"]["error"]["type"], "States.Timeout", "{body}");
+    assert!(!body.to_string().contains("arn:"), "{body}");
+    assert!(!body.to_string().contains("123456789012"), "{body}");
 
     // A new version uploaded over it: pending until its own record is written.
     s.s3.put(BUCKET, failed, "another version").await;

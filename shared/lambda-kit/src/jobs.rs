@@ -29,6 +29,9 @@ const INLINE_LIMIT: usize = 300 * 1024;
 const MAX_OFFLOADED_BYTES: u64 = 64 * 1024 * 1024;
 /// The longest `Idempotency-Key` accepted.
 const MAX_KEY_CHARS: usize = 255;
+/// An unfinished job's record outlives its retention by this much (a day: longer than any
+/// run and its retries).
+const UNFINISHED_MARGIN_S: u64 = 24 * 3600;
 
 /// Where jobs are kept (`JOBS_TABLE`, `JOBS_BUCKET`, `JOBS_TTL_DAYS`); without a table the
 /// `Prefer: respond-async` preference is not applied (RFC 7240 lets a server ignore it).
@@ -146,6 +149,10 @@ pub struct Job {
     /// The caller's `Idempotency-Key`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
+    /// Who submitted it (the IAM caller or JWT subject; empty without an authorizer):
+    /// only they may read it over HTTP.
+    #[serde(default)]
+    pub owner: String,
     /// Milliseconds since the epoch.
     pub created_at: u64,
     /// When a worker took it.
@@ -189,6 +196,7 @@ impl Job {
             input: Some(input),
             input_key: None,
             idempotency_key: key,
+            owner: String::new(),
             created_at: now_ms(),
             started_at: None,
             finished_at: None,
@@ -231,6 +239,8 @@ impl Job {
         }
         self.finished_at = Some(at_ms);
         self.expires_at = Some((at_ms / 1000).saturating_add(ttl.as_secs()));
+        // The input is not needed any more; the item keeps room for the result.
+        self.input = None;
         Ok(())
     }
 
@@ -414,8 +424,9 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, TaskError>
     Ok(Some(text.to_owned()))
 }
 
-/// Who sent a request, for scoping idempotency keys: the IAM caller or the JWT subject.
-fn caller(request: &ApiGatewayV2httpRequest) -> String {
+/// Who sent a request, for scoping idempotency keys and job reads: the IAM caller or the
+/// JWT subject (empty without an authorizer, as on the local stack).
+pub fn caller(request: &ApiGatewayV2httpRequest) -> String {
     let authorizer = request.request_context.authorizer.as_ref();
     let iam = authorizer
         .and_then(|a| a.iam.as_ref())
@@ -537,8 +548,18 @@ impl JobStore {
     /// Stores a new job (its input offloaded to S3 when large); an existing job with the
     /// same id is returned instead.
     pub async fn create(&self, mut job: Job) -> Result<Created, TaskError> {
+        // A job that never finishes (its worker could not be started, or died on every
+        // retry) still expires: one retention period after the longest run.
+        let created_s = job.created_at / 1000;
+        job.expires_at = Some(created_s.saturating_add(self.ttl.as_secs() + UNFINISHED_MARGIN_S));
         if let Some(input) = job.input.take() {
-            match self.offload(&job.id, "input", &input).await? {
+            // Named by the request's hash: a reused key with another body (refused) never
+            // overwrites the input of the job that key made.
+            let name = format!(
+                "input-{}",
+                &job.request_hash[..16.min(job.request_hash.len())]
+            );
+            match self.offload(&job.id, &name, &input).await? {
                 Some(key) => job.input_key = Some(key),
                 None => job.input = Some(input),
             }
@@ -666,6 +687,7 @@ pub(crate) async fn submit<F: Function>(
     let function_name = store.worker.as_deref().unwrap_or(F::NAME);
     let key = idempotency_key(&request.headers)?;
     let mut job = Job::queued(F::NAME, route, input, key.clone());
+    job.owner = caller(request);
     if let Some(key) = &key {
         job.id = id_for_key(&caller(request), key);
     }
