@@ -78,15 +78,8 @@ impl Function for App {
         input: Value,
         deadline: Deadline,
     ) -> Result<Value, TaskError> {
-        let body: HttpRequest = from_json(input)?;
-        let options = Options::parse(
-            &body.target_language,
-            body.source_language.as_deref(),
-            body.glossary,
-            &self.config,
-        )?;
-        check_text(self, &body.text)?;
-        to_json(&run(self, &body.text, options, None, deadline, None).await?)
+        let (text, options) = http_request(self, input)?;
+        to_json(&run(self, &text, options, None, deadline, None).await?)
     }
 
     async fn stream(
@@ -95,15 +88,8 @@ impl Function for App {
         deadline: Deadline,
         events: &mut Events,
     ) -> Result<Value, TaskError> {
-        let body: HttpRequest = from_json(input)?;
-        let options = Options::parse(
-            &body.target_language,
-            body.source_language.as_deref(),
-            body.glossary,
-            &self.config,
-        )?;
-        check_text(self, &body.text)?;
-        to_json(&run(self, &body.text, options, None, deadline, Some(events)).await?)
+        let (text, options) = http_request(self, input)?;
+        to_json(&run(self, &text, options, None, deadline, Some(events)).await?)
     }
 
     async fn task(&self, input: Value, deadline: Deadline) -> Result<Value, TaskError> {
@@ -156,6 +142,20 @@ async fn task(
 }
 
 /// Refuses empty and oversized text before any model call.
+/// An HTTP body (`POST /translations` or the streaming function URL): its text, checked,
+/// and its options.
+fn http_request(app: &App, input: Value) -> Result<(String, Options), TaskError> {
+    let body: HttpRequest = from_json(input)?;
+    let options = Options::parse(
+        &body.target_language,
+        body.source_language.as_deref(),
+        body.glossary,
+        &app.config,
+    )?;
+    check_text(app, &body.text)?;
+    Ok((body.text, options))
+}
+
 fn check_text(app: &App, text: &str) -> Result<(), TaskError> {
     if text.len() > app.config.max_text_bytes {
         return Err(TaskError::InputTooLarge(format!(

@@ -169,23 +169,8 @@ pub async fn translate(
     concurrency: usize,
     deadline: Deadline,
 ) -> Result<Translation, TranslateError> {
-    let system = prompt::system_prompt(job.source, job.target, job.glossary, &[]);
-    // Size for the longest prompt used: the retry that repeats every glossary entry.
-    let all: Vec<&GlossaryEntry> = job.glossary.entries().iter().collect();
-    let longest = prompt::system_prompt(job.source, job.target, job.glossary, &all);
-    let overhead = estimate_tokens(prompt::chat(&longest, "").render().as_str());
-    let plan = ChunkPlan::new(
-        client.settings().budget.context_window(),
-        max_gen_len,
-        overhead,
-    )?;
-    let translator = Translator {
-        client,
-        job,
-        system,
-        plan,
-        deadline,
-    };
+    let translator = Translator::new(client, job, max_gen_len, deadline)?;
+    let plan = translator.plan;
     let units = plan_units(job.text, plan.chunk_tokens);
     let chunks = units
         .iter()
@@ -318,7 +303,33 @@ struct Translator<'a> {
     deadline: Deadline,
 }
 
-impl Translator<'_> {
+impl<'a> Translator<'a> {
+    /// A translator for `job`, its chunks sized for the longest prompt it may send (the
+    /// retry that repeats every glossary entry).
+    fn new(
+        client: &'a LlamaClient,
+        job: Job<'a>,
+        max_gen_len: u32,
+        deadline: Deadline,
+    ) -> Result<Self, TranslateError> {
+        let system = prompt::system_prompt(job.source, job.target, job.glossary, &[]);
+        let all: Vec<&GlossaryEntry> = job.glossary.entries().iter().collect();
+        let longest = prompt::system_prompt(job.source, job.target, job.glossary, &all);
+        let overhead = estimate_tokens(prompt::chat(&longest, "").render().as_str());
+        let plan = ChunkPlan::new(
+            client.settings().budget.context_window(),
+            max_gen_len,
+            overhead,
+        )?;
+        Ok(Self {
+            client,
+            job,
+            system,
+            plan,
+            deadline,
+        })
+    }
+
     /// Translates one chunk (chunk `index` of the text, or part of it at `depth` > 0),
     /// keeping its leading and trailing whitespace exactly. An empty translation is tried
     /// once more before it fails as `MalformedModelResponse`. A translation cut off at
@@ -532,23 +543,9 @@ pub async fn translate_streaming(
     deadline: Deadline,
     events: &mut Events,
 ) -> Result<Translation, TaskError> {
-    let system = prompt::system_prompt(job.source, job.target, job.glossary, &[]);
-    // Chunks as `translate` sizes them, so that both give the same text.
-    let all: Vec<&GlossaryEntry> = job.glossary.entries().iter().collect();
-    let longest = prompt::system_prompt(job.source, job.target, job.glossary, &all);
-    let overhead = estimate_tokens(prompt::chat(&longest, "").render().as_str());
-    let plan = ChunkPlan::new(
-        client.settings().budget.context_window(),
-        max_gen_len,
-        overhead,
-    )?;
-    let translator = Translator {
-        client,
-        job,
-        system,
-        plan,
-        deadline,
-    };
+    // Chunked as `translate` chunks, so that both give the same text.
+    let translator = Translator::new(client, job, max_gen_len, deadline)?;
+    let plan = translator.plan;
     let mut out = Translation {
         text: String::with_capacity(job.text.len() + job.text.len() / 2),
         chunks: 0,
