@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bedrock::Deadline;
 use serde_json::Value;
@@ -40,9 +40,24 @@ impl From<Deadline> for Invocation {
 }
 
 impl Invocation {
-    /// An HTTP request's deadline: the sooner of the Lambda deadline and the API budget.
-    fn http_deadline(&self) -> Deadline {
-        let budget = Deadline::after(self.api_time_budget);
+    /// An HTTP request's deadline: the sooner of the Lambda deadline and the API budget,
+    /// counted from when API Gateway received the request (`requestContext.timeEpoch`,
+    /// milliseconds since the epoch), so that a cold start and the gateway's own time come
+    /// out of the budget. Without a plausible receive time the budget starts now.
+    fn http_deadline(&self, received_ms: Option<i64>) -> Deadline {
+        let now_ms = i64::try_from(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis(),
+        )
+        .unwrap_or(i64::MAX);
+        let waited = received_ms
+            .filter(|&at| at > 0 && at <= now_ms)
+            .map_or(Duration::ZERO, |at| {
+                Duration::from_millis(u64::try_from(now_ms - at).unwrap_or(0))
+            });
+        let budget = Deadline::after(self.api_time_budget.saturating_sub(waited));
         if budget.instant() < self.deadline.instant() {
             budget
         } else {
@@ -82,7 +97,8 @@ pub(crate) async fn handle_with<F: Function>(
     }
     let result = match Trigger::classify(event) {
         Trigger::Http(request) => {
-            let deadline = invocation.http_deadline();
+            let received = request.as_ref().ok().map(|r| r.request_context.time_epoch);
+            let deadline = invocation.http_deadline(received);
             let sync_rates = invocation.sync_rates;
             return Ok(http_response(function, jobs, request, deadline, sync_rates).await);
         }
@@ -264,6 +280,26 @@ mod tests {
             .await
             .unwrap();
         assert!(probe.seen.get().unwrap() > Duration::from_secs(10));
+    }
+
+    #[tokio::test]
+    async fn the_api_budget_counts_from_when_the_gateway_received_the_request() {
+        let probe = Probe::new(false);
+        let mut event = post("{}");
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        // Received 6 s ago (a cold start, say): 4 s of the 10 s budget are left.
+        event["requestContext"]["timeEpoch"] = (now_ms - 6_000).into();
+        let out = handle(&probe, event, invocation()).await.unwrap();
+        assert_eq!(out["statusCode"], 200);
+        assert!(probe.seen.get().unwrap() <= Duration::from_secs(4));
+        // A receive time in the future (clock skew) does not stretch the budget.
+        let mut event = post("{}");
+        event["requestContext"]["timeEpoch"] = (now_ms + 60_000).into();
+        handle(&probe, event, invocation()).await.unwrap();
+        assert!(probe.seen.get().unwrap() <= Duration::from_secs(10));
     }
 
     #[tokio::test]
