@@ -39,11 +39,17 @@ impl From<Deadline> for Invocation {
     }
 }
 
+/// A request API Gateway received longer ago than this is not a live one (the gateway
+/// gives up after 30 s): its receive time is not used.
+const STALE_RECEIVE_TIME: Duration = Duration::from_secs(60);
+
 impl Invocation {
     /// An HTTP request's deadline: the sooner of the Lambda deadline and the API budget,
     /// counted from when API Gateway received the request (`requestContext.timeEpoch`,
     /// milliseconds since the epoch), so that a cold start and the gateway's own time come
-    /// out of the budget. Without a plausible receive time the budget starts now.
+    /// out of the budget. Without a plausible receive time (none, in the future, or older
+    /// than [`STALE_RECEIVE_TIME`]: a replayed or sample event, not a live request) the
+    /// budget starts now.
     fn http_deadline(&self, received_ms: Option<i64>) -> Deadline {
         let now_ms = i64::try_from(
             SystemTime::now()
@@ -54,9 +60,9 @@ impl Invocation {
         .unwrap_or(i64::MAX);
         let waited = received_ms
             .filter(|&at| at > 0 && at <= now_ms)
-            .map_or(Duration::ZERO, |at| {
-                Duration::from_millis(u64::try_from(now_ms - at).unwrap_or(0))
-            });
+            .map(|at| Duration::from_millis(u64::try_from(now_ms - at).unwrap_or(0)))
+            .filter(|&waited| waited <= STALE_RECEIVE_TIME)
+            .unwrap_or(Duration::ZERO);
         let budget = Deadline::after(self.api_time_budget.saturating_sub(waited));
         if budget.instant() < self.deadline.instant() {
             budget
@@ -295,6 +301,11 @@ mod tests {
         let out = handle(&probe, event, invocation()).await.unwrap();
         assert_eq!(out["statusCode"], 200);
         assert!(probe.seen.get().unwrap() <= Duration::from_secs(4));
+        // A sample event from days ago gets the whole budget.
+        let mut event = post("{}");
+        event["requestContext"]["timeEpoch"] = (now_ms - 86_400_000).into();
+        handle(&probe, event, invocation()).await.unwrap();
+        assert!(probe.seen.get().unwrap() > Duration::from_secs(5));
         // A receive time in the future (clock skew) does not stretch the budget.
         let mut event = post("{}");
         event["requestContext"]["timeEpoch"] = (now_ms + 60_000).into();
