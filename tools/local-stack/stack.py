@@ -71,6 +71,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class ProcessDidNotStart(RuntimeError):
+    """A process of the stack exited before printing its address (a port taken, say)."""
+
+
 def spawn(name: str, cmd: list[str], log: Path, lines: int = 1, env: dict | None = None
           ) -> tuple[subprocess.Popen, list[str]]:
     """Starts ``cmd`` with stderr (and stdout, when it prints nothing to read) in ``log`` and
@@ -83,7 +87,7 @@ def spawn(name: str, cmd: list[str], log: Path, lines: int = 1, env: dict | None
         line = proc.stdout.readline().strip()
         if not line:
             stop_processes([proc])
-            raise RuntimeError(f"{name} did not start; see {log}")
+            raise ProcessDidNotStart(f"{name} did not start; see {log}")
         out.append(line)
     return proc, out
 
@@ -161,11 +165,20 @@ class LocalStack:
     # ----- lifecycle -----------------------------------------------------------------
 
     def start(self) -> "LocalStack":
-        try:
-            self._start()
-        except BaseException:
-            self.stop()
-            raise
+        # Ports are picked free before the processes bind them; another process can take
+        # one in between (lambda-local then cannot listen). Such a start is tried again
+        # with new ports, twice at most.
+        for attempt in range(3):
+            try:
+                self._start()
+                return self
+            except ProcessDidNotStart:
+                self.stop()
+                if attempt == 2:
+                    raise
+            except BaseException:
+                self.stop()
+                raise
         return self
 
     def _start(self) -> None:
