@@ -1,8 +1,6 @@
 //! A bad or missing setting is a deployment error: it fails the cold start, naming the
 //! variable, before any request is taken.
 
-use testkit::cold_start::run_cold_start;
-
 const GOOD: [(&str, &str); 4] = [
     ("SUMMARIZE_FUNCTION", "summarize-document"),
     ("TRANSLATE_FUNCTION", "translate"),
@@ -19,27 +17,9 @@ fn bad_settings_fail_the_cold_start_naming_the_variable() {
         ("SUMMARIZE_FUNCTION", None),
         ("JOBS_TABLE", None),
     ];
-    for (variable, value) in cases {
-        let mut vars: Vec<(&str, &str)> =
-            GOOD.into_iter().filter(|(n, _)| *n != variable).collect();
-        if let Some(value) = value {
-            vars.push((variable, value));
-        }
-        let run = run_cold_start(env!("CARGO_BIN_EXE_jobs"), &vars);
-        assert!(
-            !run.success,
-            "{variable}={value:?} did not fail the cold start"
-        );
-        assert!(
-            run.stderr.contains(variable) && run.stderr.contains("configuration error"),
-            "{variable}={value:?}: the error does not name the variable: {}",
-            run.stderr
-        );
-        let request = run.runtime_request.unwrap_or_default();
-        assert!(
-            request.starts_with("POST /2018-06-01/runtime/init/error")
-                && request.contains(variable),
-            "{variable}={value:?}: not reported to /init/error: {request}"
-        );
-    }
+    testkit::cold_start::assert_settings_fail_the_cold_start(
+        env!("CARGO_BIN_EXE_jobs"),
+        &GOOD,
+        &cases,
+    );
 }

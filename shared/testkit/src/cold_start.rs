@@ -96,8 +96,28 @@ fn complete(request: &[u8]) -> bool {
 /// `path`: the process exits with an error naming the variable, and reports it to the
 /// Runtime API's `/init/error` as a `ConfigError`.
 pub fn assert_bad_settings_fail_the_cold_start(path: &str, cases: &[(&str, &str)]) {
-    for (variable, value) in cases {
-        let run = run_cold_start(path, &[(variable, value)]);
+    let cases: Vec<(&str, Option<&str>)> = cases.iter().map(|&(n, v)| (n, Some(v))).collect();
+    assert_settings_fail_the_cold_start(path, &[], &cases);
+}
+
+/// Like [`assert_bad_settings_fail_the_cold_start`] for a binary that needs `good`
+/// settings to start: each case replaces its variable in `good` with a bad value, or
+/// leaves it unset (`None`).
+pub fn assert_settings_fail_the_cold_start(
+    path: &str,
+    good: &[(&str, &str)],
+    cases: &[(&str, Option<&str>)],
+) {
+    for &(variable, value) in cases {
+        let mut vars: Vec<(&str, &str)> = good
+            .iter()
+            .copied()
+            .filter(|(n, _)| *n != variable)
+            .collect();
+        if let Some(value) = value {
+            vars.push((variable, value));
+        }
+        let run = run_cold_start(path, &vars);
         assert!(
             !run.success,
             "{variable}={value:?} did not fail the cold start"
