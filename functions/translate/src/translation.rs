@@ -230,15 +230,7 @@ pub fn workload(
     max_gen_len: u32,
     concurrency: usize,
 ) -> Result<Workload, TranslateError> {
-    let system = prompt::system_prompt(job.source, job.target, job.glossary, &[]);
-    let all: Vec<&GlossaryEntry> = job.glossary.entries().iter().collect();
-    let longest = prompt::system_prompt(job.source, job.target, job.glossary, &all);
-    let overhead = estimate_tokens(prompt::chat(&longest, "").render().as_str());
-    let plan = ChunkPlan::new(
-        client.settings().budget.context_window(),
-        max_gen_len,
-        overhead,
-    )?;
+    let (system, plan) = system_and_plan(client, job, max_gen_len)?;
     let mut chunks = 0;
     let mut largest = ModelCall {
         prompt_tokens: 0,
@@ -256,6 +248,25 @@ pub fn workload(
         }
     }
     Ok(Workload::new().then_parallel(chunks, concurrency, largest))
+}
+
+/// The system prompt of `job` and its chunk plan, sized for the longest prompt it may
+/// send (the retry that repeats every glossary entry).
+fn system_and_plan(
+    client: &LlamaClient,
+    job: Job<'_>,
+    max_gen_len: u32,
+) -> Result<(String, ChunkPlan), TranslateError> {
+    let system = prompt::system_prompt(job.source, job.target, job.glossary, &[]);
+    let all: Vec<&GlossaryEntry> = job.glossary.entries().iter().collect();
+    let longest = prompt::system_prompt(job.source, job.target, job.glossary, &all);
+    let overhead = estimate_tokens(prompt::chat(&longest, "").render().as_str());
+    let plan = ChunkPlan::new(
+        client.settings().budget.context_window(),
+        max_gen_len,
+        overhead,
+    )?;
+    Ok((system, plan))
 }
 
 /// Code blocks and whitespace are kept; prose is split into chunks of at most
@@ -304,23 +315,14 @@ struct Translator<'a> {
 }
 
 impl<'a> Translator<'a> {
-    /// A translator for `job`, its chunks sized for the longest prompt it may send (the
-    /// retry that repeats every glossary entry).
+    /// A translator for `job` ([`system_and_plan`]).
     fn new(
         client: &'a LlamaClient,
         job: Job<'a>,
         max_gen_len: u32,
         deadline: Deadline,
     ) -> Result<Self, TranslateError> {
-        let system = prompt::system_prompt(job.source, job.target, job.glossary, &[]);
-        let all: Vec<&GlossaryEntry> = job.glossary.entries().iter().collect();
-        let longest = prompt::system_prompt(job.source, job.target, job.glossary, &all);
-        let overhead = estimate_tokens(prompt::chat(&longest, "").render().as_str());
-        let plan = ChunkPlan::new(
-            client.settings().budget.context_window(),
-            max_gen_len,
-            overhead,
-        )?;
+        let (system, plan) = system_and_plan(client, job, max_gen_len)?;
         Ok(Self {
             client,
             job,
