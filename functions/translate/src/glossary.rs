@@ -33,6 +33,20 @@ pub struct GlossaryViolation {
     pub chunk: usize,
 }
 
+impl GlossaryViolation {
+    /// The violations of the `missed` entries in chunk `chunk`.
+    pub fn in_chunk(missed: &[&GlossaryEntry], chunk: usize) -> Vec<Self> {
+        missed
+            .iter()
+            .map(|e| Self {
+                term: e.term.clone(),
+                expected: e.expected().to_owned(),
+                chunk,
+            })
+            .collect()
+    }
+}
+
 /// A validated glossary: trimmed terms, no duplicates, within the size limits.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Glossary {

@@ -392,14 +392,7 @@ impl<'a> Translator<'a> {
                     "translation does not follow the glossary"
                 );
             }
-            piece.violations = missed
-                .into_iter()
-                .map(|e| GlossaryViolation {
-                    term: e.term.clone(),
-                    expected: e.expected().to_owned(),
-                    chunk: index,
-                })
-                .collect();
+            piece.violations = GlossaryViolation::in_chunk(&missed, index);
             piece.text = format!("{lead}{translated}{trail}");
             Ok(piece)
         })
@@ -511,17 +504,8 @@ impl<'a> Translator<'a> {
             .into());
         }
         let translated = nonempty(&answer)?.to_owned();
-        piece.violations = self
-            .job
-            .glossary
-            .violations(core, &translated)
-            .into_iter()
-            .map(|e| GlossaryViolation {
-                term: e.term.clone(),
-                expected: e.expected().to_owned(),
-                chunk: index,
-            })
-            .collect();
+        let missed = self.job.glossary.violations(core, &translated);
+        piece.violations = GlossaryViolation::in_chunk(&missed, index);
         events.text(trail).await?;
         piece.text = format!("{lead}{translated}{trail}");
         Ok(piece)
