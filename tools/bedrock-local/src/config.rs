@@ -34,8 +34,14 @@ pub struct Config {
     pub context_window: Option<u32>,
     /// Generations running at once; default 1 for llama.cpp, 64 for the scripted double.
     pub max_concurrency: Option<usize>,
-    /// Requests waiting for a slot; beyond it, `ThrottlingException`.
+    /// Requests waiting for a slot; beyond it, `ThrottlingException`. 0 is Bedrock's
+    /// behaviour: no waiting, throttled as soon as every slot is busy.
     pub max_queue: usize,
+    /// Tokens (prompt + `max_gen_len` reserved, settled to prompt + generated) per rolling
+    /// minute; beyond it, `ThrottlingException`. `None`: unlimited.
+    pub tokens_per_minute: Option<u64>,
+    /// Calls per rolling minute; beyond it, `ThrottlingException`. `None`: unlimited.
+    pub requests_per_minute: Option<u64>,
     /// Injected faults.
     pub faults: Faults,
 }
@@ -50,6 +56,8 @@ impl Default for Config {
             context_window: None,
             max_concurrency: None,
             max_queue: 16,
+            tokens_per_minute: None,
+            requests_per_minute: None,
             faults: Faults::default(),
         }
     }
@@ -73,6 +81,9 @@ pub enum ConfigError {
     /// A context window of 0.
     #[error("context window must be at least 1")]
     ZeroContextWindow,
+    /// A per-minute quota of 0.
+    #[error("{0} must be at least 1 (leave it unset for no limit)")]
+    ZeroQuota(&'static str),
     /// `--model` on a build without llama.cpp.
     #[error("this build has no llama.cpp backend (feature `llama`): use --scripted")]
     NoLlama,
@@ -90,6 +101,12 @@ impl Config {
         }
         if self.context_window == Some(0) {
             return Err(ConfigError::ZeroContextWindow);
+        }
+        if self.tokens_per_minute == Some(0) {
+            return Err(ConfigError::ZeroQuota("tokens per minute"));
+        }
+        if self.requests_per_minute == Some(0) {
+            return Err(ConfigError::ZeroQuota("requests per minute"));
         }
         Ok(())
     }
@@ -122,9 +139,15 @@ pub struct Cli {
     /// Generations running at once [default: 1 for a model, 64 for --scripted].
     #[arg(long, env = "BEDROCK_LOCAL_MAX_CONCURRENCY")]
     pub max_concurrency: Option<usize>,
-    /// Requests waiting for a slot before ThrottlingException.
+    /// Requests waiting for a slot before ThrottlingException (0: none wait, as on Bedrock).
     #[arg(long, env = "BEDROCK_LOCAL_MAX_QUEUE", default_value_t = 16)]
     pub max_queue: usize,
+    /// Tokens per rolling minute (a call reserves prompt + max_gen_len) [default: no limit].
+    #[arg(long, env = "BEDROCK_LOCAL_TOKENS_PER_MINUTE")]
+    pub tokens_per_minute: Option<u64>,
+    /// Calls per rolling minute [default: no limit].
+    #[arg(long, env = "BEDROCK_LOCAL_REQUESTS_PER_MINUTE")]
+    pub requests_per_minute: Option<u64>,
     /// Fraction of requests answered ThrottlingException.
     #[arg(long, env = "BEDROCK_LOCAL_THROTTLE_RATE", default_value_t = 0.0)]
     pub throttle_rate: f64,
@@ -181,6 +204,8 @@ impl Cli {
             context_window: self.context_window,
             max_concurrency: self.max_concurrency,
             max_queue: self.max_queue,
+            tokens_per_minute: self.tokens_per_minute,
+            requests_per_minute: self.requests_per_minute,
             faults: Faults {
                 throttle_rate: self.throttle_rate,
                 unavailable_rate: self.unavailable_rate,
@@ -225,8 +250,16 @@ mod tests {
             "0.02",
             "--guardrail-intervene-rate",
             "0.5",
+            "--tokens-per-minute",
+            "600000",
+            "--requests-per-minute",
+            "1600",
         ])
         .unwrap();
+        assert_eq!(
+            (cli.tokens_per_minute, cli.requests_per_minute),
+            (Some(600_000), Some(1600))
+        );
         assert_eq!(cli.model_ids, ["a", "b"]);
         assert_eq!(cli.fault_seed, Some(3));
         assert_eq!(cli.threads, 2);
@@ -266,6 +299,11 @@ mod tests {
             config.validate(),
             Err(ConfigError::ZeroConcurrency)
         ));
+        let config = Config {
+            tokens_per_minute: Some(0),
+            ..Config::default()
+        };
+        assert!(matches!(config.validate(), Err(ConfigError::ZeroQuota(_))));
         assert!(Cli::try_parse_from(["bedrock-local", "--model", "a", "--scripted", "b"]).is_err());
     }
 }

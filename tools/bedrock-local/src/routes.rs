@@ -1,5 +1,5 @@
-//! HTTP handlers: InvokeModel, InvokeModelWithResponseStream, health, and Bedrock-shaped
-//! answers for everything else.
+//! HTTP handlers: InvokeModel, InvokeModelWithResponseStream, health, the emulator's
+//! counters (`/_local/stats`), and Bedrock-shaped answers for everything else.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -21,6 +21,7 @@ use crate::capacity::Capacity;
 use crate::errors::{BedrockError, ErrorKind};
 use crate::eventstream;
 use crate::faults::FaultInjector;
+use crate::meter::{Call, Meter};
 use crate::server::Stats;
 use crate::wire::{self, ChunkBody, InvocationMetrics, InvokeResponse, MALFORMED_BODY, StopReason};
 
@@ -31,6 +32,8 @@ pub(crate) struct AppState {
     pub capacity: Capacity,
     pub faults: FaultInjector,
     pub stats: Mutex<Stats>,
+    /// Quotas and counters of the model calls.
+    pub meter: Arc<Meter>,
     /// Becomes `true` when the server shuts down; stalled requests end then.
     pub stopping: watch::Receiver<bool>,
 }
@@ -54,6 +57,8 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/health", get(health))
         .route("/ping", get(health))
         .route("/model/{*rest}", post(model_operation))
+        .route("/_local/stats", get(local_stats))
+        .route("/_local/stats/reset", post(reset_local_stats))
         .fallback(unknown_operation)
         .method_not_allowed_fallback(unknown_operation)
         .with_state(state)
@@ -61,6 +66,18 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
 
 async fn health() -> impl IntoResponse {
     axum::Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// `GET /_local/stats`: the counters, as JSON (counts only, never text).
+async fn local_stats(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    axum::Json(state.meter.counters(state.capacity.in_flight()))
+}
+
+/// `POST /_local/stats/reset`: zeroes the counters and peaks; answers the counters after.
+async fn reset_local_stats(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    state.meter.reset(state.capacity.in_flight());
+    tracing::info!("counters reset");
+    axum::Json(state.meter.counters(state.capacity.in_flight()))
 }
 
 async fn unknown_operation() -> Response {
@@ -150,10 +167,15 @@ async fn model_operation(
 ) -> Response {
     let started = Instant::now();
     let guarded = headers.contains_key(GUARDRAIL_HEADER);
-    let response = match handle(&state, uri.path(), guarded, body, started).await {
-        Ok(response) => response,
+    let mut call = state.meter.call();
+    let response = match handle(&state, &mut call, uri.path(), guarded, body, started).await {
+        Ok(response) => {
+            call.end(Ok(()));
+            response
+        }
         Err(error) => {
             tracing::info!(kind = %error.kind, "request refused: {}", error.message);
+            call.end(Err(&error));
             error.into_response()
         }
     };
@@ -175,6 +197,7 @@ async fn stall(state: &AppState) -> BedrockError {
 
 async fn handle(
     state: &AppState,
+    call: &mut Call,
     path: &str,
     guarded: bool,
     body: Result<Bytes, BytesRejection>,
@@ -212,10 +235,13 @@ async fn handle(
     }
     if guarded && draw.guardrail {
         tracing::info!(?operation, "the guardrail intervenes (fault)");
-        return blocked(operation, plan.prompt_tokens(), started);
+        return blocked(operation, plan.prompt_tokens, started);
     }
     let guardrail_action = guarded.then_some("NONE");
-    let admission = state.capacity.admit().await?;
+    call.reserve(plan.prompt_tokens, max_gen_len)?;
+    let admission = state.capacity.admit().await.inspect_err(|error| {
+        call.refused_by_capacity(error);
+    })?;
     if !plan.delay.is_zero() {
         tokio::time::sleep(plan.delay).await;
     }
@@ -236,7 +262,7 @@ async fn handle(
         (Action::Generate(generation), Operation::Invoke) => {
             let prompt_tokens = generation.prompt_tokens;
             let events = generation.start(admission);
-            invoke(events, prompt_tokens, guardrail_action, started).await
+            invoke(call, events, prompt_tokens, guardrail_action, started).await
         }
         (Action::Generate(generation), Operation::Stream) => {
             let fail_after = [
@@ -247,6 +273,7 @@ async fn handle(
             .flatten()
             .min();
             let stream = StreamState {
+                call: call.hand_over(),
                 prompt_tokens: generation.prompt_tokens,
                 events: generation.start(admission),
                 chunks_sent: 0,
@@ -332,6 +359,7 @@ fn stream_response(body: Body) -> Response {
 
 /// Collects a whole generation into the InvokeModel response.
 async fn invoke(
+    call: &mut Call,
     mut events: mpsc::Receiver<GenEvent>,
     prompt_tokens: u32,
     guardrail_action: Option<&'static str>,
@@ -340,12 +368,19 @@ async fn invoke(
     let mut generation = String::new();
     while let Some(event) = events.recv().await {
         match event {
-            GenEvent::Piece { text, .. } => generation.push_str(&text),
+            GenEvent::Piece {
+                text,
+                generated_tokens,
+            } => {
+                call.generated(generated_tokens);
+                generation.push_str(&text);
+            }
             GenEvent::Failed(error) => return Err(error),
             GenEvent::Done {
                 stop_reason,
                 generated_tokens,
             } => {
+                call.generated(generated_tokens);
                 let body = InvokeResponse {
                     generation: &generation,
                     prompt_token_count: prompt_tokens,
@@ -382,6 +417,8 @@ async fn invoke(
 
 /// The state of one response stream.
 struct StreamState {
+    /// Recorded when the stream ends (or the client leaves).
+    call: Call,
     events: mpsc::Receiver<GenEvent>,
     prompt_tokens: u32,
     chunks_sent: usize,
@@ -406,6 +443,7 @@ impl StreamState {
 
     fn fail(&mut self, error: &BedrockError) -> Option<Bytes> {
         self.finished = true;
+        self.call.end(Err(error));
         tracing::info!(kind = %error.kind, chunks = self.chunks_sent, "stream failed: {}", error.message);
         eventstream::exception_frame(error).ok()
     }
@@ -430,14 +468,17 @@ impl StreamState {
             Some(GenEvent::Piece {
                 text,
                 generated_tokens,
-            }) => self.chunk(&ChunkBody {
-                generation: &text,
-                prompt_token_count: self.prompt_count(),
-                generation_token_count: generated_tokens,
-                stop_reason: None,
-                metrics: None,
-                guardrail_action: None,
-            }),
+            }) => {
+                self.call.generated(generated_tokens);
+                self.chunk(&ChunkBody {
+                    generation: &text,
+                    prompt_token_count: self.prompt_count(),
+                    generation_token_count: generated_tokens,
+                    stop_reason: None,
+                    metrics: None,
+                    guardrail_action: None,
+                })
+            }
             Some(GenEvent::Done {
                 stop_reason,
                 generated_tokens,
@@ -446,6 +487,8 @@ impl StreamState {
                     return self.fail(&BedrockError::of(ErrorKind::ModelStreamErrorException));
                 }
                 self.finished = true;
+                self.call.generated(generated_tokens);
+                self.call.end(Ok(()));
                 let invocation_latency = millis_since(self.started);
                 tracing::info!(
                     prompt_tokens = self.prompt_tokens,

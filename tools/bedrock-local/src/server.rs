@@ -12,6 +12,8 @@ use crate::backend::Engine;
 use crate::capacity::Capacity;
 use crate::config::{Config, ConfigError};
 use crate::faults::FaultInjector;
+use crate::meter::{Counters, Meter};
+use crate::quota::Limits;
 use crate::routes::{self, AppState};
 
 /// The server could not start.
@@ -78,11 +80,18 @@ impl Server {
         let max_concurrency = config
             .max_concurrency
             .unwrap_or_else(|| engine.default_concurrency());
+        let limits = Limits {
+            tokens_per_minute: config.tokens_per_minute,
+            requests_per_minute: config.requests_per_minute,
+        };
         tracing::info!(
-            "serving {}; model ids {:?}; {max_concurrency} concurrent, queue {}",
+            "serving {}; model ids {:?}; {max_concurrency} concurrent, queue {}; \
+             tokens/min {:?}, requests/min {:?}",
             engine.describe(),
             config.model_ids,
-            config.max_queue
+            config.max_queue,
+            limits.tokens_per_minute,
+            limits.requests_per_minute
         );
         let (stopping, stopping_rx) = watch::channel(false);
         let state = Arc::new(AppState {
@@ -92,6 +101,7 @@ impl Server {
             capacity: Capacity::new(max_concurrency, config.max_queue),
             faults: FaultInjector::new(config.faults),
             stats: Default::default(),
+            meter: Arc::new(Meter::new(limits, max_concurrency, config.max_queue)),
         });
         let listener =
             TcpListener::bind(config.listen)
@@ -140,6 +150,11 @@ impl Server {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// The quota and call counters, as served at `GET /_local/stats`.
+    pub fn counters(&self) -> Counters {
+        self.state.meter.counters(self.state.capacity.in_flight())
     }
 
     /// Stops accepting requests and waits for the ones in flight to finish.

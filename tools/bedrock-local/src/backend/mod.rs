@@ -61,6 +61,8 @@ pub(crate) enum GenEvent {
 
 /// What the backend decided for one request, before any capacity is taken.
 pub(crate) struct Plan {
+    /// The prompt's token count (what the context check and the quota count).
+    pub prompt_tokens: u32,
     /// Wait this long (holding a capacity slot) before answering.
     pub delay: Duration,
     pub action: Action,
@@ -74,16 +76,6 @@ pub(crate) enum Action {
     /// Never answer.
     Stall,
     Generate(Generation),
-}
-
-impl Plan {
-    /// The prompt's token count, when a generation is planned (else 0).
-    pub(crate) fn prompt_tokens(&self) -> u32 {
-        match &self.action {
-            Action::Generate(generation) => generation.prompt_tokens,
-            _ => 0,
-        }
-    }
 }
 
 /// A generation ready to start.
@@ -194,10 +186,12 @@ impl Engine {
                 })
                 .await
                 .map_err(|_| BedrockError::of(ErrorKind::InternalServerException))??;
+                let prompt_tokens = u32::try_from(tokens.len()).unwrap_or(u32::MAX);
                 Ok(Plan {
+                    prompt_tokens,
                     delay: Duration::ZERO,
                     action: Action::Generate(Generation {
-                        prompt_tokens: u32::try_from(tokens.len()).unwrap_or(u32::MAX),
+                        prompt_tokens,
                         work: Work::Llama {
                             engine: Arc::clone(engine),
                             tokens,

@@ -502,7 +502,11 @@ impl ScriptedEngine {
             Some(Outcome::Malformed) => Action::Malformed,
             Some(Outcome::Stall) => Action::Stall,
         };
-        Ok(Plan { delay, action })
+        Ok(Plan {
+            prompt_tokens,
+            delay,
+            action,
+        })
     }
 }
 
