@@ -1,0 +1,491 @@
+//! The batch workflow's tasks (`statemachines/document-batch.asl.json`): a Distributed Map
+//! over an S3 prefix or a manifest runs [`Step::BatchItem`] per document, which is the
+//! upload path's per-document logic ([`uploads::process`]: version check, claim, summary
+//! or failure record), so a document already done is not paid for twice. Each item also
+//! writes its line to `batches/<batch>/items/<key>.json`; [`Step::BatchReport`] gathers
+//! those lines into `reports/batches/<batch>.json`.
+//!
+//! An item whose error is not final fails its task, so the Map's `Retry` tries it again;
+//! when the retries are spent its `Catch` runs [`Step::BatchFailure`], which writes the
+//! failure record. A failure record of a type that is not final does not settle the
+//! document: the next batch tries it again.
+
+use std::collections::BTreeMap;
+use std::time::{Instant, SystemTime};
+
+use aws_sdk_s3::error::DisplayErrorContext;
+use aws_sdk_s3::primitives::{DateTime, DateTimeFormat};
+use bedrock::Deadline;
+use futures::{StreamExt, TryStreamExt, stream};
+use lambda_kit::TaskError;
+use lambda_kit::storage::{get_json_if_exists, put_json};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::App;
+use crate::records::{Kind, Records};
+use crate::uploads::{self, Status};
+use crate::versions::Announced;
+use crate::workflow::failure_error;
+
+/// Where a batch keeps its item lines and the Map's `ResultWriter` output.
+pub fn batch_prefix(batch: &str) -> String {
+    format!("batches/{batch}/")
+}
+
+/// Where a batch's report goes.
+pub fn report_key(batch: &str) -> String {
+    format!("reports/batches/{batch}.json")
+}
+
+/// Where one document's line of a batch goes.
+pub fn item_key(batch: &str, key: &str) -> String {
+    format!("{}items/{key}.json", batch_prefix(batch))
+}
+
+/// Item lines read at once by the report.
+const REPORT_READS: usize = 16;
+/// The largest record or item line read back.
+const MAX_LINE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Whether a task input's `action` is one of the batch workflow's.
+pub fn is_batch_action(action: &str) -> bool {
+    matches!(action, "batch_item" | "batch_failure" | "batch_report")
+}
+
+/// One task of the batch workflow.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Step {
+    /// One document: summarize it unless it is done (the upload path's logic).
+    BatchItem {
+        /// The documents bucket.
+        bucket: String,
+        /// The document's key.
+        key: String,
+        /// The batch (the execution's name).
+        batch: String,
+        /// The item's index in the Map (names the claim's holder, so a retry of the
+        /// same item takes its own stale claim over).
+        #[serde(default)]
+        index: u64,
+    },
+    /// The failure record of an item whose retries are spent.
+    BatchFailure {
+        /// The documents bucket.
+        bucket: String,
+        /// The document's key.
+        key: String,
+        /// The batch.
+        batch: String,
+        /// `{"Error", "Cause"}` from the Catch.
+        error: Value,
+    },
+    /// Gathers the item lines into the batch report.
+    BatchReport {
+        /// The documents bucket.
+        bucket: String,
+        /// The batch.
+        batch: String,
+        /// The execution's ARN.
+        #[serde(default)]
+        execution: Option<String>,
+        /// When the execution started (`$$.Execution.StartTime`, ISO 8601).
+        #[serde(default)]
+        started_at: Option<String>,
+        /// What the batch ran over: `{"prefix"}` or `{"manifest"}`.
+        #[serde(default)]
+        source: Value,
+        /// The Map's `ResultWriter` output (`MapRunArn`, `ResultWriterDetails`).
+        #[serde(default)]
+        results: Value,
+    },
+}
+
+/// How a document of a batch ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemStatus {
+    /// Summarized by this batch.
+    Summarized,
+    /// Its summary or final failure record was there already; nothing was paid.
+    AlreadyDone,
+    /// Failed; its failure record is at `output_key`.
+    Failed,
+    /// Another delivery of the same version was processing it (it writes the record).
+    InProgress,
+    /// A newer version is recorded or being processed, or it changed while read.
+    Superseded,
+    /// Not a document the upload path takes (outside the input prefix, own output).
+    Ignored,
+    /// No such object (a manifest naming a missing key).
+    Missing,
+}
+
+/// Tokens and calls spent on one document, or on a batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Spent {
+    /// Prompt tokens.
+    pub input_tokens: u64,
+    /// Generated tokens.
+    pub output_tokens: u64,
+    /// Model calls that answered.
+    pub model_calls: u64,
+}
+
+impl std::ops::AddAssign for Spent {
+    fn add_assign(&mut self, other: Self) {
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.model_calls += other.model_calls;
+    }
+}
+
+/// One document's line of a batch (its task's output and `batches/<batch>/items/<key>.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemLine {
+    /// The document's key.
+    pub key: String,
+    /// How it ended.
+    pub status: ItemStatus,
+    /// Its summary or failure record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_key: Option<String>,
+    /// The error type, for failures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_type: Option<String>,
+    /// What this batch spent on it (nothing for documents already done).
+    #[serde(default)]
+    pub usage: Spent,
+    /// Time spent on the item, in milliseconds.
+    pub elapsed_ms: u64,
+}
+
+/// Counts of a batch's documents by how they ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub summarized: usize,
+    pub already_done: usize,
+    pub failed: usize,
+    pub in_progress: usize,
+    pub superseded: usize,
+    pub ignored: usize,
+    pub missing: usize,
+}
+
+impl Counts {
+    fn add(&mut self, status: ItemStatus) {
+        let slot = match status {
+            ItemStatus::Summarized => &mut self.summarized,
+            ItemStatus::AlreadyDone => &mut self.already_done,
+            ItemStatus::Failed => &mut self.failed,
+            ItemStatus::InProgress => &mut self.in_progress,
+            ItemStatus::Superseded => &mut self.superseded,
+            ItemStatus::Ignored => &mut self.ignored,
+            ItemStatus::Missing => &mut self.missing,
+        };
+        *slot += 1;
+    }
+}
+
+/// The batch report, `reports/batches/<batch>.json`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    pub batch: String,
+    pub execution: Option<String>,
+    /// `{"prefix"}` or `{"manifest"}`.
+    pub source: Value,
+    pub started_at: Option<String>,
+    pub finished_at: String,
+    /// From the execution's start to the report.
+    pub elapsed_ms: Option<u64>,
+    /// Documents in the batch (item lines).
+    pub documents: usize,
+    pub counts: Counts,
+    /// Failures by error type.
+    pub failures: BTreeMap<String, usize>,
+    /// What the batch spent on model calls.
+    pub usage: Spent,
+    /// Where the item lines and the Map's `ResultWriter` output are.
+    pub results: Value,
+    /// One line per document, by key.
+    pub items: Vec<ItemLine>,
+}
+
+/// Runs one batch task.
+pub async fn run(app: &App, step: Step, deadline: Deadline) -> Result<Value, TaskError> {
+    match step {
+        Step::BatchItem {
+            bucket,
+            key,
+            batch,
+            index,
+        } => {
+            let line = item(app, &bucket, &key, &format!("{batch}#{index}"), deadline).await?;
+            put_json(&app.s3, &bucket, &item_key(&batch, &key), &line).await?;
+            lambda_kit::to_json(&line)
+        }
+        Step::BatchFailure {
+            bucket,
+            key,
+            batch,
+            error,
+        } => {
+            let line = record_failure(app, &bucket, &key, &batch, &error).await?;
+            put_json(&app.s3, &bucket, &item_key(&batch, &key), &line).await?;
+            lambda_kit::to_json(&line)
+        }
+        Step::BatchReport {
+            bucket,
+            batch,
+            execution,
+            started_at,
+            source,
+            results,
+        } => {
+            let report =
+                report(app, &bucket, &batch, execution, started_at, source, results).await?;
+            put_json(&app.s3, &bucket, &report_key(&batch), &report).await?;
+            Ok(json!({
+                "report_key": report_key(&batch),
+                "documents": report.documents,
+                "counts": report.counts,
+                "failures": report.failures,
+            }))
+        }
+    }
+}
+
+/// One document, as the upload path does it. Errors that are not final are returned, for
+/// the Map's `Retry` and then its `Catch`.
+async fn item(
+    app: &App,
+    bucket: &str,
+    key: &str,
+    holder: &str,
+    deadline: Deadline,
+) -> Result<ItemLine, TaskError> {
+    let started = Instant::now();
+    let line = |status, output_key, usage| ItemLine {
+        key: key.to_owned(),
+        status,
+        output_key,
+        error_type: None,
+        usage,
+        elapsed_ms: crate::document::ms(started),
+    };
+    if app.config.is_own_output(key) || !key.starts_with(&app.config.input_prefix) {
+        tracing::info!(key = %key, "batch item ignored");
+        return Ok(line(ItemStatus::Ignored, None, Spent::default()));
+    }
+    let Some(version) = current_version(&app.s3, bucket, key).await? else {
+        tracing::info!(key = %key, "batch item not found");
+        return Ok(line(ItemStatus::Missing, None, Spent::default()));
+    };
+    let outcome = uploads::process(app, bucket, key, &version, deadline, Some(holder)).await?;
+    let status = match outcome.status {
+        Status::Summarized => ItemStatus::Summarized,
+        Status::AlreadyDone => ItemStatus::AlreadyDone,
+        Status::Failed => ItemStatus::Failed,
+        Status::InProgress => ItemStatus::InProgress,
+        Status::Superseded | Status::Retry => ItemStatus::Superseded,
+        Status::Ignored => ItemStatus::Ignored,
+    };
+    let usage = match (&outcome.output_key, status) {
+        (Some(at), ItemStatus::Summarized) => spent(app, bucket, at).await?,
+        _ => Spent::default(),
+    };
+    Ok(ItemLine {
+        error_type: outcome.error_type.map(str::to_owned),
+        ..line(status, outcome.output_key, usage)
+    })
+}
+
+/// The current version of `bucket/key` (ETag and version id); `None` when there is none.
+async fn current_version(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+) -> Result<Option<Announced>, TaskError> {
+    match s3.head_object().bucket(bucket).key(key).send().await {
+        Ok(head) => Ok(Some(Announced {
+            etag: head.e_tag().map(|t| t.trim_matches('"').to_owned()),
+            version_id: head.version_id().map(str::to_owned),
+            sequencer: None,
+        })),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
+        Err(e) => Err(TaskError::Storage(format!(
+            "cannot read s3://{bucket}/{key}: {}",
+            DisplayErrorContext(&e)
+        ))),
+    }
+}
+
+/// The usage a summary record states.
+async fn spent(app: &App, bucket: &str, record_key: &str) -> Result<Spent, TaskError> {
+    let out_bucket = app.config.output_bucket.as_deref().unwrap_or(bucket);
+    let record = get_json_if_exists(&app.s3, out_bucket, record_key, MAX_LINE_BYTES).await?;
+    let usage = record.map(|r| r.value["usage"].clone()).unwrap_or_default();
+    let number = |name: &str| usage[name].as_u64().unwrap_or(0);
+    Ok(Spent {
+        input_tokens: number("prompt_tokens"),
+        output_tokens: number("generation_tokens"),
+        model_calls: number("model_calls"),
+    })
+}
+
+/// Writes the failure record of an item whose retries are spent (like the document
+/// workflow's `RecordFailure`), of the version there is now.
+async fn record_failure(
+    app: &App,
+    bucket: &str,
+    key: &str,
+    batch: &str,
+    error: &Value,
+) -> Result<ItemLine, TaskError> {
+    let config = &app.config;
+    let out_bucket = config.output_bucket.as_deref().unwrap_or(bucket);
+    let records = Records::new(
+        &app.s3,
+        out_bucket,
+        format!("{}{key}.json", config.summary_prefix),
+        format!("{}{key}.json", config.failure_prefix),
+    );
+    let version = current_version(&app.s3, bucket, key)
+        .await?
+        .unwrap_or_default();
+    let error = failure_error(error);
+    let record = json!({
+        "source": {"bucket": bucket, "key": key, "etag": version.etag,
+                   "version_id": version.version_id, "sequencer": version.sequencer},
+        "error": error,
+        "batch": batch,
+    });
+    let written = records.write(Kind::Failure, &version, &record).await?;
+    let error_type = error["type"].as_str().unwrap_or("Unknown").to_owned();
+    tracing::warn!(key = %key, error_type = %error_type, "batch item failed");
+    Ok(ItemLine {
+        key: key.to_owned(),
+        status: if written {
+            ItemStatus::Failed
+        } else {
+            ItemStatus::Superseded
+        },
+        output_key: written.then(|| records.failure_key.clone()),
+        error_type: Some(error_type),
+        usage: Spent::default(),
+        elapsed_ms: 0,
+    })
+}
+
+/// Reads every item line of `batch` and sums them up.
+async fn report(
+    app: &App,
+    bucket: &str,
+    batch: &str,
+    execution: Option<String>,
+    started_at: Option<String>,
+    source: Value,
+    results: Value,
+) -> Result<Report, TaskError> {
+    let prefix = format!("{}items/", batch_prefix(batch));
+    let keys = list_keys(&app.s3, bucket, &prefix).await?;
+    let mut items: Vec<ItemLine> = stream::iter(keys)
+        .map(|key| async move {
+            let line = get_json_if_exists(&app.s3, bucket, &key, MAX_LINE_BYTES).await?;
+            Ok::<_, TaskError>(line.and_then(|l| serde_json::from_value(l.value).ok()))
+        })
+        .buffer_unordered(REPORT_READS)
+        .try_filter_map(|line| async move { Ok(line) })
+        .try_collect()
+        .await?;
+    items.sort_by(|a, b| a.key.cmp(&b.key));
+    let mut counts = Counts::default();
+    let mut failures = BTreeMap::new();
+    let mut usage = Spent::default();
+    for line in &items {
+        counts.add(line.status);
+        usage += line.usage;
+        if line.status == ItemStatus::Failed {
+            let error_type = line.error_type.clone().unwrap_or_else(|| "Unknown".into());
+            *failures.entry(error_type).or_insert(0) += 1;
+        }
+    }
+    let now = DateTime::from(SystemTime::now());
+    let elapsed_ms = started_at
+        .as_deref()
+        .and_then(parse_time)
+        .and_then(|start| u64::try_from(now.to_millis().ok()? - start.to_millis().ok()?).ok());
+    Ok(Report {
+        batch: batch.to_owned(),
+        execution,
+        source,
+        started_at,
+        finished_at: now
+            .fmt(DateTimeFormat::DateTime)
+            .map_err(|e| TaskError::Internal(format!("cannot format the time: {e}")))?,
+        elapsed_ms,
+        documents: items.len(),
+        counts,
+        failures,
+        usage,
+        results: json!({
+            "bucket": bucket,
+            "items_prefix": prefix,
+            "result_writer": results.get("ResultWriterDetails").cloned().unwrap_or(Value::Null),
+            "map_run": results.get("MapRunArn").cloned().unwrap_or(Value::Null),
+        }),
+        items,
+    })
+}
+
+/// An RFC 3339 time in UTC, with `Z` (AWS's `$$.Execution.StartTime`) or `+00:00`.
+pub fn parse_time(time: &str) -> Option<DateTime> {
+    let utc = match time.strip_suffix("+00:00") {
+        Some(rest) => format!("{rest}Z"),
+        None => time.to_owned(),
+    };
+    DateTime::from_str(&utc, DateTimeFormat::DateTime).ok()
+}
+
+/// Every key under `prefix`.
+async fn list_keys(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+) -> Result<Vec<String>, TaskError> {
+    let mut keys = Vec::new();
+    let mut pages = s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| {
+            TaskError::Storage(format!(
+                "cannot list s3://{bucket}/{prefix}: {}",
+                DisplayErrorContext(&e)
+            ))
+        })?;
+        keys.extend(
+            page.contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_owned)),
+        );
+    }
+    Ok(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_times_parse_in_both_utc_forms() {
+        let aws = parse_time("2026-11-30T08:30:36.688Z").unwrap();
+        let offset = parse_time("2026-11-30T08:30:36.688228+00:00").unwrap();
+        assert_eq!(aws.to_millis().unwrap(), offset.to_millis().unwrap());
+        assert!(parse_time("yesterday").is_none());
+    }
+}

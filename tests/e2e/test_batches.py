@@ -1,0 +1,115 @@
+"""End-to-end tests of the batch workflow over the local stack: moto's Step Functions runs
+``statemachines/document-batch.asl.json`` (a Distributed Map over an S3 listing or a
+manifest) and every item invokes summarize-document's ``batch_item`` task, the upload
+path's per-document logic. Model calls are counted in the emulator's log (one
+``request received`` line per request).
+
+Run by ``make test`` (scripts/test.sh) after the binaries are built.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import unittest
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools" / "local-stack"))
+
+from stack import BUCKET, ROOT, LocalStack, StackOptions  # noqa: E402
+
+RULES = Path(__file__).with_name("scripted-rules.json")
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(64)
+PREFIX = "incoming/backlog/"
+TEXTS = {f"{PREFIX}report-{i}.txt": (f"Report {i}. The northern warehouse shipped more parcels this quarter. "
+                                    "On-time delivery stayed close to target despite two storms.\n") * 3
+         for i in range(5)}
+UNSUPPORTED = f"{PREFIX}photo.png"
+
+
+class Batches(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        opts = StackOptions(scripted=RULES, context_window=2048, log_dir=ROOT / "target" / "local-stack-batches")
+        shutil.rmtree(opts.log_dir, ignore_errors=True)
+        cls.stack = LocalStack(opts).start()
+        # A backlog: objects stored without notifications (uploaded before the stack existed).
+        s3 = cls.stack.s3()
+        for key, text in TEXTS.items():
+            s3.put_object(Bucket=BUCKET, Key=key, Body=text.encode())
+        s3.put_object(Bucket=BUCKET, Key=UNSUPPORTED, Body=PNG)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.stack.stop()
+
+    def model_calls(self) -> int:
+        return (self.stack.options.log_dir / "bedrock-local.log").read_text().count("request received")
+
+    def run_batch(self, **source) -> tuple[str, dict]:
+        arn = self.stack.start_batch(**source)
+        desc = self.stack.wait_execution(arn, timeout=120)
+        self.assertEqual(desc["status"], "SUCCEEDED", desc)
+        name = arn.rsplit(":", 1)[-1]
+        output = json.loads(desc["output"])
+        self.assertEqual(output["report_key"], f"reports/batches/{name}.json")
+        return name, self.stack.get_json(output["report_key"])
+
+    def test_1_a_prefix_batch_ends_every_document_as_a_record_and_a_rerun_pays_nothing(self):
+        before = self.model_calls()
+        name, report = self.run_batch(prefix=PREFIX)
+        documents = sorted([*TEXTS, UNSUPPORTED])
+        self.assertEqual(report["documents"], 6, report)
+        self.assertEqual(report["counts"]["summarized"], 5, report)
+        self.assertEqual(report["counts"]["failed"], 1, report)
+        self.assertEqual(report["failures"], {"UnsupportedDocument": 1}, report)
+        self.assertEqual([line["key"] for line in report["items"]], documents)
+        for line in report["items"]:
+            self.assertEqual(self.stack.get_json(line["output_key"])["source"]["key"], line["key"])
+        for key in TEXTS:
+            self.assertIn("SUMMARY", self.stack.get_json(f"summaries/{key}.json")["summary"])
+        self.assertEqual(self.stack.get_json(f"failed/{UNSUPPORTED}.json")["error"]["type"], "UnsupportedDocument")
+        calls = self.model_calls() - before
+        self.assertEqual(report["usage"]["model_calls"], calls, report)
+        self.assertGreater(report["usage"]["input_tokens"], 0, report)
+        self.assertGreater(report["usage"]["output_tokens"], 0, report)
+        self.assertIsNotNone(report["elapsed_ms"], report)
+        self.assertEqual(report["source"], {"prefix": PREFIX})
+        self.assertEqual(report["results"]["items_prefix"], f"batches/{name}/items/")
+        # The Map's ResultWriter wrote its manifest under batches/<execution>/results/.
+        writer = report["results"]["result_writer"]
+        self.assertTrue(writer["Key"].startswith(f"batches/{name}/results/"), writer)
+        self.assertTrue(writer["Key"].endswith("/manifest.json"), writer)
+        self.stack.get_json(writer["Key"])
+
+        # The same backlog again: every document is already done and no model call is made.
+        before = self.model_calls()
+        _, again = self.run_batch(prefix=PREFIX)
+        self.assertEqual(again["counts"]["already_done"], 6, again)
+        self.assertEqual(again["usage"], {"input_tokens": 0, "output_tokens": 0, "model_calls": 0})
+        self.assertEqual(self.model_calls(), before)
+
+    def test_2_a_manifest_batch_takes_only_the_keys_it_names(self):
+        keys = sorted(TEXTS)[:2]
+        extra = "incoming/manifest-only.txt"
+        self.stack.s3().put_object(Bucket=BUCKET, Key=extra, Body=b"A short note about parcels and storms.\n" * 3)
+        csv = "key,comment\n" + "".join(f"{k},x\n" for k in [keys[0], extra])
+        self.stack.s3().put_object(Bucket=BUCKET, Key="manifests/two.csv", Body=csv.encode())
+        _, report = self.run_batch(manifest="manifests/two.csv")
+        self.assertEqual([line["key"] for line in report["items"]], sorted([keys[0], extra]), report)
+        statuses = {line["key"]: line["status"] for line in report["items"]}
+        self.assertEqual(statuses[extra], "summarized")
+        self.assertIn(statuses[keys[0]], {"summarized", "already_done"})
+
+        manifest = [{"key": keys[1]}, {"key": "incoming/no-such-document.txt"}, {"key": "summaries/x.json"}]
+        self.stack.s3().put_object(Bucket=BUCKET, Key="manifests/three.json", Body=json.dumps(manifest).encode())
+        _, report = self.run_batch(manifest="manifests/three.json")
+        statuses = {line["key"]: line["status"] for line in report["items"]}
+        self.assertEqual(statuses["incoming/no-such-document.txt"], "missing", report)
+        self.assertEqual(statuses["summaries/x.json"], "ignored", report)
+        self.assertEqual(report["documents"], 3, report)
+
+
+if __name__ == "__main__":
+    unittest.main()
