@@ -4,16 +4,20 @@
 //! Per record: skip it when a newer version is recorded or this version is done; claim
 //! the key (a duplicate delivery in flight stops here, before any model call); read the
 //! announced version (by version id, else only while the object still has the event's
-//! ETag); summarize; write the record conditionally; release the claim. Only failures of
-//! the document itself ([`records::FINAL_ERROR_TYPES`]) end as failure records; anything
-//! else fails the invocation so Lambda retries it and finally dead-letters it.
+//! ETag); summarize; write the record conditionally; release the claim. Failures of the
+//! document itself ([`records::FINAL_ERROR_TYPES`]) end as failure records; anything else
+//! fails the delivery so it comes back (Lambda retries the invocation, or the queue
+//! receives the message again) and finally reaches the dead-letter queue. On a queue's
+//! last receive (`UPLOAD_MAX_RECEIVES`) such a failure also writes a failure record with
+//! its own (not final) type, so the document's state is visible and a later delivery
+//! (a redrive) still processes it.
 
 use std::time::Instant;
 
 use aws_lambda_events::s3::S3Event;
 use bedrock::Deadline;
 use lambda_kit::storage::{Version, get_object_version};
-use lambda_kit::{TaskError, decode_s3_key};
+use lambda_kit::{Delivery, TaskError, decode_s3_key};
 use serde::Serialize;
 use serde_json::json;
 
@@ -39,7 +43,8 @@ pub enum Status {
     Ignored,
     /// Failed permanently; the failure record is at `output_key`.
     Failed,
-    /// Failed for now; the invocation fails so Lambda retries it.
+    /// Failed for now; the delivery fails so it comes back (on the last receive, with a
+    /// failure record of this type at `output_key`).
     Retry,
 }
 
@@ -58,15 +63,17 @@ pub struct RecordOutcome {
     pub error_type: Option<&'static str>,
 }
 
-/// Processes every record; fails (so Lambda retries the event) when a record hit an error
+/// Processes every record; fails (so the delivery comes back) when a record hit an error
 /// that is not final, after all other records are done. Records done before are skipped
 /// on the retry, so nothing runs twice.
 pub async fn handle_upload(
     app: &App,
     event: S3Event,
     deadline: Deadline,
-    request_id: Option<&str>,
+    delivery: &Delivery,
 ) -> Result<Vec<RecordOutcome>, TaskError> {
+    let request_id = delivery.id.as_deref();
+    let last = delivery.is_last(app.config.upload_max_receives);
     let mut outcomes = Vec::with_capacity(event.records.len());
     let mut retry: Option<TaskError> = None;
     for record in event.records {
@@ -109,6 +116,17 @@ pub async fn handle_upload(
         };
         match process(app, &bucket, &key, &version, deadline, request_id).await {
             Ok(o) => outcomes.push(o),
+            Err(e) if last => {
+                tracing::error!(key = %key, error_type = e.error_type(), error = %e, "document failed on its last receive; it goes to the dead-letter queue");
+                let output_key = record_last_failure(app, &bucket, &key, &version, &e).await;
+                outcomes.push(outcome(
+                    key,
+                    Status::Retry,
+                    output_key,
+                    Some(e.error_type()),
+                ));
+                retry = Some(e);
+            }
             Err(e) => {
                 tracing::error!(key = %key, error_type = e.error_type(), error = %e, "document will be retried");
                 outcomes.push(outcome(key, Status::Retry, None, Some(e.error_type())));
@@ -120,6 +138,62 @@ pub async fn handle_upload(
         Some(e) => Err(e),
         None => Ok(outcomes),
     }
+}
+
+/// Writes the failure record of a failure that is not final, on the last receive; returns
+/// where it is. A failure to write it is logged: the message still reaches the
+/// dead-letter queue, which alarms.
+async fn record_last_failure(
+    app: &App,
+    bucket: &str,
+    key: &str,
+    version: &Announced,
+    error: &TaskError,
+) -> Option<String> {
+    let records = records_of(app, bucket, key);
+    match records
+        .write(
+            Kind::Failure,
+            version,
+            &failure_record(bucket, key, version, error),
+        )
+        .await
+    {
+        Ok(true) => Some(records.failure_key),
+        Ok(false) => {
+            tracing::info!(key = %key, "a newer version is recorded; no failure record");
+            None
+        }
+        Err(e) => {
+            tracing::error!(key = %key, error_type = e.error_type(), error = %e, "could not write the failure record");
+            None
+        }
+    }
+}
+
+/// The failure record of `version`.
+fn failure_record(
+    bucket: &str,
+    key: &str,
+    version: &Announced,
+    error: &TaskError,
+) -> serde_json::Value {
+    json!({
+        "source": {"bucket": bucket, "key": key, "etag": version.etag,
+                   "version_id": version.version_id, "sequencer": version.sequencer},
+        "error": {"type": error.error_type(), "message": error.to_string()},
+    })
+}
+
+/// Where the records of `key` are.
+fn records_of<'a>(app: &'a App, bucket: &'a str, key: &str) -> Records<'a> {
+    let config = &app.config;
+    Records::new(
+        &app.s3,
+        config.output_bucket.as_deref().unwrap_or(bucket),
+        format!("{}{key}.json", config.summary_prefix),
+        format!("{}{key}.json", config.failure_prefix),
+    )
 }
 
 fn outcome(
@@ -137,8 +211,8 @@ fn outcome(
 }
 
 /// One record, as the module's documentation describes. Failures that are not final are
-/// returned (the invocation fails and is retried).
-async fn process(
+/// returned (the invocation fails and is retried). The batch workflow runs it per item.
+pub async fn process(
     app: &App,
     bucket: &str,
     key: &str,
@@ -148,12 +222,7 @@ async fn process(
 ) -> Result<RecordOutcome, TaskError> {
     let config = &app.config;
     let out_bucket = config.output_bucket.as_deref().unwrap_or(bucket);
-    let records = Records::new(
-        &app.s3,
-        out_bucket,
-        format!("{}{key}.json", config.summary_prefix),
-        format!("{}{key}.json", config.failure_prefix),
-    );
+    let records = records_of(app, bucket, key);
     let done = |status, output_key| Ok(outcome(key.to_owned(), status, output_key, None));
     // Checked before claiming (a repeat costs no write) and again under the claim: a
     // delivery that claims the key just after another one finished and released it
@@ -268,11 +337,7 @@ async fn summarize_version(
             Ok(outcome(key.to_owned(), status, at, None))
         }
         Err(e) if records::is_final(e.error_type()) => {
-            let failure = json!({
-                "source": {"bucket": bucket, "key": key, "etag": version.etag,
-                           "version_id": version.version_id, "sequencer": version.sequencer},
-                "error": {"type": e.error_type(), "message": e.to_string()},
-            });
+            let failure = failure_record(bucket, key, version, &e);
             if !records.write(Kind::Failure, version, &failure).await? {
                 return Ok(outcome(key.to_owned(), Status::Superseded, None, None));
             }
