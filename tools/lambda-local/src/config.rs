@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::route::{RouteError, RouteKey};
+use crate::sqs_source::SqsSource;
 
 /// Lambda's default function timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -180,6 +181,8 @@ pub struct Config {
     pub init_timeout: Duration,
     /// Longest the HTTP front waits for a function (API Gateway: 30 s), then 503.
     pub http_integration_timeout: Duration,
+    /// SQS queues consumed by functions (one per function), as event source mappings.
+    pub sqs_sources: Vec<SqsSource>,
 }
 
 impl Default for Config {
@@ -198,6 +201,7 @@ impl Default for Config {
             async_retry_delay: Duration::from_secs(1),
             init_timeout: DEFAULT_INIT_TIMEOUT,
             http_integration_timeout: DEFAULT_HTTP_INTEGRATION_TIMEOUT,
+            sqs_sources: Vec::new(),
         }
     }
 }
@@ -245,6 +249,14 @@ pub enum ConfigError {
     /// More retries than Lambda allows.
     #[error("async retries must be 0, 1 or 2")]
     AsyncRetries,
+    /// An SQS event source mapping Lambda would refuse.
+    #[error("SQS source of `{function}`: {reason}")]
+    SqsSource {
+        /// The function.
+        function: String,
+        /// Why.
+        reason: String,
+    },
     /// Routes or function URLs without a listener for them.
     #[error("HTTP routes and function URLs need an HTTP listen address (--http-listen)")]
     NoHttpListen,
@@ -301,6 +313,23 @@ impl Config {
         }
         if self.async_retries > MAX_ASYNC_RETRIES {
             return Err(ConfigError::AsyncRetries);
+        }
+        let mut mapped = HashSet::new();
+        for source in &self.sqs_sources {
+            let function = &source.function;
+            let refuse = |reason: String| ConfigError::SqsSource {
+                function: function.clone(),
+                reason,
+            };
+            if !names.contains(function.as_str()) {
+                return Err(ConfigError::UnknownFunction(function.clone()));
+            }
+            if !mapped.insert(function.as_str()) {
+                return Err(refuse(
+                    "lambda-local maps one queue per function".to_owned(),
+                ));
+            }
+            source.check().map_err(refuse)?;
         }
         Ok(())
     }
@@ -381,6 +410,41 @@ pub struct Cli {
     /// Longest wait, in seconds, for a new process to ask for its first event.
     #[arg(long, env = "LAMBDA_LOCAL_INIT_TIMEOUT", default_value_t = 10.0)]
     pub init_timeout: f64,
+    /// An SQS queue consumed by a function, FUNCTION=QUEUE_URL (one per function).
+    #[arg(
+        long = "sqs-source",
+        env = "LAMBDA_LOCAL_SQS_SOURCES",
+        value_delimiter = ','
+    )]
+    pub sqs_sources: Vec<String>,
+    /// Most messages per invocation, FUNCTION=N (1 to 10000; over 10 needs a window) [default: 10].
+    #[arg(
+        long = "sqs-batch-size",
+        env = "LAMBDA_LOCAL_SQS_BATCH_SIZES",
+        value_delimiter = ','
+    )]
+    pub sqs_batch_sizes: Vec<String>,
+    /// Longest wait to fill a batch, FUNCTION=SECONDS (0 to 300) [default: 0].
+    #[arg(
+        long = "sqs-batching-window",
+        env = "LAMBDA_LOCAL_SQS_BATCHING_WINDOWS",
+        value_delimiter = ','
+    )]
+    pub sqs_batching_windows: Vec<String>,
+    /// Most invocations in flight for a mapping, FUNCTION=N (2 to 1000) [default: the workers].
+    #[arg(
+        long = "sqs-max-concurrency",
+        env = "LAMBDA_LOCAL_SQS_MAX_CONCURRENCY",
+        value_delimiter = ','
+    )]
+    pub sqs_max_concurrency: Vec<String>,
+    /// Turn on ReportBatchItemFailures for the mapping of FUNCTION (repeatable).
+    #[arg(
+        long = "sqs-report-batch-item-failures",
+        env = "LAMBDA_LOCAL_SQS_REPORT_BATCH_ITEM_FAILURES",
+        value_delimiter = ','
+    )]
+    pub sqs_report_batch_item_failures: Vec<String>,
 }
 
 impl Cli {
@@ -432,6 +496,7 @@ impl Cli {
             .collect::<Result<Vec<FunctionUrl>, _>>()?;
         let init_timeout = seconds_to_duration(self.init_timeout)
             .ok_or_else(|| ConfigError::Syntax("init timeout must be positive".to_owned()))?;
+        let sqs_sources = self.sqs_sources()?;
         let config = Config {
             listen: self.listen,
             functions,
@@ -445,10 +510,61 @@ impl Cli {
             async_retry_delay: Duration::from_millis(self.async_retry_delay_ms),
             init_timeout,
             http_integration_timeout: DEFAULT_HTTP_INTEGRATION_TIMEOUT,
+            sqs_sources,
         };
         config.validate()?;
         Ok(config)
     }
+
+    /// The `--sqs-*` options as mappings; every setting names a mapped function.
+    fn sqs_sources(&self) -> Result<Vec<SqsSource>, ConfigError> {
+        let mut sources = Vec::new();
+        for spec in &self.sqs_sources {
+            let (function, url) = split_pair(spec, '=', "FUNCTION=QUEUE_URL")?;
+            sources.push(SqsSource::new(function, url));
+        }
+        for spec in &self.sqs_batch_sizes {
+            let (source, value) = sqs_setting(&mut sources, spec, "FUNCTION=N")?;
+            source.batch_size = parse_number(value, "batch size")?;
+        }
+        for spec in &self.sqs_batching_windows {
+            let (source, value) = sqs_setting(&mut sources, spec, "FUNCTION=SECONDS")?;
+            let seconds = parse_number(value, "batching window in whole seconds")?;
+            source.batching_window = Duration::from_secs(seconds);
+        }
+        for spec in &self.sqs_max_concurrency {
+            let (source, value) = sqs_setting(&mut sources, spec, "FUNCTION=N")?;
+            source.maximum_concurrency = Some(parse_number(value, "maximum concurrency")?);
+        }
+        for function in &self.sqs_report_batch_item_failures {
+            mapped(&mut sources, function.trim())?.report_batch_item_failures = true;
+        }
+        Ok(sources)
+    }
+}
+
+/// The mapping of `function`.
+fn mapped<'a>(
+    sources: &'a mut [SqsSource],
+    function: &str,
+) -> Result<&'a mut SqsSource, ConfigError> {
+    sources
+        .iter_mut()
+        .find(|source| source.function == function)
+        .ok_or_else(|| ConfigError::SqsSource {
+            function: function.to_owned(),
+            reason: "no --sqs-source for this function".to_owned(),
+        })
+}
+
+/// The mapping named by `FUNCTION=VALUE`, and the value.
+fn sqs_setting<'a, 'b>(
+    sources: &'a mut [SqsSource],
+    spec: &'b str,
+    expected: &str,
+) -> Result<(&'a mut SqsSource, &'b str), ConfigError> {
+    let (function, value) = split_pair(spec, '=', expected)?;
+    Ok((mapped(sources, function)?, value))
 }
 
 /// Applies `NAME=VALUE` to one function, or a bare `VALUE` to all of them.
@@ -543,6 +659,74 @@ mod tests {
                 function: "b".into()
             }]
         );
+    }
+
+    #[test]
+    fn sqs_source_settings() {
+        let exe = std::env::current_exe().expect("test binary path");
+        let f = format!("f={}", exe.to_string_lossy());
+        let url = "http://127.0.0.1:5000/123456789012/uploads";
+        let config = cli(&[
+            "--function",
+            &f,
+            "--sqs-source",
+            &format!("f={url}"),
+            "--sqs-batch-size",
+            "f=50",
+            "--sqs-batching-window",
+            "f=2",
+            "--sqs-max-concurrency",
+            "f=5",
+            "--sqs-report-batch-item-failures",
+            "f",
+        ])
+        .into_config()
+        .expect("valid");
+        assert_eq!(
+            config.sqs_sources,
+            [SqsSource::new("f", url)
+                .batch_size(50)
+                .batching_window(Duration::from_secs(2))
+                .maximum_concurrency(5)
+                .report_batch_item_failures(true)]
+        );
+        let defaults = cli(&["--function", &f, "--sqs-source", &format!("f={url}")])
+            .into_config()
+            .expect("valid");
+        assert_eq!(defaults.sqs_sources, [SqsSource::new("f", url)]);
+        let source = format!("f={url}");
+        let cases: [&[&str]; 6] = [
+            &["--function", &f, "--sqs-source", &format!("g={url}")],
+            &[
+                "--function",
+                &f,
+                "--sqs-source",
+                &source,
+                "--sqs-source",
+                &source,
+            ],
+            &["--function", &f, "--sqs-source", "f=not-a-url"],
+            &["--function", &f, "--sqs-batch-size", "f=5"],
+            &[
+                "--function",
+                &f,
+                "--sqs-source",
+                &source,
+                "--sqs-batch-size",
+                "f=11",
+            ],
+            &[
+                "--function",
+                &f,
+                "--sqs-source",
+                &source,
+                "--sqs-max-concurrency",
+                "f=1",
+            ],
+        ];
+        for args in cases {
+            assert!(cli(args).into_config().is_err(), "{args:?} accepted");
+        }
     }
 
     #[test]

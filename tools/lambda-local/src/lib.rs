@@ -1,6 +1,7 @@
 //! A local AWS Lambda for Rust functions built on `lambda_runtime`: the Invoke API with real
 //! Lambda semantics (function errors as `200` + `X-Amz-Function-Error`, timeouts, crashes,
-//! async retries), a Runtime API per worker process, and an API Gateway HTTP API front.
+//! async retries), a Runtime API per worker process, an API Gateway HTTP API front, and SQS
+//! event source mappings played against a real SQS endpoint.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), lambda_local::StartError> {
@@ -33,6 +34,9 @@ mod process;
 mod route;
 mod runtime_api;
 mod server;
+mod sqs_event;
+mod sqs_poller;
+mod sqs_source;
 mod stats;
 mod worker;
 
@@ -45,4 +49,8 @@ pub use functions::{MAX_EVENT_PAYLOAD, MAX_SYNC_PAYLOAD};
 pub use http_front::MAX_HTTP_REQUEST;
 pub use route::{RouteError, RouteKey};
 pub use server::{Server, StartError};
-pub use stats::FunctionStats;
+pub use sqs_source::{
+    DEFAULT_SQS_BATCH_SIZE, MAX_SQS_BATCHING_WINDOW, SQS_BATCH_SIZES, SQS_MAXIMUM_CONCURRENCY,
+    SqsSource,
+};
+pub use stats::{FunctionStats, SqsSourceStats};

@@ -16,7 +16,8 @@ use crate::functions::{Functions, MAX_SYNC_PAYLOAD, function_arn};
 use crate::http_front::{self, HttpFront};
 use crate::invoke_api;
 use crate::pool::{FunctionSpec, Pool};
-use crate::stats::FunctionStats;
+use crate::sqs_poller;
+use crate::stats::{FunctionStats, SqsCounters, SqsSourceStats};
 
 /// How long [`Server::shutdown`] waits for open requests before dropping them.
 const GRACE: Duration = Duration::from_secs(5);
@@ -34,6 +35,14 @@ pub enum StartError {
         addr: SocketAddr,
         /// Why.
         source: io::Error,
+    },
+    /// An SQS event source mapping could not start.
+    #[error("cannot start the SQS source of `{function}`: {reason}")]
+    SqsSource {
+        /// The function.
+        function: String,
+        /// Why.
+        reason: String,
     },
     /// A Runtime API listener could not be bound.
     #[error("cannot start the runtime API of `{function}`: {source}")]
@@ -61,6 +70,8 @@ pub struct Server {
     shutdown: watch::Sender<bool>,
     pools: Vec<JoinHandle<()>>,
     listeners: Vec<Listener>,
+    sqs_counters: HashMap<String, Arc<SqsCounters>>,
+    sqs_pollers: Vec<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Server {
@@ -106,7 +117,7 @@ impl Server {
             dlq_dir: config.dlq_dir,
             async_retries: config.async_retries,
             async_retry_delay: config.async_retry_delay,
-            shutdown: shutdown_rx,
+            shutdown: shutdown_rx.clone(),
         });
         let mut server = Self {
             addr: config.listen,
@@ -115,7 +126,26 @@ impl Server {
             shutdown,
             pools: pool_tasks,
             listeners: Vec::new(),
+            sqs_counters: HashMap::new(),
+            sqs_pollers: Vec::new(),
         };
+        for source in config.sqs_sources {
+            let function = source.function.clone();
+            let counters = Arc::new(SqsCounters::default());
+            let pollers = sqs_poller::start(
+                source,
+                Arc::clone(&functions),
+                Arc::clone(&counters),
+                &shutdown_rx,
+            )
+            .await
+            .map_err(|reason| StartError::SqsSource {
+                function: function.clone(),
+                reason,
+            })?;
+            server.sqs_pollers.extend(pollers);
+            server.sqs_counters.insert(function, counters);
+        }
         let listener = bind(config.listen).await?;
         server.addr = local_addr(&listener, config.listen)?;
         let app = invoke_api::router(Arc::clone(&functions));
@@ -179,9 +209,37 @@ impl Server {
             .map(|pool| pool.counters.snapshot())
     }
 
-    /// Fails what is queued, kills every function process and stops the listeners.
+    /// The counters of the SQS event source mapping of `function`, when it has one.
+    pub fn sqs_stats(&self, function: &str) -> Option<SqsSourceStats> {
+        self.sqs_counters
+            .get(function)
+            .map(|counters| counters.snapshot())
+    }
+
+    /// Stops the SQS pollers, fails what is queued, kills every function process and stops
+    /// the listeners.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
+        for mut task in self.sqs_pollers.drain(..) {
+            match tokio::time::timeout(GRACE, &mut task).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::error!("SQS poller task failed: {error}"),
+                Err(_) => task.abort(),
+            }
+        }
+        for (function, counters) in &self.sqs_counters {
+            let stats = counters.snapshot();
+            tracing::info!(
+                "{function}: SQS source: {} batches, {} messages, {} deleted, {} failed items, \
+                 {} failed batches, {} SQS errors",
+                stats.batches,
+                stats.messages,
+                stats.deleted,
+                stats.failed_items,
+                stats.failed_batches,
+                stats.sqs_errors
+            );
+        }
         for task in self.pools.drain(..) {
             if let Err(error) = task.await {
                 tracing::error!("function pool task failed: {error}");
@@ -205,6 +263,9 @@ impl Drop for Server {
         let _ = self.shutdown.send(true);
         for listener in &self.listeners {
             listener.task.abort();
+        }
+        for poller in &self.sqs_pollers {
+            poller.abort();
         }
     }
 }

@@ -9,6 +9,10 @@
 //! `stream: [TEXT, ...]` streams those chunks as a function-URL response (status and
 //! `content-type: text/plain`), waiting after the first one until the file `gate: PATH`
 //! exists when given.
+//! An SQS event (`Records` from `aws:sqs`) is a batch: each record's body holds commands.
+//! `track: PATH` appends `start PID ID,ID,...` before the batch and `end PID` after it;
+//! `sleep_ms: N` sleeps (the longest asked); `fail: TYPE` fails the whole batch;
+//! `fail_item: true` names the record in the answer's `batchItemFailures`.
 //! `ECHO_FN_INIT_EXIT=N` in the environment makes the process exit during init.
 
 use std::io::Write;
@@ -89,6 +93,9 @@ fn stream(chunks: Vec<String>, gate: Option<String>) -> Response<Body> {
 
 async fn buffered(event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
     let (payload, context) = event.into_parts();
+    if let Some(records) = sqs_records(&payload) {
+        return sqs_batch(records).await;
+    }
     let http = payload.get("version").and_then(Value::as_str) == Some("2.0")
         && payload.get("requestContext").is_some();
     let commands = if http {
@@ -131,16 +138,77 @@ async fn buffered(event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
     }))
 }
 
+/// The records of an SQS event.
+fn sqs_records(payload: &Value) -> Option<&[Value]> {
+    let records = payload.get("Records")?.as_array()?;
+    records
+        .iter()
+        .all(|record| record.get("eventSource").and_then(Value::as_str) == Some("aws:sqs"))
+        .then_some(records.as_slice())
+}
+
+/// Runs an SQS batch as its records' bodies ask; answers `{"batchItemFailures": [...]}`.
+async fn sqs_batch(records: &[Value]) -> Result<Value, Diagnostic> {
+    let commands: Vec<(String, Value)> = records
+        .iter()
+        .map(|record| {
+            let id = record["messageId"].as_str().unwrap_or_default().to_owned();
+            let body = record["body"].as_str().unwrap_or_default();
+            (id, serde_json::from_str(body).unwrap_or(Value::Null))
+        })
+        .collect();
+    let track = commands
+        .iter()
+        .find_map(|(_, c)| c.get("track").and_then(Value::as_str));
+    let ids: Vec<&str> = commands.iter().map(|(id, _)| id.as_str()).collect();
+    if let Some(path) = track {
+        append(
+            path,
+            &format!("start {} {}", std::process::id(), ids.join(",")),
+        );
+    }
+    let sleep_ms = commands
+        .iter()
+        .filter_map(|(_, c)| c.get("sleep_ms").and_then(Value::as_u64))
+        .max();
+    if let Some(ms) = sleep_ms {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    let failures: Vec<Value> = commands
+        .iter()
+        .filter(|(_, c)| c.get("fail_item").and_then(Value::as_bool) == Some(true))
+        .map(|(id, _)| json!({ "itemIdentifier": id }))
+        .collect();
+    if let Some(path) = track {
+        append(path, &format!("end {}", std::process::id()));
+    }
+    if let Some(error_type) = commands
+        .iter()
+        .find_map(|(_, c)| c.get("fail").and_then(Value::as_str))
+    {
+        return Err(Diagnostic {
+            error_type: error_type.to_owned(),
+            error_message: format!("echo fn failed the batch with {error_type} as asked"),
+        });
+    }
+    Ok(json!({ "batchItemFailures": failures }))
+}
+
+/// Appends `line` to the file at `path` in one write.
+fn append(path: &str, line: &str) {
+    let appended = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut file| file.write_all(format!("{line}\n").as_bytes()));
+    if let Err(error) = appended {
+        eprintln!("echo fn: cannot write {path}: {error}");
+    }
+}
+
 async fn obey(commands: &Value, request_id: &str) -> Result<(), Diagnostic> {
     if let Some(path) = commands.get("marker").and_then(Value::as_str) {
-        let appended = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .and_then(|mut file| writeln!(file, "{request_id}"));
-        if let Err(error) = appended {
-            eprintln!("echo fn: cannot write marker {path}: {error}");
-        }
+        append(path, request_id);
     }
     if let Some(text) = commands.get("log").and_then(Value::as_str) {
         println!("{text}");
