@@ -94,6 +94,25 @@ class PlanTest(unittest.TestCase):
         self.assertEqual(result.uploads.binding, planner.MODEL_SLOTS)
         self.assertLessEqual(sum(l.peak_calls for l in (result.uploads, result.batch, result.workflow)), 32)
 
+    def test_emulator_caps_never_ask_for_more_slots_than_it_has(self):
+        for slots in (2, 4, 10, 32):
+            for share in (0, 10, 50):
+                caps = planner.emulator_caps(slots=slots, call_seconds=1.0, tokens_per_minute=50_000_000,
+                                             requests_per_minute=None, http_share_percent=share)
+                with self.subTest(slots=slots, share=share):
+                    self.assertEqual(caps["part_concurrency"], 1)
+                    usable = max(2, int(slots * (100 - share) / 100))  # SQS's minimum is 2
+                    self.assertEqual(caps["upload_consumers"], usable)
+                    self.assertLessEqual(caps["batch_concurrency"], usable)
+                    if usable > 2:
+                        self.assertEqual(caps["binding"], planner.MODEL_SLOTS)
+
+    def test_a_lane_without_share_gets_its_minimum_and_is_left_out(self):
+        result = plan(lanes=Lanes(1, 0, 0))
+        self.assertEqual((result.batch_concurrency, result.workflow.documents), (1, 1))
+        self.assertAlmostEqual(result.tokens_per_minute, result.uploads.tokens_per_minute)
+        self.assertFalse([w for w in result.warnings if w.startswith(("batch", "workflow"))])
+
     def test_one_long_document_counts_its_parts_and_combination(self):
         model = Model(context_window=8192)
         work = planner.summarize_workload(model, 20_000, width=4)

@@ -501,10 +501,15 @@ def plan(quotas: Quotas = Quotas(), profile: Profile = Profile(), model: Model =
     # In-document concurrency: the most full-window part calls one document may run at
     # once within the smaller document lane's share (more would throttle a lane that
     # holds one long document). Profile-independent: a longer document may come.
-    full_part = summary_call(model, PROMPT_OVERHEAD_TOKENS + model.part_tokens, model.part_len)
-    doc_budget = budget(min(lanes.uploads, lanes.batch))
     # (Parts run inside the document's one invocation; each workflow Map item is one.)
+    full_part = summary_call(model, PROMPT_OVERHEAD_TOKENS + model.part_tokens, model.part_len)
+    doc_budget = budget(min([s for s in (lanes.uploads, lanes.batch) if s > 0], default=0))
     part_concurrency, _ = widest(full_part, model, doc_budget, 1, PART_CONCURRENCY_RANGE, 0)
+    if quotas.max_concurrent_calls is not None:
+        # A model with a fixed number of slots serves as many calls a minute however they
+        # are spread: one call per document lets every consumer hold a slot without ever
+        # asking for more slots than there are.
+        part_concurrency = 1
     map_concurrency, _ = widest(full_part, model, budget(lanes.workflow), 1, WORKFLOW_MAP_RANGE, 1)
 
     classes = profile.classes()
@@ -561,7 +566,12 @@ def widest(call: Call, model: Model, limits: dict[str, float], documents: int,
                 MODEL_SLOTS: 1.0}
     room = {k: limits[k] / (per_slot[k] * documents) for k in limits if per_slot[k] > 0}
     binding = min(room, key=room.get)
-    return clamp(math.floor(room[binding]), bounds, binding)
+    return clamp(whole(room[binding]), bounds, binding)
+
+
+def whole(value: float) -> int:
+    """`value` rounded down, forgiving float noise (0.29 * 100 is 28.999...)."""
+    return math.floor(value + 1e-9)
 
 
 def clamp(value: int, bounds: tuple[int, int], binding: str) -> tuple[int, str]:
@@ -586,7 +596,7 @@ def document_lane(name: str, share: float, mix: Mix, limits: dict[str, float],
     if MODEL_SLOTS in limits:
         room[MODEL_SLOTS] = limits[MODEL_SLOTS] / calls_each
     binding = min(room, key=room.get)
-    documents, binding = clamp(math.floor(room[binding]), bounds, binding)
+    documents, binding = clamp(whole(room[binding]), bounds, binding)
     if binding == MINIMUM and share > 0:
         warnings.append(f"{name}: its share allows {room[min(room, key=room.get)]:.2f} documents "
                         f"at once, below the minimum {bounds[0]}: the lane can exceed its share")
@@ -627,6 +637,35 @@ def workflow_lane(model: Model, profile: Profile, share: float, width: int,
             items.append((workflow_workload(model, tokens, False, width), p * (1 - profile.translate_share)))
     mix = Mix.of(items, model)
     return document_lane("workflow", share, mix, limits, (1, 10_000), mix.peak_calls, warnings, width)
+
+
+def emulator_caps(slots: int, call_seconds: float, tokens_per_minute: float,
+                  requests_per_minute: float | None, http_share_percent: float,
+                  sizes: tuple[tuple[int, float], ...] = ((600, 75), (3_000, 20), (16_000, 5)),
+                  context_window: int = 8192, lambda_concurrency: int = 1000) -> dict:
+    """The caps for a load test against the local emulator: `slots` concurrent generations
+    of `call_seconds` each (a scripted call takes that long whatever its tokens), a
+    per-minute token and request budget, `http_share_percent` kept for the HTTP routes.
+    Each lane is planned as if it ran alone with all of the non-HTTP share (the load test
+    drains the upload queue and the batch workflow one after the other).
+
+    Returns `upload_consumers`, `part_concurrency`, `workflow_map_concurrency`,
+    `batch_concurrency` and `binding` (of the upload lane)."""
+    quotas = Quotas(tokens_per_minute, requests_per_minute, http_share_percent / 100,
+                    lambda_concurrency, slots)
+    model = Model(context_window=context_window, call_overhead_s=call_seconds,
+                  prompt_tokens_per_s=1e12, output_tokens_per_s=1e12)
+    profile = Profile(sizes=sizes, count=0)
+    uploads = plan(quotas, profile, model, Lanes(1, 0, 0))
+    batch = plan(quotas, profile, model, Lanes(0, 1, 0))
+    workflow = plan(quotas, profile, model, Lanes(0, 0, 1))
+    return {
+        "upload_consumers": uploads.upload_consumers,
+        "part_concurrency": uploads.part_concurrency,
+        "workflow_map_concurrency": workflow.workflow_map_concurrency,
+        "batch_concurrency": batch.batch_concurrency,
+        "binding": uploads.uploads.binding,
+    }
 
 
 def drain_hours(count: int, per_hour: float) -> float:
