@@ -15,9 +15,11 @@ async fn binary_prints_its_address_and_stops_on_sigterm() {
         std::env::temp_dir().join(format!("bedrock-local-cli-{}.json", std::process::id()));
     std::fs::write(&script, r#"{"rules": [{"generation": "from the binary"}]}"#).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_bedrock-local"))
-        .args(["--listen", "127.0.0.1:0", "--scripted"])
+        .args(["--listen", "127.0.0.1:0", "--max-queue", "0", "--scripted"])
         .arg(&script)
+        .args(["--requests-per-minute", "50"])
         .env_remove("BEDROCK_LOCAL_MODEL")
+        .env("BEDROCK_LOCAL_TOKENS_PER_MINUTE", "1000")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -45,6 +47,14 @@ async fn binary_prints_its_address_and_stops_on_sigterm() {
     let client = aws_sdk_bedrockruntime::Client::new(&config);
     let reply = common::invoke(&client, MODEL, body("hi", 10)).await;
     assert_eq!(reply["generation"], "from the binary");
+    let stats = common::raw(addr, "GET", "/_local/stats", b"").await.json();
+    assert_eq!(
+        (&stats["requests"], &stats["completed"]),
+        (&1.into(), &1.into())
+    );
+    assert_eq!(stats["tokens_per_minute_limit"], 1000);
+    assert_eq!(stats["requests_per_minute_limit"], 50);
+    assert_eq!(stats["max_queue"], 0);
 
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
