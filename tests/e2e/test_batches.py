@@ -110,6 +110,42 @@ class Batches(unittest.TestCase):
         self.assertEqual(statuses["summaries/x.json"], "ignored", report)
         self.assertEqual(report["documents"], 3, report)
 
+    def test_3_post_batches_starts_the_workflow_and_get_shows_its_report(self):
+        key = sorted(TEXTS)[2]
+        status, headers, body = self.stack.request("POST", "/batches", {"prefix": key},
+                                                   headers={"idempotency-key": "backlog-3"})
+        self.assertEqual(status, 202, body)
+        self.assertEqual(headers["location"], f"/batches/{body['id']}")
+        self.assertEqual(body["report_key"], f"reports/batches/{body['id']}.json")
+        self.assertEqual(body["results_prefix"], f"batches/{body['id']}/")
+        self.assertTrue(body["execution_arn"].endswith(f":document-batch:{body['id']}"), body)
+        # The same request with the same key is the same batch.
+        again = self.stack.request("POST", "/batches", {"prefix": key}, headers={"idempotency-key": "backlog-3"})
+        self.assertEqual((again[0], again[2]["id"]), (202, body["id"]), again)
+        reused = self.stack.request("POST", "/batches", {"prefix": PREFIX}, headers={"idempotency-key": "backlog-3"})
+        self.assertEqual((reused[0], reused[2]["error"]["type"]), (422, "IdempotencyKeyReused"), reused)
+
+        desc = self.stack.wait_execution(body["execution_arn"], timeout=120)
+        self.assertEqual(desc["status"], "SUCCEEDED", desc)
+        status, _, batch = self.stack.request("GET", body["status_url"])
+        self.assertEqual((status, batch["status"]), (200, "SUCCEEDED"), batch)
+        self.assertEqual(batch["report"]["documents"], 1, batch)
+        self.assertNotIn("items", batch["report"])
+        self.assertEqual(self.stack.get_json(body["report_key"])["items"][0]["key"], key)
+
+    def test_4_post_batches_refuses_requests_that_name_no_documents(self):
+        for request, message in [({"prefix": "summaries/"}, "must start with"),
+                                 ({"prefix": "incoming/nothing-here/"}, "no documents"),
+                                 ({"manifest": "manifests/none.csv"}, "no manifest"),
+                                 ({"manifest": "manifests/list.txt"}, ".csv"),
+                                 ({"prefix": PREFIX, "manifest": "manifests/two.csv"}, "either"),
+                                 ({"bucket": "elsewhere"}, "unknown field")]:
+            status, _, body = self.stack.request("POST", "/batches", request)
+            self.assertEqual((status, body["error"]["type"]), (400, "InvalidInput"), (request, body))
+            self.assertIn(message, body["error"]["message"], request)
+        status, _, body = self.stack.request("GET", "/batches/" + "0" * 32)
+        self.assertEqual((status, body["error"]["type"]), (404, "JobNotFound"), body)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -7,7 +7,10 @@
 //!   route itself; the answer is that function's (`202` + `Location: /jobs/{id}`, or its 4xx).
 //! - `GET /jobs/{id}` reads the job: status, times, usage, the result (from S3 when it was
 //!   offloaded) or the typed error.
+//! - `POST /batches` with `{"prefix"}` or `{"manifest"}` starts the batch workflow over
+//!   those documents; `GET /batches/{id}` reads its status and report ([`batches`]).
 
+pub mod batches;
 pub mod forward;
 
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
@@ -32,6 +35,12 @@ pub struct JobsSettings {
     pub classify_function: String,
     /// The largest `POST /jobs` body, in bytes.
     pub jobs_max_request_bytes: usize,
+    /// The batch workflow's state machine; without it `POST /batches` is refused.
+    pub batch_state_machine_arn: Option<String>,
+    /// The documents bucket batches read (required with `BATCH_STATE_MACHINE_ARN`).
+    pub documents_bucket: Option<String>,
+    /// The prefix batches may take documents from (summarize-document's `INPUT_PREFIX`).
+    pub input_prefix: String,
 }
 
 impl Default for JobsSettings {
@@ -42,6 +51,9 @@ impl Default for JobsSettings {
             classify_function: String::new(),
             // A synchronous Lambda invocation takes at most 6 MB.
             jobs_max_request_bytes: 5 * 1024 * 1024,
+            batch_state_machine_arn: None,
+            documents_bucket: None,
+            input_prefix: "incoming/".into(),
         }
     }
 }
@@ -62,6 +74,12 @@ impl Settings for JobsSettings {
                 ));
             }
         }
+        if self.batch_state_machine_arn.is_some() && self.documents_bucket.is_none() {
+            return Err(ConfigError::new(
+                "DOCUMENTS_BUCKET",
+                "is required with BATCH_STATE_MACHINE_ARN",
+            ));
+        }
         in_range(
             "JOBS_MAX_REQUEST_BYTES",
             self.jobs_max_request_bytes,
@@ -78,6 +96,10 @@ pub enum Endpoint {
     Submit,
     /// `GET /jobs/{id}`.
     Status,
+    /// `POST /batches`.
+    StartBatch,
+    /// `GET /batches/{id}`.
+    BatchStatus,
 }
 
 /// The job store and the functions tasks go to, built once per cold start.
@@ -86,6 +108,7 @@ pub struct App {
     lambda: aws_sdk_lambda::Client,
     targets: Targets,
     max_request_bytes: usize,
+    batches: Option<batches::Batches>,
 }
 
 impl App {
@@ -120,6 +143,8 @@ impl Function for App {
     const ROUTES: &'static [Route<Endpoint>] = &[
         Route::post("/jobs", Endpoint::Submit),
         Route::get("/jobs/{id}", Endpoint::Status),
+        Route::post("/batches", Endpoint::StartBatch),
+        Route::get("/batches/{id}", Endpoint::BatchStatus),
     ];
     // Its routes are the jobs' own: quick, and never jobs themselves.
     const ASYNC_JOBS: bool = false;
@@ -133,6 +158,18 @@ impl Function for App {
             lambda: clients.lambda(),
             targets: Targets::from(&settings),
             max_request_bytes: settings.jobs_max_request_bytes,
+            batches: settings
+                .batch_state_machine_arn
+                .zip(settings.documents_bucket)
+                .map(|(state_machine_arn, bucket)| batches::Batches {
+                    sfn: aws_sdk_sfn::Client::new(clients.sdk()),
+                    s3: clients.s3(),
+                    settings: batches::BatchSettings {
+                        state_machine_arn,
+                        bucket,
+                        input_prefix: settings.input_prefix,
+                    },
+                }),
         })
     }
 
@@ -150,18 +187,21 @@ impl Function for App {
         match endpoint {
             Endpoint::Submit => forward::submit(&self.lambda, &self.targets, input, request).await,
             Endpoint::Status => {
-                let id = request
-                    .path_parameters
-                    .get("id")
-                    .cloned()
-                    .or_else(|| {
-                        let path = request.raw_path.as_deref()?;
-                        Some(path.trim_end_matches('/').rsplit('/').next()?.to_owned())
-                    })
-                    .unwrap_or_default();
                 let caller = lambda_kit::jobs::caller(request);
+                let id = path_id(request);
                 Ok(json_response(200, &self.status(&id, Some(&caller)).await?))
             }
+            Endpoint::StartBatch => {
+                let key = lambda_kit::jobs::idempotency_key(&request.headers)?;
+                let caller = lambda_kit::jobs::caller(request);
+                self.batches()?
+                    .start(lambda_kit::from_json(input)?, &caller, key.as_deref())
+                    .await
+            }
+            Endpoint::BatchStatus => Ok(json_response(
+                200,
+                &self.batches()?.status(&path_id(request)).await?,
+            )),
         }
     }
 
@@ -177,13 +217,36 @@ impl Function for App {
                 let id = input.get("id").and_then(Value::as_str).unwrap_or_default();
                 self.status(id, None).await
             }
-            Endpoint::Submit => Err(TaskError::InvalidInput(
-                "POST /jobs is served over HTTP only".into(),
-            )),
+            Endpoint::Submit | Endpoint::StartBatch | Endpoint::BatchStatus => Err(
+                TaskError::InvalidInput("this route is served over HTTP only".into()),
+            ),
         }
     }
 
     async fn task(&self, input: Value, deadline: Deadline) -> Result<Value, TaskError> {
         self.http(Endpoint::Status, input, deadline).await
     }
+}
+
+impl App {
+    fn batches(&self) -> Result<&batches::Batches, TaskError> {
+        self.batches.as_ref().ok_or_else(|| {
+            TaskError::Internal(
+                "batches are not configured (BATCH_STATE_MACHINE_ARN, DOCUMENTS_BUCKET)".into(),
+            )
+        })
+    }
+}
+
+/// The `{id}` of a `/jobs/{id}` or `/batches/{id}` request.
+fn path_id(request: &ApiGatewayV2httpRequest) -> String {
+    request
+        .path_parameters
+        .get("id")
+        .cloned()
+        .or_else(|| {
+            let path = request.raw_path.as_deref()?;
+            Some(path.trim_end_matches('/').rsplit('/').next()?.to_owned())
+        })
+        .unwrap_or_default()
 }
