@@ -1,0 +1,250 @@
+//! The batch workflow's tasks (`batch_item`, `batch_failure`, `batch_report`) as Step
+//! Functions sends them, through the real SDK clients against the scripted Bedrock emulator
+//! and an in-process S3 server.
+
+use std::time::Duration;
+
+use bedrock::Deadline;
+use bedrock_local::{ErrorKind, Outcome, Rule, Script};
+use lambda_kit::handle;
+use serde_json::{Value, json};
+use summarize_document::{App, Config};
+use testkit::{Emulator, LocalS3};
+
+const BUCKET: &str = "docs";
+const WINDOW: u32 = 1024;
+const BATCH: &str = "batch-1";
+const TEXT: &str = "The northern warehouse shipped more parcels this quarter than ever before. \
+    On-time delivery stayed close to target despite two storms.";
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01";
+
+struct Stack {
+    s3: LocalS3,
+    emulator: Emulator,
+    app: App,
+}
+
+async fn stack(rules: Vec<Rule>) -> Stack {
+    let s3 = LocalS3::start(&[BUCKET]).await;
+    let script = Script::new(rules).with_fallback(Outcome::text("A short summary."));
+    let emulator = Emulator::start(script, WINDOW).await;
+    let app = App {
+        llama: emulator.client(emulator.settings(WINDOW)),
+        s3: s3.client(),
+        config: Config {
+            max_document_bytes: 1024 * 1024,
+            max_text_bytes: 512 * 1024,
+            ..Config::default()
+        },
+    };
+    Stack { s3, emulator, app }
+}
+
+fn deadline() -> Deadline {
+    Deadline::after(Duration::from_secs(30))
+}
+
+/// The Map's `ItemSelector` output for one document (see the ASL).
+fn item(key: &str, index: u64) -> Value {
+    json!({"action": "batch_item", "bucket": BUCKET, "key": key, "batch": BATCH, "index": index})
+}
+
+/// Runs a task; its error type on failure.
+async fn task(s: &Stack, input: Value) -> Result<Value, String> {
+    handle(&s.app, input, deadline())
+        .await
+        .map_err(|e| e.error_type().to_owned())
+}
+
+async fn json_at(s: &Stack, key: &str) -> Value {
+    s.s3.get_json(BUCKET, key)
+        .await
+        .unwrap_or_else(|| panic!("no {key}"))
+}
+
+#[tokio::test]
+async fn an_item_is_summarized_once_and_reported_already_done_after() {
+    let s = stack(vec![]).await;
+    s.s3.put(BUCKET, "incoming/a.txt", TEXT).await;
+    let line = task(&s, item("incoming/a.txt", 0)).await.unwrap();
+    assert_eq!(line["status"], "summarized");
+    assert_eq!(line["output_key"], "summaries/incoming/a.txt.json");
+    assert_eq!(line["usage"]["model_calls"], 1);
+    assert!(line["usage"]["input_tokens"].as_u64().unwrap() > 0);
+    assert_eq!(
+        json_at(&s, "batches/batch-1/items/incoming/a.txt.json").await,
+        line
+    );
+    let record = json_at(&s, "summaries/incoming/a.txt.json").await;
+    assert_eq!(record["summary"], "A short summary.");
+    assert_eq!(s.emulator.calls(), 1);
+
+    let again = task(&s, item("incoming/a.txt", 0)).await.unwrap();
+    assert_eq!(again["status"], "already_done");
+    assert_eq!(again["usage"]["model_calls"], 0);
+    assert_eq!(
+        s.emulator.calls(),
+        1,
+        "a document already done costs no call"
+    );
+}
+
+#[tokio::test]
+async fn an_unsupported_item_ends_as_a_final_failure_record() {
+    let s = stack(vec![]).await;
+    s.s3.put(BUCKET, "incoming/photo.png", PNG).await;
+    let line = task(&s, item("incoming/photo.png", 3)).await.unwrap();
+    assert_eq!(line["status"], "failed");
+    assert_eq!(line["error_type"], "UnsupportedDocument");
+    assert_eq!(line["output_key"], "failed/incoming/photo.png.json");
+    let record = json_at(&s, "failed/incoming/photo.png.json").await;
+    assert_eq!(record["error"]["type"], "UnsupportedDocument");
+    let again = task(&s, item("incoming/photo.png", 3)).await.unwrap();
+    assert_eq!(again["status"], "already_done");
+    assert_eq!(s.emulator.calls(), 0);
+}
+
+#[tokio::test]
+async fn items_the_upload_path_would_not_take_are_ignored_or_missing() {
+    let s = stack(vec![]).await;
+    s.s3.put(BUCKET, "elsewhere/a.txt", TEXT).await;
+    for (key, status) in [
+        ("elsewhere/a.txt", "ignored"),
+        ("summaries/incoming/a.txt.json", "ignored"),
+        ("incoming/never-uploaded.txt", "missing"),
+    ] {
+        let line = task(&s, item(key, 0)).await.unwrap();
+        assert_eq!(line["status"], status, "{key}");
+        assert!(line.get("output_key").is_none(), "{key}");
+    }
+    assert_eq!(s.emulator.calls(), 0);
+}
+
+#[tokio::test]
+async fn a_transient_failure_is_returned_for_retry_then_recorded_and_retried_by_the_next_batch() {
+    // Three throttles spend the client's own attempts once.
+    let s = stack(vec![
+        Rule::new(Outcome::error(ErrorKind::ThrottlingException)).times(3),
+    ])
+    .await;
+    s.s3.put(BUCKET, "incoming/busy.txt", TEXT).await;
+    assert_eq!(
+        task(&s, item("incoming/busy.txt", 1)).await.unwrap_err(),
+        "ModelThrottled"
+    );
+    // The Map's Catch after its retries: {Error, Cause} as Step Functions passes them.
+    let cause = json!({"errorType": "ModelThrottled", "errorMessage": "the model is busy"});
+    let line = task(
+        &s,
+        json!({"action": "batch_failure", "bucket": BUCKET, "key": "incoming/busy.txt",
+               "batch": BATCH, "error": {"Error": "ModelThrottled", "Cause": cause.to_string()}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(line["status"], "failed");
+    assert_eq!(line["error_type"], "ModelThrottled");
+    let record = json_at(&s, "failed/incoming/busy.txt.json").await;
+    assert_eq!(
+        record["error"],
+        json!({"type": "ModelThrottled", "message": "the model is busy"})
+    );
+    assert_eq!(record["batch"], BATCH);
+    assert_eq!(
+        record["source"]["etag"],
+        s.s3.etag(BUCKET, "incoming/busy.txt").await
+    );
+
+    // Not a final type: the next batch summarizes it, and the failure record goes.
+    let line = task(&s, item("incoming/busy.txt", 1)).await.unwrap();
+    assert_eq!(line["status"], "summarized");
+    assert!(
+        s.s3.get(BUCKET, "failed/incoming/busy.txt.json")
+            .await
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn the_report_sums_up_every_item_line() {
+    let s = stack(vec![]).await;
+    s.s3.put(BUCKET, "incoming/b.txt", TEXT).await;
+    s.s3.put(BUCKET, "incoming/a.txt", TEXT).await;
+    s.s3.put(BUCKET, "incoming/photo.png", PNG).await;
+    task(&s, item("incoming/a.txt", 0)).await.unwrap();
+    for (i, key) in ["incoming/a.txt", "incoming/b.txt", "incoming/photo.png"]
+        .iter()
+        .enumerate()
+    {
+        let index = u64::try_from(i).unwrap();
+        let input = json!({"action": "batch_item", "bucket": BUCKET, "key": key,
+                           "batch": "batch-2", "index": index});
+        task(&s, input).await.unwrap();
+    }
+    let out = task(
+        &s,
+        json!({"action": "batch_report", "bucket": BUCKET, "batch": "batch-2",
+               "execution": "arn:aws:states:us-east-1:123456789012:execution:document-batch:batch-2",
+               "started_at": "2026-11-30T08:30:36.688Z",
+               "source": {"prefix": "incoming/"},
+               "results": {"MapRunArn": "arn:map", "ResultWriterDetails":
+                           {"Bucket": BUCKET, "Key": "batches/batch-2/results/x/manifest.json"}}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["report_key"], "reports/batches/batch-2.json");
+    assert_eq!(out["documents"], 3);
+    let report = json_at(&s, "reports/batches/batch-2.json").await;
+    assert_eq!(report["documents"], 3);
+    assert_eq!(report["counts"]["summarized"], 1);
+    assert_eq!(report["counts"]["already_done"], 1);
+    assert_eq!(report["counts"]["failed"], 1);
+    assert_eq!(report["failures"], json!({"UnsupportedDocument": 1}));
+    assert_eq!(report["usage"]["model_calls"], 1, "only b.txt was paid for");
+    assert_eq!(report["source"], json!({"prefix": "incoming/"}));
+    assert!(report["elapsed_ms"].as_u64().is_some());
+    assert_eq!(
+        report["results"]["result_writer"]["Key"],
+        "batches/batch-2/results/x/manifest.json"
+    );
+    assert_eq!(report["results"]["items_prefix"], "batches/batch-2/items/");
+    let keys: Vec<&str> = report["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        ["incoming/a.txt", "incoming/b.txt", "incoming/photo.png"]
+    );
+}
+
+#[tokio::test]
+async fn batch_tasks_refuse_malformed_input() {
+    let s = stack(vec![]).await;
+    let missing_key = json!({"action": "batch_item", "bucket": BUCKET, "batch": BATCH});
+    assert_eq!(task(&s, missing_key).await.unwrap_err(), "InvalidInput");
+    let extra = json!({"action": "batch_report", "bucket": BUCKET, "batch": BATCH, "x": 1});
+    assert_eq!(task(&s, extra).await.unwrap_err(), "InvalidInput");
+}
+
+#[tokio::test]
+async fn the_sample_events_are_served() {
+    let s = stack(vec![]).await;
+    let bucket = "text-processing-documents-123456789012";
+    let sample = |name: &str| {
+        let mut event = testkit::events::sample(name);
+        assert_eq!(event["bucket"], bucket, "{name}");
+        event["bucket"] = json!(BUCKET);
+        event
+    };
+    let item = sample("summarize-document-batch-item.json");
+    let failure = sample("summarize-document-batch-failure.json");
+    let report = sample("summarize-document-batch-report.json");
+    assert_eq!(task(&s, item).await.unwrap()["status"], "missing");
+    let line = task(&s, failure).await.unwrap();
+    assert_eq!(line["error_type"], "ModelThrottled");
+    let out = task(&s, report).await.unwrap();
+    assert_eq!(out["documents"], 1);
+    assert_eq!(out["counts"]["failed"], 1);
+}
