@@ -261,3 +261,35 @@ async fn the_sample_event_is_a_queued_upload() {
             .is_some()
     );
 }
+
+#[tokio::test]
+async fn a_redelivered_message_takes_over_the_claim_its_earlier_receive_left() {
+    let s = stack(vec![Rule::new(Outcome::text("Summary."))]).await;
+    let key = "incoming/e.txt";
+    let etag = s.s3.put_for_etag(BUCKET, key, text("e")).await;
+    let body = testkit::events::s3_created(BUCKET, &[(key, &etag)]).to_string();
+    // The first receive of m-e died (out of memory, say) holding a live claim.
+    let expires_at_ms = 4_102_444_800_000u64; // 2100-01-01
+    let claim = |holder: &str| {
+        json!({"source": {"etag": etag, "version_id": null, "sequencer": "0A1B2C3D4E5F678901"},
+               "holder": holder, "expires_at_ms": expires_at_ms})
+        .to_string()
+    };
+    s.s3.put(BUCKET, "claims/incoming/e.txt.json", claim("m-e"))
+        .await;
+    // Another message of the same notification (S3 delivers at least once) stops at the claim
+    // and is deleted; the claim's holder will finish the document.
+    let answer = handle(&s.app, batch(vec![message("m-dup", &body, 1)]), deadline())
+        .await
+        .unwrap();
+    assert!(failures(&answer).is_empty(), "{answer}");
+    assert_eq!(s.emulator.calls(), 0);
+    // The holder's message comes back and takes its own claim over.
+    let answer = handle(&s.app, batch(vec![message("m-e", &body, 2)]), deadline())
+        .await
+        .unwrap();
+    assert!(failures(&answer).is_empty(), "{answer}");
+    assert!(json_at(&s, "summaries/incoming/e.txt.json").await.is_some());
+    assert_eq!(s.emulator.calls(), 1);
+    assert!(s.s3.keys(BUCKET, "claims/").await.is_empty());
+}
