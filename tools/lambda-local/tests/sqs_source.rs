@@ -223,6 +223,7 @@ async fn plays_an_sqs_event_source_mapping() {
     let work_track = dir.path().join("work.track");
     let plain_track = dir.path().join("plain.track");
     let broken_track = dir.path().join("broken.track");
+    let log = dir.path().join("lambda-local.log");
 
     let echo = echo_bin();
     let mut lambda_local = Command::new(env!("CARGO_BIN_EXE_lambda-local"));
@@ -247,10 +248,10 @@ async fn plays_an_sqs_event_source_mapping() {
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_REGION", "us-east-1")
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+        .stderr(std::fs::File::create(&log).expect("log file"));
     let mut child = lambda_local.spawn().expect("lambda-local starts");
     let stdout = child.stdout.take().expect("stdout");
-    let _lambda_local = Process(child);
+    let lambda_local = Process(child);
     let mut first = String::new();
     std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut first)
         .expect("endpoint line");
@@ -340,4 +341,29 @@ async fn plays_an_sqs_event_source_mapping() {
             "plain message {id} never delivered"
         );
     }
+
+    // The per-mapping counts, from the shutdown summary.
+    drop(lambda_local);
+    let log = std::fs::read_to_string(&log).expect("log");
+    let stats = |function: &str| -> HashMap<String, u64> {
+        let prefix = format!("{function}: SQS source: ");
+        let line = log
+            .lines()
+            .find_map(|line| line.split_once(&prefix).map(|(_, rest)| rest.to_owned()))
+            .unwrap_or_else(|| panic!("no summary for {function} in\n{log}"));
+        line.split(", ")
+            .filter_map(|part| part.split_once(' '))
+            .map(|(n, what)| (what.to_owned(), n.parse().expect("count")))
+            .collect()
+    };
+    let work = stats("work");
+    // At least: a message whose visibility timeout ran out in flight is received again.
+    assert!(work["deleted"] >= 8, "{work:?}");
+    assert!(work["failed items"] >= 8, "{work:?}");
+    assert_eq!(work["failed batches"], 0, "{work:?}");
+    let plain = stats("plain");
+    assert!(plain["deleted"] >= 3, "{plain:?}");
+    let broken = stats("broken");
+    assert_eq!(broken["deleted"], 0, "{broken:?}");
+    assert!(broken["failed batches"] >= 2, "{broken:?}");
 }
