@@ -138,6 +138,7 @@ class Batches(unittest.TestCase):
                                  ({"prefix": "incoming/nothing-here/"}, "no documents"),
                                  ({"manifest": "manifests/none.csv"}, "no manifest"),
                                  ({"manifest": "manifests/list.txt"}, ".csv"),
+                                 ({"manifest": "incoming/list.csv"}, "manifests/"),
                                  ({"prefix": PREFIX, "manifest": "manifests/two.csv"}, "either"),
                                  ({"bucket": "elsewhere"}, "unknown field")]:
             status, _, body = self.stack.request("POST", "/batches", request)
@@ -145,6 +146,8 @@ class Batches(unittest.TestCase):
             self.assertIn(message, body["error"]["message"], request)
         status, _, body = self.stack.request("GET", "/batches/" + "0" * 32)
         self.assertEqual((status, body["error"]["type"]), (404, "JobNotFound"), body)
+        status, _, body = self.stack.request("GET", "/batches/not-a-batch")
+        self.assertEqual((status, body["error"]["type"]), (400, "InvalidInput"), body)
 
 
 if __name__ == "__main__":

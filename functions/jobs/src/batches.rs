@@ -16,6 +16,8 @@ use lambda_kit::{TaskError, json_response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+/// Where manifests lie (the batch workflow may read only there).
+pub const MANIFEST_PREFIX: &str = "manifests/";
 /// The largest report read back for `GET /batches/{id}`.
 const MAX_REPORT_BYTES: u64 = 5 * 1024 * 1024;
 
@@ -111,10 +113,12 @@ impl Batches {
     /// `GET /batches/{id}`: the execution's status, and the report once it is written
     /// (without its per-document lines, which stay in the report object).
     pub async fn status(&self, id: &str) -> Result<Value, TaskError> {
-        let not_found = || TaskError::JobNotFound(format!("there is no batch {id}"));
         if !is_job_id(id) {
-            return Err(not_found());
+            return Err(TaskError::InvalidInput(
+                "a batch id is 32 lowercase hexadecimal digits".into(),
+            ));
         }
+        let not_found = || TaskError::JobNotFound(format!("there is no batch {id}"));
         let described = self
             .sfn
             .describe_execution()
@@ -193,6 +197,11 @@ impl Batches {
                 Ok(())
             }
             (None, Some(manifest)) => {
+                if !manifest.starts_with(MANIFEST_PREFIX) {
+                    return Err(TaskError::InvalidInput(format!(
+                        "a manifest lies under {MANIFEST_PREFIX:?}"
+                    )));
+                }
                 if !(manifest.ends_with(".csv") || manifest.ends_with(".json")) {
                     return Err(TaskError::InvalidInput(
                         "a manifest is a .csv (with a key column) or a .json (an array of {\"key\"}) object"
