@@ -116,7 +116,8 @@ pub enum ItemStatus {
     InProgress,
     /// A newer version is recorded or being processed, or it changed while read.
     Superseded,
-    /// Not a document the upload path takes (outside the input prefix, own output).
+    /// Not a document the upload path takes (outside the input prefix, own output), or a
+    /// folder marker (a key ending in `/`).
     Ignored,
     /// No such object (a manifest naming a missing key).
     Missing,
@@ -274,7 +275,11 @@ async fn item(
         usage,
         elapsed_ms: crate::document::ms(started),
     };
-    if app.config.is_own_output(key) || !key.starts_with(&app.config.input_prefix) {
+    // A key ending in `/` is a console "folder" marker, not a document.
+    if app.config.is_own_output(key)
+        || !key.starts_with(&app.config.input_prefix)
+        || key.ends_with('/')
+    {
         tracing::info!(key = %key, "batch item ignored");
         return Ok(line(ItemStatus::Ignored, None, Spent::default()));
     }

@@ -111,6 +111,7 @@ async fn items_the_upload_path_would_not_take_are_ignored_or_missing() {
     for (key, status) in [
         ("elsewhere/a.txt", "ignored"),
         ("summaries/incoming/a.txt.json", "ignored"),
+        ("incoming/folder/", "ignored"),
         ("incoming/never-uploaded.txt", "missing"),
     ] {
         let line = task(&s, item(key, 0)).await.unwrap();
