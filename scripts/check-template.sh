@@ -60,6 +60,8 @@ def sample(value):
         kind = resources[target]["Type"]
         if kind == "AWS::Serverless::Function" and attribute == "Arn":
             return f"arn:aws:lambda:us-east-1:123456789012:function:{target}"
+        if kind.startswith("Custom::"):
+            return "4"  # CapacityPlan's caps are integers
         return f"arn:aws:example:us-east-1:123456789012:{target}"
     if isinstance(value, dict) and "Ref" in value:
         name = value["Ref"]

@@ -231,6 +231,13 @@ class TemplateTest(unittest.TestCase):
             if name in self.template["Parameters"]:
                 self.assertEqual(resource["Properties"][name], {"Ref": name}, name)
 
+    def test_parameter_defaults_are_the_planners(self):
+        # The template, the handler and the command line plan the same documents by default.
+        params = self.template["Parameters"]
+        self.assertEqual(params["DocumentSizeMix"]["Default"], planner.DEFAULT_SIZE_MIX)
+        self.assertEqual(custom_resource.PROPERTIES["DocumentSizeMix"][0], planner.DEFAULT_SIZE_MIX)
+        self.assertEqual(planner.parse_sizes(planner.DEFAULT_SIZE_MIX), planner.Profile().sizes)
+
     def test_the_function_runs_the_handler_with_logs_only(self):
         function = self.template["Resources"]["CapacityPlanFunction"]["Properties"]
         self.assertEqual((function["Runtime"], function["Handler"]), ("python3.12", "custom_resource.handler"))

@@ -11,6 +11,12 @@ Three sources must agree, per function:
 - template.yaml: the function's `Policies`, evaluated with the parameters' values (defaults,
   then fallbacks, a guardrail and other destination Regions) into (action, ARN) pairs.
 
+The one kind of grant no code calls is an event source mapping's poller (Lambda receives
+and deletes the queue's messages with the function's role): its rows name the words
+"event source queues" and must be exactly POLLER_ACTIONS, on exactly the SQS queues of the
+function's `AWS::Lambda::EventSourceMapping`s (SAM `Type: SQS` events are refused: they
+attach a managed policy that allows every queue).
+
 A new SDK call without a table row, a row without a call, a grant the table does not list and
 a listed grant the policy lacks all fail. Run by scripts/check-template.sh (needs cfn-lint from
 the venv and the SDK crates' sources, which any cargo build fetches).
@@ -65,6 +71,11 @@ OPERATION_ACTIONS = {
     "aws-sdk-lambda": {
         "invoke": {"lambda:InvokeFunction"},
         "invoke_with_response_stream": {"lambda:InvokeFunction"},
+    },
+    "aws-sdk-sfn": {
+        "start_execution": {"states:StartExecution"},
+        "describe_execution": {"states:DescribeExecution"},
+        "stop_execution": {"states:StopExecution"},
     },
 }
 # Operations that name an object version need the *Version action as well.
@@ -327,7 +338,14 @@ class CodeFacts:
 
 # ---------------------------------------------------------------- the README tables
 
-RESOURCE_WORDS = ("model", "guardrail", "bucket", "jobs table", "this function", "task functions")
+RESOURCE_WORDS = (
+    "model", "guardrail", "bucket", "jobs table", "this function", "task functions",
+    "event source queues", "batch state machine", "batch executions",
+)
+# What Lambda's poller needs on an SQS event source, with the function's role (AWS: "Lambda
+# execution role permissions" for Amazon SQS).
+POLLER_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
+POLLER_WORD = "event source queues"
 WORDS = re.compile(r"`([^`]+)`|\b(" + "|".join(RESOURCE_WORDS + ("none",)) + r")\b")
 
 
@@ -335,7 +353,8 @@ def declared(readme):
     """The README's IAM table: action -> (resources, not_granted). Resources are object
     prefixes (`incoming/*`) or the words model, guardrail, bucket, jobs table (the table the
     function's `JOBS_TABLE` names), this function (its own `FunctionName`: job workers) and
-    task functions (those its `*_FUNCTION` variables name); `none` marks an action the code
+    task functions (those its `*_FUNCTION` variables name), batch state machine and batch
+    executions (its `BATCH_STATE_MACHINE_ARN` and that machine's executions); `none` marks an action the code
     can reach but this function never needs (the reason in the row)."""
     text = readme.read_text()
     section = re.search(r"^## IAM permissions\n(.*?)(?=^## |\Z)", text, re.M | re.S)
@@ -396,6 +415,10 @@ class Stack:
             return self.params[name]
         if self.function_name(name) is not None:
             return self.function_name(name)
+        res = self.template["Resources"].get(name, {})
+        if res.get("Type") == "AWS::Serverless::StateMachine" and "Name" in res.get("Properties", {}):
+            machine = self.eval(res["Properties"]["Name"])
+            return f"arn:{self.PARTITION}:states:{self.region}:{self.ACCOUNT}:stateMachine:{machine}"
         return f"ref-{name}"
 
     def function_name(self, resource):
@@ -414,7 +437,11 @@ class Stack:
         name = self.function_name(resource)
         if attribute == "Arn" and name is not None:
             return self.function_arn(name)
-        if attribute == "Arn" and self.template["Resources"].get(resource, {}).get("Type") == "AWS::DynamoDB::Table":
+        kind = self.template["Resources"].get(resource, {}).get("Type")
+        if attribute == "Arn" and kind == "AWS::SQS::Queue":
+            # CloudFormation names a queue without QueueName <stack>-<logical id>-<suffix>.
+            return f"arn:{self.PARTITION}:sqs:{self.region}:{self.ACCOUNT}:stack-{resource}-GENERATED"
+        if attribute == "Arn" and kind == "AWS::DynamoDB::Table":
             # CloudFormation names a table without TableName <stack>-<logical id>-<suffix>.
             table = f"stack-{resource}-GENERATED"
             return f"arn:{self.PARTITION}:dynamodb:{self.region}:{self.ACCOUNT}:table/{table}"
@@ -494,13 +521,22 @@ class Stack:
                 )
             for statement in self.eval(policy["Statement"]):
                 if statement.get("Effect") != "Allow" or set(statement) - {
-                    "Sid", "Effect", "Action", "Resource"
+                    "Sid", "Effect", "Action", "Resource", "Condition"
                 }:
                     raise AssertionError(f"{resource}: unsupported statement {statement}")
                 actions = statement["Action"]
                 arns = statement["Resource"]
                 actions = [actions] if isinstance(actions, str) else actions
                 arns = [arns] if isinstance(arns, str) else arns
+                if "Condition" in statement:
+                    # Only a listing limited to prefixes: ListBucket on `bucket` with
+                    # s3:prefix `p` counts as ListBucket on `bucket/p` (README: `p`).
+                    condition = statement["Condition"]
+                    prefixes = condition.get("StringLike", {}).get("s3:prefix")
+                    if actions != ["s3:ListBucket"] or list(condition) != ["StringLike"] or not prefixes:
+                        raise AssertionError(f"{resource}: unsupported condition {statement}")
+                    prefixes = [prefixes] if isinstance(prefixes, str) else prefixes
+                    arns = [f"{a}/{p}" for a in arns for p in prefixes]
                 pairs |= {(a, r) for a in actions for r in arns if r}
         return pairs
 
@@ -523,11 +559,31 @@ class Stack:
             tables = set()
         own = self.function_name(function)
         tasks = {self.eval(v) for k, v in env.items() if k.endswith("_FUNCTION")}
+        machine = self.eval(env["BATCH_STATE_MACHINE_ARN"]) if "BATCH_STATE_MACHINE_ARN" in env else None
         return {
+            "batch state machine": {machine} if machine else set(),
+            "batch executions": {machine.replace(":stateMachine:", ":execution:", 1) + ":*"} if machine else set(),
             "jobs table": tables,
             "this function": {self.function_arn(own)} if own else set(),
             "task functions": {self.function_arn(t) for t in tasks},
+            POLLER_WORD: self.event_source_queues(function),
         }
+
+    def event_source_queues(self, function):
+        """ARNs of the SQS queues an `AWS::Lambda::EventSourceMapping` feeds `function` from."""
+        queues = set()
+        for res in self.template["Resources"].values():
+            props = res.get("Properties", {})
+            if res.get("Type") != "AWS::Lambda::EventSourceMapping":
+                continue
+            if props.get("FunctionName") != {"Ref": function}:
+                continue
+            source = props.get("EventSourceArn")
+            target = source.get("Fn::GetAtt") if isinstance(source, dict) else None
+            target = target.split(".", 1) if isinstance(target, str) else target
+            if target and self.template["Resources"][target[0]]["Type"] == "AWS::SQS::Queue":
+                queues.add(self.getatt(*target))
+        return queues
 
     def expected(self, rows, function):
         """(action, ARN) pairs for `function`'s README table's granted rows in this stack."""
@@ -559,6 +615,11 @@ class Stack:
                     arns = {f"{s3}/{r}"}
                 pairs |= {(action, a) for a in arns}
         return pairs
+
+
+def poller_rows(table):
+    """The actions of a README table granted on the event source queues only."""
+    return {a for a, resources in table.items() if resources == {POLLER_WORD}}
 
 
 def functions(template):
@@ -650,8 +711,20 @@ class PermissionsTest(unittest.TestCase):
                 table = self.tables[name]
                 missing = {a: sorted(w) for a, w in facts.actions.items() if a not in table}
                 self.assertEqual(missing, {}, f"{name}: the code needs actions its README does not list")
-                unused = sorted(set(table) - set(facts.actions))
+                unused = sorted(set(table) - set(facts.actions) - poller_rows(table))
                 self.assertEqual(unused, [], f"{name}: README lists actions no code needs")
+
+    def test_queue_consumers_get_exactly_the_poller_grants_and_no_sam_sqs_events(self):
+        stack = Stack(self.template, "us-east-1")
+        for name, _ in self.functions:
+            queues = stack.event_source_queues(name)
+            with self.subTest(function=name):
+                self.assertEqual(poller_rows(self.tables[name]), POLLER_ACTIONS if queues else set())
+                granted = {(a, r) for a, r in stack.grants(name) if a.startswith("sqs:")}
+                self.assertEqual(granted, {(a, q) for a in POLLER_ACTIONS for q in queues})
+                events = self.template["Resources"][name]["Properties"].get("Events", {})
+                self.assertNotIn("SQS", {e.get("Type") for e in events.values()})
+        self.assertTrue(stack.event_source_queues("SummarizeDocumentFunction"))
 
     def test_policies_grant_exactly_the_readme_tables(self):
         for label, region, overrides in SCENARIOS:

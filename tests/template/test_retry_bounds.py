@@ -1,6 +1,9 @@
 """Every retry layer is bounded, and the worst case docs/reliability.md states is the one
 the template and the state machine give.
 
+- SQS event sources (uploads): the queue redrives to a dead-letter queue after the same
+  number of receives the function is told (``UPLOAD_MAX_RECEIVES``), its visibility timeout
+  is at least 6 x the function timeout, and failures are reported per message.
 - Asynchronous invocations (S3 notifications, EventBridge rules): the function has an
   ``EventInvokeConfig`` with ``MaximumRetryAttempts`` and an on-failure destination;
   every EventBridge target has a ``RetryPolicy`` and a dead-letter queue.
@@ -60,6 +63,23 @@ class RetryBoundsTest(unittest.TestCase):
             documented = re.search(r"1 \+ (\d) Lambda async retries", self.doc)
             self.assertIsNotNone(documented, "docs/reliability.md states the Lambda retries")
             self.assertEqual(config["MaximumRetryAttempts"], int(documented.group(1)), name)
+
+    def test_queue_consumers_have_bounded_receives_and_partial_batch_failures(self):
+        functions = self.resources("AWS::Serverless::Function")
+        mappings = self.resources("AWS::Lambda::EventSourceMapping")
+        self.assertTrue(mappings)
+        for name, mapping in mappings.items():
+            props = mapping["Properties"]
+            queue_id = props["EventSourceArn"]["Fn::GetAtt"][0]
+            queue = self.template["Resources"][queue_id]["Properties"]
+            fn = functions[props["FunctionName"]["Ref"]]["Properties"]
+            self.assertEqual(props["FunctionResponseTypes"], ["ReportBatchItemFailures"], name)
+            self.assertGreaterEqual(queue["VisibilityTimeout"], 6 * fn["Timeout"], name)
+            redrive = queue["RedrivePolicy"]
+            self.assertIn("deadLetterTargetArn", redrive, name)
+            told = fn["Environment"]["Variables"]["UPLOAD_MAX_RECEIVES"]
+            self.assertEqual(redrive["maxReceiveCount"], told, f"{name}: the function's limit is the queue's")
+            self.assertIn("MaximumConcurrency", props["ScalingConfig"], name)
 
     def test_event_bridge_targets_have_a_retry_policy_and_a_dead_letter_queue(self):
         found = 0

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import urllib.request
 
-from planner import Lanes, Model, PlanError, Profile, Quotas, parse_shares, parse_sizes, plan
+from planner import DEFAULT_SIZE_MIX, Lanes, Model, PlanError, Profile, Quotas, parse_shares, parse_sizes, plan
 
 #: Property -> (default, parser): what the template passes (all strings in the event).
 PROPERTIES = {
@@ -24,7 +24,7 @@ PROPERTIES = {
     "HttpQuotaSharePercent": (None, float),
     "LambdaConcurrencyQuota": ("1000", int),
     "ContextWindow": ("131072", int),
-    "DocumentSizeMix": ("2000:70,20000:25,200000:5", parse_sizes),
+    "DocumentSizeMix": (DEFAULT_SIZE_MIX, parse_sizes),
     "CapacityLaneShares": ("45,45,10", parse_shares),
     "ModelPromptTokensPerSecond": ("10000", float),
     "ModelOutputTokensPerSecond": ("100", float),

@@ -18,7 +18,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from planner import (  # noqa: E402  (the folder is not a package on sys.path otherwise)
-    Model, PlanError, Profile, Quotas, parse_shares, parse_sizes, plan, sizes_of_files,
+    DEFAULT_SIZE_MIX, Model, PlanError, Profile, Quotas, parse_shares, parse_sizes, plan, sizes_of_files,
 )
 
 #: The local emulator's defaults: SmolLM2-135M's 8,192-token window, about 100 generated
@@ -40,7 +40,7 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
                    help="calls the model serves at once (the emulator's generation slots)")
     d = p.add_argument_group("documents")
     d.add_argument("--count", type=int, default=10_000, help="documents in the backlog")
-    d.add_argument("--sizes", default="2000:70,20000:25,200000:5",
+    d.add_argument("--sizes", default=DEFAULT_SIZE_MIX,
                    help="size classes as tokens:percent (tokens ~ bytes/4 for English-like text)")
     d.add_argument("--sample", nargs="+", metavar="PATH",
                    help="files or folders whose sizes make the profile (bytes/4 = tokens)")

@@ -185,7 +185,7 @@ class Profile:
     """The documents: how many, their sizes, how many need translation (workflow)."""
 
     #: (real tokens, weight) per size class; weights need not add up to 100.
-    sizes: tuple[tuple[int, float], ...] = ((2_000, 70), (20_000, 25), (200_000, 5))
+    sizes: tuple[tuple[int, float], ...] = ((1_500, 70), (8_000, 25), (40_000, 5))
     #: Documents in the backlog.
     count: int = 10_000
     #: Share of workflow documents in another language than the working one (0-1).
@@ -676,8 +676,13 @@ def drain_hours(count: int, per_hour: float) -> float:
 # ---------------------------------------------------------------- parsing helpers
 
 
+#: The default size mix as the template's DocumentSizeMix and the command line write it:
+#: mostly emails and tickets, a quarter reports of ~30 KB, a few long documents of ~160 KB.
+DEFAULT_SIZE_MIX = ",".join(f"{tokens}:{weight:g}" for tokens, weight in Profile.sizes)
+
+
 def parse_sizes(text: str) -> tuple[tuple[int, float], ...]:
-    """`tokens:percent,...` (e.g. `2000:70,20000:25,200000:5`) as size classes."""
+    """`tokens:percent,...` (e.g. `1500:70,8000:25,40000:5`) as size classes."""
     classes = []
     for item in text.replace(" ", "").split(","):
         if not item:
@@ -688,7 +693,7 @@ def parse_sizes(text: str) -> tuple[tuple[int, float], ...]:
         except ValueError:
             raise PlanError(f"size class {item!r} is not tokens:percent (e.g. 2000:70)") from None
     if not classes:
-        raise PlanError("no size classes given (e.g. 2000:70,20000:25,200000:5)")
+        raise PlanError("no size classes given (e.g. 1500:70,8000:25,40000:5)")
     return tuple(classes)
 
 

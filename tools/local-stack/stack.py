@@ -14,7 +14,9 @@ Started pieces (all on free loopback ports, all stopped by ``LocalStack.stop``):
 What AWS does on its own is played by this module, labelled as such: the S3 -> Lambda
 notification (``upload_for_summary`` sends the S3 event as an asynchronous invocation) and
 the EventBridge rule (``upload_for_workflow`` starts the execution with the EventBridge
-event).
+event). With ``StackOptions.upload_queue`` the upload path is AWS's own instead: moto sends
+the S3 notifications for ``incoming/`` to the SQS queue ``uploads`` and lambda-local's SQS
+event source mapping feeds summarize-document (redrive to ``uploads-dlq``).
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 
+from service_router import ServiceRouter
+
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -46,6 +50,8 @@ HTTP_ROUTES = {
     "POST /translations": "translate",
     "POST /jobs": "jobs",
     "GET /jobs/{id}": "jobs",
+    "POST /batches": "jobs",
+    "GET /batches/{id}": "jobs",
     "POST /uploads": "summarize-document",
     "GET /documents/{key+}": "summarize-document",
 }
@@ -59,8 +65,16 @@ STREAM_FUNCTIONS = {
     "translate-stream": ("translate", "/urls/translate-stream"),
 }
 JOBS_ENV = {"SUMMARIZE_FUNCTION": "summarize-document", "TRANSLATE_FUNCTION": "translate",
-            "CLASSIFY_FUNCTION": "classify-ticket"}
+            "CLASSIFY_FUNCTION": "classify-ticket",
+            # POST /batches starts the batch workflow (BATCH_STATE_MACHINE, registered below).
+            "BATCH_STATE_MACHINE_ARN": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:document-batch"}
 STATE_MACHINE = "document-workflow"
+# The upload queue (template's UploadQueue and its dead-letter queue): S3 notifications for
+# incoming/ go there and lambda-local's SQS event source mapping feeds summarize-document.
+UPLOAD_QUEUE = "uploads"
+UPLOAD_DLQ = "uploads-dlq"
+UPLOAD_PREFIX = "incoming/"
+BATCH_STATE_MACHINE = "document-batch"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_REGION": REGION,
                "AWS_DEFAULT_REGION": REGION}
 
@@ -147,6 +161,24 @@ class StackOptions:
     map_concurrency: int = 4
     #: Turn on S3 versioning for the documents bucket (events then carry version ids).
     versioned: bool = False
+    #: Worker processes of each of the four functions (lambda-local's --concurrency).
+    function_concurrency: int = 4
+    #: The upload queue: S3 notifications for ``incoming/`` go to the SQS queue ``uploads``
+    #: (moto sends them on every put, as S3 does) and lambda-local's event source mapping
+    #: feeds summarize-document; ``upload_for_summary`` then only puts. Off: no queue, and
+    #: ``upload_for_summary`` invokes summarize-document asynchronously with the S3 event.
+    upload_queue: bool = False
+    #: The mapping's ScalingConfig.MaximumConcurrency (2-1000); None: the function's workers.
+    queue_max_concurrency: int | None = None
+    #: The mapping's BatchSize (one document per invocation by default).
+    queue_batch_size: int = 1
+    #: The queue's redrive policy: receives before a message goes to ``uploads-dlq``.
+    max_receive_count: int = 3
+    #: The queue's visibility timeout in seconds; summarize-document's timeout is capped to
+    #: it (Lambda refuses a mapping whose function timeout exceeds it).
+    visibility_timeout: int = 120
+    #: The batch workflow's Distributed Map concurrency (the template's BatchMapConcurrency).
+    batch_concurrency: int = 4
 
 
 class LocalStack:
@@ -159,6 +191,9 @@ class LocalStack:
         self.lambda_endpoint = ""
         self.http_endpoint = ""
         self.aws_endpoint = ""
+        self.queue_url = ""
+        self.dlq_url = ""
+        self.router: ServiceRouter | None = None
         # S3 orders the events of a key by a growing hexadecimal sequencer; so do we.
         self._sequencer = 0
 
@@ -201,17 +236,27 @@ class LocalStack:
         while moto_port == lambda_port:
             moto_port = free_port()
         self.aws_endpoint = f"http://127.0.0.1:{moto_port}"
-        moto_env = {**os.environ, **CREDENTIALS, "MOTO_PORT": str(lambda_port)}
-        moto = [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)]
+        # moto's Step Functions send every service call to MOTO_PORT: the router there
+        # passes Lambda invocations to lambda-local and the rest (the Distributed Map's S3
+        # ItemReader and ResultWriter) to moto.
+        self.router = ServiceRouter(f"127.0.0.1:{lambda_port}", f"127.0.0.1:{moto_port}")
+        moto_env = {**os.environ, **CREDENTIALS, "MOTO_PORT": str(self.router.start())}
+        # moto_server, with S3 notification records completed as S3 sends them.
+        moto = [sys.executable, str(Path(__file__).with_name("moto_s3_events.py")), "-H", "127.0.0.1", "-p",
+                str(moto_port)]
         self._spawn("moto", moto, lines=0, env=moto_env)
         wait_http(f"{self.aws_endpoint}/moto-api/")
+        if opts.upload_queue:
+            self._create_upload_queue()
         # Credentials and region reach the functions through lambda-local's own
         # environment (Lambda reserves those names for itself).
         function_env = {
             "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": self.bedrock_endpoint,
             "AWS_ENDPOINT_URL_S3": self.aws_endpoint,
             "AWS_ENDPOINT_URL_DYNAMODB": self.aws_endpoint,
+            "AWS_ENDPOINT_URL_SQS": self.aws_endpoint,
             "AWS_ENDPOINT_URL_LAMBDA": f"http://127.0.0.1:{lambda_port}",
+            "AWS_ENDPOINT_URL_SFN": self.aws_endpoint,
             "JOBS_TABLE": JOBS_TABLE,
             "JOBS_BUCKET": BUCKET,
             # summarize-document's direct uploads (POST /uploads) go to the documents bucket.
@@ -224,8 +269,11 @@ class LocalStack:
         lambda_cmd = [str(binaries / "lambda-local"), "--listen", f"127.0.0.1:{lambda_port}", "--http-listen",
                       "127.0.0.1:0"]
         for name in FUNCTIONS:
-            lambda_cmd += ["--function", f"{name}={binaries / name}", "--timeout", f"{name}=900",
-                           "--concurrency", f"{name}=4"]
+            timeout = 900
+            if opts.upload_queue and name == "summarize-document":
+                timeout = min(timeout, opts.visibility_timeout)
+            lambda_cmd += ["--function", f"{name}={binaries / name}", "--timeout", f"{name}={timeout}",
+                           "--concurrency", f"{name}={opts.function_concurrency}"]
             for key, value in {**function_env, **(JOBS_ENV if name == "jobs" else {})}.items():
                 lambda_cmd += ["--env", f"{name}:{key}={value}"]
         for route, name in HTTP_ROUTES.items():
@@ -236,8 +284,15 @@ class LocalStack:
             for key, value in {**function_env, "RESPONSE_STREAMING": "true"}.items():
                 lambda_cmd += ["--env", f"{name}:{key}={value}"]
         lambda_cmd += ["--dlq-dir", str(opts.log_dir / "dlq")]
-        self.lambda_endpoint, self.http_endpoint = self._spawn("lambda-local", lambda_cmd, lines=2,
-                                                               env={**os.environ, **CREDENTIALS})
+        if opts.upload_queue:
+            lambda_cmd += ["--sqs-source", f"summarize-document={self.queue_url}",
+                           "--sqs-batch-size", f"summarize-document={opts.queue_batch_size}",
+                           "--sqs-report-batch-item-failures", "summarize-document"]
+            if opts.queue_max_concurrency is not None:
+                lambda_cmd += ["--sqs-max-concurrency", f"summarize-document={opts.queue_max_concurrency}"]
+        self.lambda_endpoint, self.http_endpoint = self._spawn(
+            "lambda-local", lambda_cmd, lines=2,
+            env={**os.environ, **CREDENTIALS, "AWS_ENDPOINT_URL_SQS": self.aws_endpoint})
 
         req = urllib.request.Request(
             f"{self.aws_endpoint}/moto-api/config",
@@ -246,6 +301,12 @@ class LocalStack:
         )
         urllib.request.urlopen(req, timeout=10).read()
         self.s3().create_bucket(Bucket=BUCKET)
+        if opts.upload_queue:
+            # S3 (and moto) send an s3:TestEvent message to the queue on this call.
+            queue_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{UPLOAD_QUEUE}"
+            self.s3().put_bucket_notification_configuration(Bucket=BUCKET, NotificationConfiguration={
+                "QueueConfigurations": [{"QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*"], "Filter": {
+                    "Key": {"FilterRules": [{"Name": "prefix", "Value": UPLOAD_PREFIX}]}}}]})
         # The jobs table as template.yaml declares it (key `id`, TTL on `expires_at`).
         dynamodb = self._client("dynamodb", self.aws_endpoint)
         dynamodb.create_table(TableName=JOBS_TABLE, BillingMode="PAY_PER_REQUEST",
@@ -256,6 +317,7 @@ class LocalStack:
         if opts.versioned:
             self.s3().put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
         self.state_machine_arn = self._register_state_machine()
+        self.batch_state_machine_arn = self._register_batch_state_machine()
 
     def _spawn(self, name: str, cmd: list[str], lines: int = 1, env: dict | None = None) -> list[str]:
         proc, out = spawn(name, cmd, self.options.log_dir / f"{name}.log", lines, env)
@@ -265,6 +327,8 @@ class LocalStack:
     def stop(self) -> None:
         stop_processes(self.procs)
         self.procs.clear()
+        if self.router:
+            self.router.stop()
 
     def __enter__(self) -> "LocalStack":
         return self.start()
@@ -282,6 +346,9 @@ class LocalStack:
     def s3(self):
         return self._client("s3", self.aws_endpoint)
 
+    def sqs(self):
+        return self._client("sqs", self.aws_endpoint)
+
     def sfn(self):
         return self._client("stepfunctions", self.aws_endpoint)
 
@@ -290,9 +357,15 @@ class LocalStack:
 
     # ----- the state machine -----------------------------------------------------------
 
+    def _register_batch_state_machine(self) -> str:
+        return self._register_asl(BATCH_STATE_MACHINE, {
+            "SummarizeDocumentFunctionArn": function_arn("summarize-document"),
+            "DocumentsBucketName": BUCKET,
+            "BatchMapConcurrency": str(self.options.batch_concurrency),
+        })
+
     def _register_state_machine(self) -> str:
-        asl = (ROOT / "statemachines" / "document-workflow.asl.json").read_text()
-        substitutions = {
+        return self._register_asl(STATE_MACHINE, {
             "SummarizeDocumentFunctionArn": function_arn("summarize-document"),
             "ClassifyTicketFunctionArn": function_arn("classify-ticket"),
             "TranslateFunctionArn": function_arn("translate"),
@@ -301,7 +374,11 @@ class LocalStack:
             "MapMaxConcurrency": str(self.options.map_concurrency),
             # translate's TRANSLATE_MAX_TEXT_BYTES (its default, as the local functions run).
             "TranslateMaxTextBytes": "204800",
-        }
+        })
+
+    def _register_asl(self, name: str, substitutions: dict[str, str]) -> str:
+        """Registers ``statemachines/<name>.asl.json`` with its ``${...}`` substitutions."""
+        asl = (ROOT / "statemachines" / f"{name}.asl.json").read_text()
 
         def resolve(match: re.Match) -> str:
             name = match.group(1)
@@ -312,17 +389,18 @@ class LocalStack:
         definition = re.sub(r"\$\{(\w+)\}", resolve, asl)
         json.loads(definition)
         out = self.sfn().create_state_machine(
-            name=STATE_MACHINE, definition=definition, roleArn=f"arn:aws:iam::{ACCOUNT}:role/document-workflow",
-            type="STANDARD")
+            name=name, definition=definition, roleArn=f"arn:aws:iam::{ACCOUNT}:role/{name}", type="STANDARD")
         return out["stateMachineArn"]
 
     # ----- what AWS would do on its own (played here) ----------------------------------
 
     def upload_for_summary(self, key: str, body: bytes) -> dict:
         """Puts an object under ``incoming/`` and delivers the S3 ObjectCreated
-        notification to summarize-document as an asynchronous invocation, as S3 does."""
+        notification to summarize-document as an asynchronous invocation, as S3 does; with
+        the upload queue, S3 (moto) sends it to the queue by itself and this only puts."""
         event = self.put_for_summary(key, body)
-        self.deliver(event)
+        if not self.options.upload_queue:
+            self.deliver(event)
         return event
 
     def put_for_summary(self, key: str, body: bytes) -> dict:
@@ -339,7 +417,8 @@ class LocalStack:
         self._sequencer += 1
         event = s3_event(key, head["ETag"].strip('"'), head["ContentLength"], head.get("VersionId"),
                          f"{self._sequencer:018X}")
-        self.deliver(event)
+        if not self.options.upload_queue:  # with the queue, moto notified on the put
+            self.deliver(event)
         return event
 
     def deliver(self, event: dict) -> None:
@@ -348,6 +427,31 @@ class LocalStack:
         resp = self.lambda_().invoke(FunctionName=function_arn("summarize-document"), InvocationType="Event",
                                      Payload=json.dumps(event).encode())
         assert resp["StatusCode"] == 202, resp
+
+    def _create_upload_queue(self) -> None:
+        """The upload queue and its dead-letter queue, as the template declares them."""
+        opts = self.options
+        sqs = self.sqs()
+        self.dlq_url = sqs.create_queue(QueueName=UPLOAD_DLQ)["QueueUrl"]
+        redrive = {"deadLetterTargetArn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{UPLOAD_DLQ}",
+                   "maxReceiveCount": opts.max_receive_count}
+        self.queue_url = sqs.create_queue(QueueName=UPLOAD_QUEUE, Attributes={
+            "VisibilityTimeout": str(opts.visibility_timeout), "RedrivePolicy": json.dumps(redrive)})["QueueUrl"]
+
+    def queue_depth(self, url: str) -> int:
+        """Messages in the queue at ``url``, visible or in flight."""
+        attrs = self.sqs().get_queue_attributes(QueueUrl=url, AttributeNames=[
+            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        return sum(int(value) for value in attrs.values())
+
+    def wait_queue_empty(self, timeout: float = 900) -> None:
+        """Waits until the upload queue holds no message, visible or in flight (every
+        message deleted or moved to the dead-letter queue)."""
+        end = time.time() + timeout
+        while self.queue_depth(self.queue_url) > 0:
+            if time.time() > end:
+                raise TimeoutError(f"{UPLOAD_QUEUE} still holds messages after {timeout} s")
+            time.sleep(0.5)
 
     def upload_for_workflow(self, key: str, body: bytes) -> str:
         """Puts an object under ``workflow/`` and starts the state machine with the
@@ -368,6 +472,19 @@ class LocalStack:
         name = re.sub(r"[^A-Za-z0-9_-]", "-", key)[-60:] + f"-{time.time_ns() % 10**12}"
         return self.sfn().start_execution(stateMachineArn=self.state_machine_arn, name=name,
                                           input=json.dumps(event))["executionArn"]
+
+    def start_batch(self, prefix: str | None = None, manifest: str | None = None,
+                    name: str | None = None) -> str:
+        """Starts the batch workflow over the documents under ``prefix`` or named by the
+        ``manifest`` object (CSV with a ``key`` column, or a JSON array of ``{"key"}``), as
+        ``POST /batches`` or ``aws stepfunctions start-execution`` does; its report goes to
+        ``reports/batches/<name>.json``."""
+        if (prefix is None) == (manifest is None):
+            raise ValueError("give a prefix or a manifest")
+        source = {"prefix": prefix} if prefix is not None else {"manifest": manifest}
+        name = name or f"batch-{time.time_ns()}"
+        return self.sfn().start_execution(stateMachineArn=self.batch_state_machine_arn, name=name,
+                                          input=json.dumps(source))["executionArn"]
 
     def wait_execution(self, arn: str, timeout: float = 900) -> dict:
         end = time.time() + timeout

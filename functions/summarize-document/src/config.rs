@@ -46,6 +46,9 @@ pub struct Config {
     pub summary_length: Length,
     /// Layout of S3-triggered summaries.
     pub summary_format: Format,
+    /// The uploads queue's `maxReceiveCount`: a failure on this receive of a message also
+    /// writes the document's failure record before the message goes to the dead-letter queue.
+    pub upload_max_receives: u32,
 }
 
 impl Default for Config {
@@ -69,6 +72,7 @@ impl Default for Config {
             part_summary_tokens: plan.part_summary_tokens,
             summary_length: Length::default(),
             summary_format: Format::default(),
+            upload_max_receives: 5,
         }
     }
 }
@@ -93,7 +97,9 @@ impl Settings for Config {
             0,
             250,
         )?;
-        in_range("PART_SUMMARY_TOKENS", self.part_summary_tokens, 16, 2048)
+        in_range("PART_SUMMARY_TOKENS", self.part_summary_tokens, 16, 2048)?;
+        // SQS takes a maxReceiveCount of 1 to 1000.
+        in_range("UPLOAD_MAX_RECEIVES", self.upload_max_receives, 1, 1000)
     }
 }
 
@@ -169,6 +175,7 @@ mod tests {
             ("MAX_REQUEST_BYTES", "lots"),
             ("SUMMARY_CONCURRENCY", "0"),
             ("CHUNK_OVERLAP_PER_MILLE", "500"),
+            ("UPLOAD_MAX_RECEIVES", "0"),
         ] {
             assert_eq!(read([(name, value)]).unwrap_err().variable, name);
         }

@@ -1,9 +1,10 @@
-//! The summarize-document Lambda function: S3 uploads, Step Functions tasks and
+//! The summarize-document Lambda function: S3 uploads (queued in SQS), Step Functions tasks and
 //! `POST /summaries` in; summaries (map-reduce for long documents) out, as S3 records or
 //! JSON. `POST /uploads` hands out presigned upload URLs and `GET /documents/{key}` tells
 //! where an uploaded document stands. [`App`] is the function's table of handlers;
 //! `lambda_kit::run` serves it.
 
+pub mod batch;
 mod claims;
 pub mod config;
 pub mod direct_uploads;
@@ -138,6 +139,13 @@ impl Function for App {
         if stopped::is_status_change(&input) {
             return stopped::record_unfinished(self, input).await;
         }
+        if input
+            .get("action")
+            .and_then(Value::as_str)
+            .is_some_and(batch::is_batch_action)
+        {
+            return batch::run(self, from_json(input)?, deadline).await;
+        }
         if input.get("action").is_some() {
             let step: workflow::Step = serde_json::from_value(input)
                 .map_err(|e| TaskError::InvalidInput(format!("invalid workflow step: {e}")))?;
@@ -150,9 +158,9 @@ impl Function for App {
         &self,
         event: aws_lambda_events::s3::S3Event,
         deadline: Deadline,
-        request_id: Option<&str>,
+        delivery: &lambda_kit::Delivery,
     ) -> Result<Value, TaskError> {
-        let outcomes = uploads::handle_upload(self, event, deadline, request_id).await?;
+        let outcomes = uploads::handle_upload(self, event, deadline, delivery).await?;
         Ok(serde_json::json!({ "records": outcomes }))
     }
 }

@@ -52,6 +52,12 @@ impl Clients {
     pub fn lambda(&self) -> aws_sdk_lambda::Client {
         aws_sdk_lambda::Client::new(&self.sdk)
     }
+
+    /// The shared SDK configuration, for clients of services this crate does not name
+    /// (Step Functions for the jobs function's batches).
+    pub fn sdk(&self) -> &SdkConfig {
+        &self.sdk
+    }
 }
 
 /// Runs function `F`: reads every setting (a bad one fails the cold start with a message

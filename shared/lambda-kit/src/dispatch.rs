@@ -12,7 +12,7 @@ use crate::boundary::BoundarySettings;
 use crate::jobs::{self, JobStore};
 use crate::sync_budget::SyncRates;
 use crate::trigger::Trigger;
-use crate::{Function, TaskError, http, router};
+use crate::{Delivery, Function, TaskError, http, router, sqs};
 
 /// The time one invocation may take, and which invocation it is.
 #[derive(Debug, Clone)]
@@ -73,9 +73,9 @@ impl Invocation {
 }
 
 /// Handles one event of any trigger. HTTP API requests always get `Ok` with an HTTP
-/// response (errors as `{"error": {"type", "message"}}` with their status); S3 events and
-/// task input get the handler's result, or an `Err` whose `error_type` Step Functions
-/// `Retry`/`Catch` match.
+/// response (errors as `{"error": {"type", "message"}}` with their status); SQS batches get
+/// `{"batchItemFailures": [...]}` (see [`crate::sqs`]); S3 events and task input get the
+/// handler's result, or an `Err` whose `error_type` Step Functions `Retry`/`Catch` match.
 pub async fn handle<F: Function>(
     function: &F,
     event: Value,
@@ -110,9 +110,16 @@ pub(crate) async fn handle_with<F: Function>(
         }
         Trigger::S3(event) => match event {
             Ok(event) => {
-                let request_id = invocation.request_id.as_deref();
-                boxed(function.s3(event, invocation.deadline, request_id)).await
+                let delivery = Delivery {
+                    id: invocation.request_id.clone(),
+                    receive_count: None,
+                };
+                boxed(function.s3(event, invocation.deadline, &delivery)).await
             }
+            Err(e) => Err(e),
+        },
+        Trigger::Sqs(event) => match event {
+            Ok(event) => Ok(Box::pin(sqs::handle(function, event, invocation.deadline)).await),
             Err(e) => Err(e),
         },
         Trigger::Task(input) => match check_size(function, &input) {

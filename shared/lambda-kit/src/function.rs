@@ -10,7 +10,7 @@ use settings::{ConfigError, Settings};
 
 use crate::streaming::Events;
 use crate::sync_budget::Workload;
-use crate::{Clients, TaskError};
+use crate::{Clients, Delivery, TaskError};
 
 /// A Lambda function served by [`crate::run`]: the kit detects the trigger, routes HTTP
 /// requests, checks bodies, sets deadlines and maps errors; the function only does its task.
@@ -74,15 +74,18 @@ pub trait Function: Sized {
         deadline: Deadline,
     ) -> impl Future<Output = Result<Value, TaskError>>;
 
-    /// Handles an S3 notification (with the invocation's request id, which Lambda keeps
-    /// for the retries of an asynchronous invocation); by default S3 events are refused.
+    /// Handles an S3 notification, invoked directly or carried by an SQS message;
+    /// `delivery` says which (its id stays the same across redeliveries) and, from a
+    /// queue, how often it was received. `Err` means the notification must come back
+    /// (the invocation fails, or the message is a batch item failure). By default S3
+    /// events are refused.
     fn s3(
         &self,
         event: S3Event,
         deadline: Deadline,
-        request_id: Option<&str>,
+        delivery: &Delivery,
     ) -> impl Future<Output = Result<Value, TaskError>> {
-        let _ = (event, deadline, request_id);
+        let _ = (event, deadline, delivery);
         async {
             Err(TaskError::InvalidInput(format!(
                 "{} does not handle S3 events",

@@ -1,6 +1,6 @@
 //! The Lambda boundary every function shares: a function declares its settings, routes and
-//! handlers ([`Function`]) and [`run`] does the rest: trigger detection (HTTP API, S3, Step
-//! Functions task), HTTP route matching by route key, body checks (content type, size,
+//! handlers ([`Function`]) and [`run`] does the rest: trigger detection (HTTP API, S3, SQS
+//! batches of S3 notifications, Step Functions task), HTTP route matching by route key, body checks (content type, size,
 //! base64), per-trigger deadlines, error responses and `Diagnostic`s with stable names,
 //! JSON logs, and the SDK clients built once per cold start.
 //!
@@ -20,6 +20,7 @@
 mod bootstrap;
 pub mod boundary;
 pub mod deadline;
+mod delivery;
 mod dispatch;
 mod error;
 mod function;
@@ -27,12 +28,14 @@ mod http;
 pub mod jobs;
 pub mod logging;
 mod router;
+pub mod sqs;
 pub mod storage;
 pub mod streaming;
 pub mod sync_budget;
 mod trigger;
 
 pub use bootstrap::{Clients, run};
+pub use delivery::Delivery;
 pub use dispatch::{Invocation, handle};
 pub use error::TaskError;
 pub use function::{Function, Route, from_json, to_json};

@@ -1,10 +1,11 @@
-//! Telling apart the events one function receives: API Gateway, S3, or a plain task.
+//! Telling apart the events one function receives: API Gateway, S3, SQS, or a plain task.
 
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use aws_lambda_events::s3::S3Event;
 use serde_json::Value;
 
 use crate::TaskError;
+use crate::sqs::{SqsEvent, is_sqs};
 
 /// What invoked the function; an event of a known shape that does not parse carries the
 /// error, so that an HTTP caller still gets an HTTP answer.
@@ -14,6 +15,8 @@ pub(crate) enum Trigger {
     Http(Result<Box<ApiGatewayV2httpRequest>, TaskError>),
     /// An S3 notification with one or more records.
     S3(Result<S3Event, TaskError>),
+    /// An SQS batch (of S3 notifications) from an event source mapping.
+    Sqs(Result<SqsEvent, TaskError>),
     /// Anything else: a Step Functions task input or a direct invocation, as JSON.
     Task(Value),
 }
@@ -33,6 +36,9 @@ impl Trigger {
                 serde_json::from_value(event)
                     .map_err(|e| TaskError::InvalidInput(format!("malformed S3 event: {e}"))),
             );
+        }
+        if is_sqs(&event) {
+            return Self::Sqs(SqsEvent::parse(event));
         }
         Self::Task(event)
     }

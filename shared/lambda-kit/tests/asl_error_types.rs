@@ -45,8 +45,13 @@ const LAMBDA_ERRORS: &[&str] = &[
     "Lambda.Unknown",
 ];
 
-/// The action of the task that writes the failure record.
-const FAILURE_ACTION: &str = "write_failure";
+/// The actions of the tasks that write a failure record (the document workflow's, the
+/// batch workflow's per item).
+const FAILURE_ACTIONS: [&str; 2] = ["write_failure", "batch_failure"];
+
+/// Actions that touch no document and call no model (the batch report): they retry
+/// storage and Lambda errors, and failing for good fails the execution.
+const BOOKKEEPING_ACTIONS: [&str; 1] = ["batch_report"];
 
 /// Errors every task retries exactly once.
 const RETRIED_ONCE: [&str; 3] = ["DeadlineExceeded", "ModelError", "MalformedModelResponse"];
@@ -148,7 +153,17 @@ fn is_lambda_invoke(state: &Value) -> bool {
 }
 
 fn is_failure_recorder(state: &Value) -> bool {
-    state["Type"] == "Task" && state["Parameters"]["Payload"]["action"] == FAILURE_ACTION
+    state["Type"] == "Task"
+        && state["Parameters"]["Payload"]["action"]
+            .as_str()
+            .is_some_and(|a| FAILURE_ACTIONS.contains(&a))
+}
+
+fn is_bookkeeping(state: &Value) -> bool {
+    state["Type"] == "Task"
+        && state["Parameters"]["Payload"]["action"]
+            .as_str()
+            .is_some_and(|a| BOOKKEEPING_ACTIONS.contains(&a))
 }
 
 fn error_names<'a>(rules: &'a Value) -> impl Iterator<Item = (usize, &'a Value)> + 'a {
@@ -218,7 +233,7 @@ fn check_states(
             if !recorder_gives_up && !target.is_some_and(is_failure_recorder) {
                 problems.push(format!(
                     "{here}: Catch[{i}] goes to `{next}`, not to a task that writes the \
-                     failure record (action `{FAILURE_ACTION}`)"
+                     failure record (actions {FAILURE_ACTIONS:?})"
                 ));
             }
         }
@@ -231,7 +246,11 @@ fn check_states(
                             .is_some_and(|n| n.iter().any(|e| e == wanted))
                     })
                 };
-                if is_failure_recorder(state) {
+                if is_bookkeeping(state) {
+                    if !retried("StorageError") {
+                        problems.push(format!("{here}: does not retry StorageError"));
+                    }
+                } else if is_failure_recorder(state) {
                     if !retried("StorageError") {
                         problems.push(format!(
                             "{here}: the failure recorder does not retry StorageError"
