@@ -11,7 +11,11 @@
 //! - any other body: a failure, so it reaches the dead-letter queue after the queue's
 //!   receives; logged with its id and what is wrong, its content only at DEBUG;
 //! - a message not started because less than [`MESSAGE_START_RESERVE`] of the invocation
-//!   is left: a failure, untouched, received again after the visibility timeout.
+//!   is left: a failure, untouched.
+//!
+//! Failures come back after the queue's visibility timeout, or, when the function has a
+//! [`Requeue`](crate::sqs_retry::Requeue), sooner: failed messages after a bounded
+//! exponential backoff, unstarted ones at once (see [`crate::sqs_retry`]).
 //!
 //! Messages received most often go first, so that a message near its last receive is not
 //! the one left unstarted behind long documents.
@@ -24,6 +28,7 @@ use bedrock::Deadline;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::sqs_retry::{Return, Unfinished};
 use crate::{Delivery, Function, TaskError};
 
 /// A message is started only while at least this much of the invocation is left: about
@@ -44,6 +49,8 @@ pub(crate) struct SqsEvent {
 #[serde(rename_all = "camelCase")]
 struct Message {
     message_id: String,
+    #[serde(default)]
+    receipt_handle: Option<String>,
     #[serde(default)]
     body: Option<String>,
     #[serde(default)]
@@ -99,34 +106,56 @@ impl SqsEvent {
     }
 }
 
-/// Handles a batch; answers with the messages that must come back.
+/// Handles a batch; answers with the messages that must come back, after asking the
+/// queue to bring them back sooner when the function has a
+/// [`Requeue`](crate::sqs_retry::Requeue).
 pub(crate) async fn handle<F: Function>(
     function: &F,
     event: SqsEvent,
     deadline: Deadline,
 ) -> Value {
-    handle_within(function, event, deadline, MESSAGE_START_RESERVE).await
+    let unfinished = handle_within(function, event, deadline, MESSAGE_START_RESERVE).await;
+    if let Some(requeue) = function.requeue() {
+        requeue.apply(&unfinished, deadline).await;
+    }
+    answer(&unfinished)
 }
 
+/// The batch answer: the unfinished messages by id.
+fn answer(unfinished: &[Unfinished]) -> Value {
+    let failures: Vec<Value> = unfinished
+        .iter()
+        .map(|m| json!({"itemIdentifier": m.id}))
+        .collect();
+    json!({ "batchItemFailures": failures })
+}
+
+/// Handles the messages; returns those that must come back.
 async fn handle_within<F: Function>(
     function: &F,
     event: SqsEvent,
     deadline: Deadline,
     reserve: Duration,
-) -> Value {
+) -> Vec<Unfinished> {
     let mut messages = event.records;
     messages.sort_by_key(|m| Reverse(m.receive_count()));
     let mut failures = Vec::new();
     for message in messages {
         let receive_count = message.receive_count();
         let id = message.message_id.as_str();
+        let unfinished = |why| Unfinished {
+            id: message.message_id.clone(),
+            receipt_handle: message.receipt_handle.clone(),
+            receive_count,
+            why,
+        };
         if deadline.remaining() < reserve {
             tracing::warn!(
                 message_id = id,
                 receive_count,
                 "message not started: too little time left"
             );
-            failures.push(json!({"itemIdentifier": id}));
+            failures.push(unfinished(Return::NotStarted));
             continue;
         }
         let event = match body(&message) {
@@ -147,7 +176,7 @@ async fn handle_within<F: Function>(
                     body = message.body.as_deref(),
                     "rejected message body"
                 );
-                failures.push(json!({"itemIdentifier": id}));
+                failures.push(unfinished(Return::Failed));
                 continue;
             }
         };
@@ -160,11 +189,11 @@ async fn handle_within<F: Function>(
             Ok(_) => {}
             Err(e) => {
                 e.log();
-                failures.push(json!({"itemIdentifier": id}));
+                failures.push(unfinished(Return::Failed));
             }
         }
     }
-    json!({ "batchItemFailures": failures })
+    failures
 }
 
 /// Reads a message's body; the error says what is wrong without quoting it.
@@ -203,6 +232,7 @@ mod tests {
     use std::cell::RefCell;
 
     use super::*;
+    use crate::sqs_retry::{Requeue, RetryBackoff};
     use crate::{Clients, Route};
 
     /// Test double: records each delivery; a key containing `retry` fails, and handling
@@ -210,6 +240,7 @@ mod tests {
     struct Recorder {
         seen: RefCell<Vec<(String, Delivery)>>,
         work: Duration,
+        requeue: Option<Requeue>,
     }
 
     impl Function for Recorder {
@@ -224,6 +255,10 @@ mod tests {
 
         fn max_request_bytes(&self) -> usize {
             1024
+        }
+
+        fn requeue(&self) -> Option<&Requeue> {
+            self.requeue.as_ref()
         }
 
         async fn http(&self, (): (), _: Value, _: Deadline) -> Result<Value, TaskError> {
@@ -254,6 +289,7 @@ mod tests {
         Recorder {
             seen: RefCell::new(Vec::new()),
             work,
+            requeue: None,
         }
     }
 
@@ -267,7 +303,7 @@ mod tests {
     }
 
     fn message(id: &str, body: &str, receives: u32) -> Value {
-        json!({"messageId": id, "receiptHandle": "h", "body": body,
+        json!({"messageId": id, "receiptHandle": format!("h-{id}"), "body": body,
                "attributes": {"ApproximateReceiveCount": receives.to_string()},
                "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:1:q"})
     }
@@ -345,23 +381,65 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn messages_left_without_time_are_not_started_and_come_back() {
+    async fn messages_left_without_time_are_not_started_and_come_back_at_once() {
         // Each message takes 40 s; 100 s left and a 30 s reserve: two start, one does not.
         let f = recorder(Duration::from_secs(40));
-        let answer = handle_within(
+        let unfinished = handle_within(
             &f,
-            batch(
-                ["m1", "m2", "m3"]
-                    .into_iter()
-                    .map(|id| message(id, &notification(&format!("incoming/{id}")), 1))
-                    .collect(),
-            ),
+            batch(vec![
+                message("m1", &notification("incoming/retry-m1"), 3),
+                message("m2", &notification("incoming/m2"), 1),
+                message("m3", &notification("incoming/m3"), 1),
+            ]),
             Deadline::after(Duration::from_secs(100)),
             Duration::from_secs(30),
         )
         .await;
-        assert_eq!(failed(&answer), ["m3"]);
+        assert_eq!(failed(&answer(&unfinished)), ["m1", "m3"]);
         assert_eq!(f.seen.borrow().len(), 2);
+        // With a requeue: the failed message (third receive) backs off, the unstarted one
+        // is visible again at once.
+        let requeue = Requeue::new(
+            &testkit::sdk_config("http://127.0.0.1:9"),
+            "http://127.0.0.1:9/1/uploads",
+            RetryBackoff::new(10, 900),
+        );
+        let changes = requeue.changes(&unfinished, || 0.999_999);
+        let changes: Vec<(&str, &str, u32)> = changes
+            .iter()
+            .map(|c| (c.id.as_str(), c.receipt_handle.as_str(), c.seconds))
+            .collect();
+        assert_eq!(changes, [("m1", "h-m1", 40), ("m3", "h-m3", 0)]);
+    }
+
+    #[tokio::test]
+    async fn a_failed_visibility_change_leaves_the_answer_as_it_is() {
+        // Nothing listens on the queue's endpoint: the change fails, the batch does not.
+        let mut f = recorder(Duration::ZERO);
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let endpoint = format!("http://127.0.0.1:{port}");
+        f.requeue = Some(Requeue::new(
+            &testkit::sdk_config(&endpoint),
+            format!("{endpoint}/1/uploads"),
+            RetryBackoff::new(30, 900),
+        ));
+        let answer = handle(
+            &f,
+            batch(vec![
+                message("m1", &notification("incoming/retry.txt"), 1),
+                message("m2", &notification("incoming/a.txt"), 1),
+            ]),
+            long_deadline(),
+        )
+        .await;
+        assert_eq!(
+            answer,
+            json!({"batchItemFailures": [{"itemIdentifier": "m1"}]})
+        );
     }
 
     #[tokio::test]
