@@ -1,5 +1,6 @@
 //! Function settings, read once per cold start.
 
+use lambda_kit::sqs_retry::{RetryBackoff, check_backoff};
 use serde::{Deserialize, Serialize};
 use settings::{ConfigError, Settings, in_range};
 
@@ -49,6 +50,15 @@ pub struct Config {
     /// The uploads queue's `maxReceiveCount`: a failure on this receive of a message also
     /// writes the document's failure record before the message goes to the dead-letter queue.
     pub upload_max_receives: u32,
+    /// `UPLOAD_QUEUE_URL`: the uploads queue; with it, a failed upload message comes back
+    /// after a backoff and an unstarted one at once, instead of after the queue's
+    /// visibility timeout.
+    pub upload_queue_url: Option<String>,
+    /// Seconds a message that failed on its first receive stays away; doubled with each
+    /// further receive.
+    pub upload_retry_base_seconds: u32,
+    /// The most seconds a failed message stays away.
+    pub upload_retry_max_seconds: u32,
 }
 
 impl Default for Config {
@@ -73,6 +83,9 @@ impl Default for Config {
             summary_length: Length::default(),
             summary_format: Format::default(),
             upload_max_receives: 5,
+            upload_queue_url: None,
+            upload_retry_base_seconds: 30,
+            upload_retry_max_seconds: 900,
         }
     }
 }
@@ -99,11 +112,27 @@ impl Settings for Config {
         )?;
         in_range("PART_SUMMARY_TOKENS", self.part_summary_tokens, 16, 2048)?;
         // SQS takes a maxReceiveCount of 1 to 1000.
-        in_range("UPLOAD_MAX_RECEIVES", self.upload_max_receives, 1, 1000)
+        in_range("UPLOAD_MAX_RECEIVES", self.upload_max_receives, 1, 1000)?;
+        self.upload_retry_backoff().map(drop)
     }
 }
 
 impl Config {
+    /// The backoff of failed upload messages, checked.
+    pub fn upload_retry_backoff(&self) -> Result<RetryBackoff, ConfigError> {
+        check_backoff(
+            "UPLOAD_RETRY_BASE_SECONDS",
+            self.upload_retry_base_seconds,
+            "UPLOAD_RETRY_MAX_SECONDS",
+            self.upload_retry_max_seconds,
+        )
+    }
+
+    /// The uploads queue, if configured.
+    pub fn upload_queue_url(&self) -> Option<&str> {
+        self.upload_queue_url.as_deref().filter(|u| !u.is_empty())
+    }
+
     /// Map-reduce tuning.
     pub fn plan(&self) -> Plan {
         Plan {
@@ -168,6 +197,37 @@ mod tests {
     }
 
     #[test]
+    fn upload_retries() {
+        let c = read([]).unwrap();
+        assert_eq!(c.upload_queue_url(), None);
+        assert_eq!(
+            c.upload_retry_backoff().unwrap(),
+            RetryBackoff::new(30, 900)
+        );
+        let c = read([
+            (
+                "UPLOAD_QUEUE_URL",
+                "https://sqs.us-east-1.amazonaws.com/1/uploads",
+            ),
+            ("UPLOAD_RETRY_BASE_SECONDS", "2"),
+            ("UPLOAD_RETRY_MAX_SECONDS", "60"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.upload_queue_url(),
+            Some("https://sqs.us-east-1.amazonaws.com/1/uploads")
+        );
+        assert_eq!(c.upload_retry_backoff().unwrap().ceiling(10), 60);
+        // The base may not exceed the maximum.
+        let err = read([
+            ("UPLOAD_RETRY_BASE_SECONDS", "120"),
+            ("UPLOAD_RETRY_MAX_SECONDS", "60"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.variable, "UPLOAD_RETRY_BASE_SECONDS");
+    }
+
+    #[test]
     fn bad_values_name_the_variable() {
         for (name, value) in [
             ("SUMMARY_LENGTH", "huge"),
@@ -176,6 +236,8 @@ mod tests {
             ("SUMMARY_CONCURRENCY", "0"),
             ("CHUNK_OVERLAP_PER_MILLE", "500"),
             ("UPLOAD_MAX_RECEIVES", "0"),
+            ("UPLOAD_RETRY_BASE_SECONDS", "0"),
+            ("UPLOAD_RETRY_MAX_SECONDS", "43201"),
         ] {
             assert_eq!(read([(name, value)]).unwrap_err().variable, name);
         }
