@@ -3,6 +3,9 @@
 - At full load the planned lanes stay within both quotas (less the HTTP share) over a grid
   of quotas and document profiles, unless the plan warns that a cap sits at its minimum.
 - The binding limit is reported right for constructed cases.
+- HTTP requests get their own part concurrency, sized as a burst within the HTTP share.
+- A backlog that outlasts the upload queue's retention (template.yaml's, checked) warns.
+- The command line and the custom resource default to the planner's own defaults.
 - The custom resource handler answers Create/Update/Delete with SUCCESS and the caps, and
   bad properties with FAILED and a reason, PUT to a local HTTP server (never silence:
   CloudFormation waits an hour for a custom resource that does not answer).
@@ -62,6 +65,7 @@ class PlanTest(unittest.TestCase):
             result = plan(Quotas(tpm, 1_000_000))
             self.assertTrue(2 <= result.upload_consumers <= 1000)
             self.assertTrue(1 <= result.part_concurrency <= 32)
+            self.assertTrue(1 <= result.http_part_concurrency <= 32)
             self.assertTrue(1 <= result.workflow_map_concurrency <= 40)
             self.assertTrue(1 <= result.batch_concurrency <= 10_000)
 
@@ -98,7 +102,8 @@ class PlanTest(unittest.TestCase):
         for slots in (2, 4, 10, 32):
             for share in (0, 10, 50):
                 caps = planner.emulator_caps(slots=slots, call_seconds=1.0, tokens_per_minute=50_000_000,
-                                             requests_per_minute=None, http_share_percent=share)
+                                             requests_per_minute=None, http_share_percent=share,
+                                             sizes=((600, 75), (3_000, 20), (16_000, 5)))
                 with self.subTest(slots=slots, share=share):
                     self.assertEqual(caps["part_concurrency"], 1)
                     usable = max(2, int(slots * (100 - share) / 100))  # SQS's minimum is 2
@@ -106,6 +111,36 @@ class PlanTest(unittest.TestCase):
                     self.assertLessEqual(caps["batch_concurrency"], usable)
                     if usable > 2:
                         self.assertEqual(caps["binding"], planner.MODEL_SLOTS)
+
+    def test_http_parts_start_together_within_the_http_share(self):
+        full = planner.summary_call(Model(), planner.PROMPT_OVERHEAD_TOKENS + Model().part_tokens, Model().part_len)
+        for tpm in (600_000, 2_000_000, 6_000_000, 30_000_000):
+            for share in (0.1, 0.2, 0.5):
+                result = plan(Quotas(tpm, 1_600, share))
+                with self.subTest(tpm=tpm, share=share):
+                    n = result.http_part_concurrency
+                    if n > 1:  # 1 is the floor: one part at a time always runs
+                        self.assertLessEqual(n * full.reserved, tpm * share)
+                    if n < 32:
+                        self.assertGreater((n + 1) * full.reserved, tpm * share)
+        # At the default quota a full part reserves most of the HTTP share; raised, HTTP
+        # requests run more parts at once than a background lane's document.
+        self.assertEqual(plan().http_part_concurrency, 1)
+        raised = plan(Quotas(6_000_000))
+        self.assertGreater(raised.http_part_concurrency, raised.part_concurrency)
+        self.assertEqual(plan(Quotas(http_share=0)).http_part_concurrency, 1)
+        # The emulator's slots bound it too.
+        self.assertEqual(plan(Quotas(1e9, None, 0.2, max_concurrent_calls=10),
+                              model=Model(context_window=8192)).http_part_concurrency, 2)
+
+    def test_a_backlog_longer_than_the_queue_retention_warns(self):
+        per_hour = plan().uploads.documents_per_hour
+        days = planner.UPLOAD_QUEUE_RETENTION_S / 86400
+        inside = plan(profile=Profile(count=int(per_hour * 24 * days * 0.9)))
+        self.assertFalse([w for w in inside.warnings if "retention" in w])
+        beyond = plan(profile=Profile(count=int(per_hour * 24 * days * 1.1)))
+        self.assertEqual(len([w for w in beyond.warnings if "retention of 10 days" in w]), 1)
+        self.assertGreater(beyond.upload_drain_hours, 24 * days)
 
     def test_a_lane_without_share_gets_its_minimum_and_is_left_out(self):
         result = plan(lanes=Lanes(1, 0, 0))
@@ -120,6 +155,13 @@ class PlanTest(unittest.TestCase):
         self.assertGreater(parts, 1)
         self.assertEqual(work.calls, parts + 1)  # the parts and the final call
         self.assertEqual(planner.summarize_workload(model, 500, width=4).calls, 1)
+
+    def test_the_command_line_defaults_are_the_planners(self):
+        import plan as command
+
+        self.assertEqual(command.inputs(command.arguments([])), (Quotas(), Profile(), Model(), Lanes()))
+        text = command.report(plan(), command.arguments([]))
+        self.assertIn(f'"CapacityLaneShares={planner.DEFAULT_LANE_SHARES}"', text)
 
     def test_bad_inputs_are_plan_errors(self):
         for bad in (lambda: plan(Quotas(0)), lambda: plan(Quotas(http_share=1.5)),
@@ -186,6 +228,31 @@ class CustomResourceTest(unittest.TestCase):
         body = self.send(self.event("Delete", TokensPerMinuteQuota="nonsense"))
         self.assertEqual(body["Status"], "SUCCESS")
 
+    def test_defaults_are_the_planners(self):
+        quotas, profile, model, lanes = custom_resource.inputs(self.event("Create")["ResourceProperties"])
+        self.assertEqual((quotas, model, lanes), (Quotas(), Model(), Lanes()))
+        self.assertEqual(profile, Profile(count=0))
+
+    def test_warnings_are_logged_and_given_in_short(self):
+        warned = plan(Quotas(600_000, 1_600, 0.2), Profile(count=0)).warnings
+        self.assertTrue(warned)
+        Receiver.bodies.clear()
+        log = io.StringIO()
+        with contextlib.redirect_stdout(log):
+            custom_resource.handler(self.event("Create"), None)
+        body = Receiver.bodies[0]
+        self.assertEqual(body["Status"], "SUCCESS")
+        lines = [json.loads(line) for line in log.getvalue().splitlines()]
+        self.assertEqual([l["warning"] for l in lines if l.get("level") == "WARN"], list(warned))
+        self.assertTrue(warned[0].startswith(body["Data"]["Warnings"][:40]))
+        self.assertLessEqual(len(body["Data"]["Warnings"]), custom_resource.WARNINGS_CHARS)
+        self.assertIn("; warnings: ", body["Reason"])
+        # A plan without warnings says nothing more.
+        quiet = self.send(self.event("Create", TokensPerMinuteQuota="60000000", RequestsPerMinuteQuota="100000",
+                                     DocumentSizeMix="1000:100"))
+        self.assertEqual(quiet["Data"]["Warnings"], "")
+        self.assertNotIn("warnings", quiet["Reason"])
+
     def test_more_tokens_give_more_consumers(self):
         low = self.send(self.event("Create"))["Data"]
         high = self.send(self.event("Create", TokensPerMinuteQuota="60000000"))["Data"]
@@ -237,6 +304,36 @@ class TemplateTest(unittest.TestCase):
         self.assertEqual(params["DocumentSizeMix"]["Default"], planner.DEFAULT_SIZE_MIX)
         self.assertEqual(custom_resource.PROPERTIES["DocumentSizeMix"][0], planner.DEFAULT_SIZE_MIX)
         self.assertEqual(planner.parse_sizes(planner.DEFAULT_SIZE_MIX), planner.Profile().sizes)
+        self.assertEqual(params["CapacityLaneShares"]["Default"], planner.DEFAULT_LANE_SHARES)
+        self.assertEqual(planner.parse_shares(planner.DEFAULT_LANE_SHARES), Lanes())
+
+    def test_the_upload_queue_keeps_messages_as_long_as_the_planner_assumes(self):
+        queue = self.template["Resources"]["UploadsQueue"]["Properties"]
+        self.assertEqual(int(queue["MessageRetentionPeriod"]), planner.UPLOAD_QUEUE_RETENTION_S)
+
+    def test_cap_parameters_override_the_plan_and_default_to_it(self):
+        params, resources = self.template["Parameters"], self.template["Resources"]
+        conditions = self.template["Conditions"]
+
+        def derived(condition, parameter, attribute):
+            # 0 (the default) derives the cap; any other value is the cap, as before the plan.
+            self.assertEqual(params[parameter]["Default"], 0)
+            self.assertEqual(params[parameter]["MinValue"], 0)
+            self.assertEqual(conditions[condition], {"Fn::Equals": [{"Ref": parameter}, "0"]})
+            return {"Fn::If": [condition, {"Fn::GetAtt": ["CapacityPlan", attribute]}, {"Ref": parameter}]}
+
+        background = derived("DeriveSummaryConcurrency", "SummaryConcurrency", "PartConcurrency")
+        http = derived("DeriveSummaryConcurrency", "SummaryConcurrency", "HttpPartConcurrency")
+        buffered = resources["SummarizeDocumentFunction"]["Properties"]["Environment"]["Variables"]
+        self.assertEqual(buffered["SUMMARY_CONCURRENCY"], background)
+        self.assertEqual(buffered["HTTP_SUMMARY_CONCURRENCY"], http)
+        # The streaming function serves HTTP requests only.
+        stream = resources["SummarizeStreamFunction"]["Properties"]["Environment"]["Variables"]
+        self.assertEqual(stream["HTTP_SUMMARY_CONCURRENCY"], http)
+        self.assertNotIn("SUMMARY_CONCURRENCY", stream)
+        workflow = resources["DocumentWorkflow"]["Properties"]["DefinitionSubstitutions"]
+        self.assertEqual(workflow["MapMaxConcurrency"],
+                         derived("DeriveWorkflowMaxConcurrency", "WorkflowMaxConcurrency", "WorkflowMapConcurrency"))
 
     def test_the_function_runs_the_handler_with_logs_only(self):
         function = self.template["Resources"]["CapacityPlanFunction"]["Properties"]
@@ -246,8 +343,9 @@ class TemplateTest(unittest.TestCase):
         self.assertEqual(function.get("Tracing"), "PassThrough")
 
     def test_attributes_used_are_ones_the_handler_returns(self):
-        returned = set(custom_resource.attributes({"TokensPerMinuteQuota": "1", "RequestsPerMinuteQuota": "1",
-                                                   "HttpQuotaSharePercent": "0"}))
+        with contextlib.redirect_stdout(io.StringIO()):  # the plan's warnings
+            returned = set(custom_resource.attributes({"TokensPerMinuteQuota": "1", "RequestsPerMinuteQuota": "1",
+                                                       "HttpQuotaSharePercent": "0"}))
         used = set()
 
         def walk(node):
@@ -262,6 +360,7 @@ class TemplateTest(unittest.TestCase):
 
         walk(self.template["Resources"])
         self.assertIn("PartConcurrency", used)
+        self.assertIn("HttpPartConcurrency", used)
         self.assertIn("WorkflowMapConcurrency", used)
         self.assertEqual(sorted(used - returned), [])
 

@@ -2,10 +2,11 @@
 the quota parameters (CloudFormation has no arithmetic) with the planner.
 
 Create and Update compute the plan from the resource properties and answer SUCCESS with
-the attributes `UploadConsumers`, `PartConcurrency`, `WorkflowMapConcurrency`,
-`BatchConcurrency` (integers as strings) and the figures (`DocumentsPerHour`,
-`TokensPerMinuteAtFullLoad`, `RequestsPerMinuteAtFullLoad`, `BindingLimit`); bad
-properties answer FAILED with the reason. Delete always answers SUCCESS (nothing to
+the attributes `UploadConsumers`, `PartConcurrency`, `HttpPartConcurrency`,
+`WorkflowMapConcurrency`, `BatchConcurrency` (integers as strings) and the figures
+(`DocumentsPerHour`, `TokensPerMinuteAtFullLoad`, `RequestsPerMinuteAtFullLoad`,
+`BindingLimit`, `Warnings`: the plan's warnings in short, also appended to the Reason and
+logged whole); bad properties answer FAILED with the reason. Delete always answers SUCCESS (nothing to
 remove). The answer is PUT to the presigned `ResponseURL` with urllib: an unanswered
 custom resource holds the stack for an hour, so every path answers.
 """
@@ -15,21 +16,26 @@ from __future__ import annotations
 import json
 import urllib.request
 
-from planner import DEFAULT_SIZE_MIX, Lanes, Model, PlanError, Profile, Quotas, parse_shares, parse_sizes, plan
+from planner import (
+    DEFAULT_LANE_SHARES, DEFAULT_SIZE_MIX, Lanes, Model, PlanError, Profile, Quotas, parse_shares, parse_sizes, plan,
+)
 
-#: Property -> (default, parser): what the template passes (all strings in the event).
+#: Property -> (default, parser): what the template passes (all strings in the event); the
+#: optional ones default to the planner's own defaults.
 PROPERTIES = {
     "TokensPerMinuteQuota": (None, float),
     "RequestsPerMinuteQuota": (None, float),
     "HttpQuotaSharePercent": (None, float),
-    "LambdaConcurrencyQuota": ("1000", int),
-    "ContextWindow": ("131072", int),
+    "LambdaConcurrencyQuota": (str(Quotas().lambda_concurrency), int),
+    "ContextWindow": (str(Model().context_window), int),
     "DocumentSizeMix": (DEFAULT_SIZE_MIX, parse_sizes),
-    "CapacityLaneShares": ("45,45,10", parse_shares),
-    "ModelPromptTokensPerSecond": ("10000", float),
-    "ModelOutputTokensPerSecond": ("100", float),
-    "WorkflowTranslateSharePercent": ("0", float),
+    "CapacityLaneShares": (DEFAULT_LANE_SHARES, parse_shares),
+    "ModelPromptTokensPerSecond": (f"{Model().prompt_tokens_per_s:g}", float),
+    "ModelOutputTokensPerSecond": (f"{Model().output_tokens_per_s:g}", float),
+    "WorkflowTranslateSharePercent": (f"{Profile().translate_share * 100:g}", float),
 }
+#: Longest `Warnings` attribute and warning part of the Reason (CloudFormation shows both).
+WARNINGS_CHARS = 600
 #: Properties CloudFormation adds itself.
 IGNORED = {"ServiceToken", "ServiceTimeout"}
 #: Seconds to wait for the ResponseURL.
@@ -65,16 +71,26 @@ def inputs(properties: dict) -> tuple[Quotas, Profile, Model, Lanes]:
 
 
 def attributes(properties: dict) -> dict[str, str]:
-    """The resource's attributes for `properties`."""
+    """The resource's attributes for `properties`; logs each of the plan's warnings whole
+    (the `Warnings` attribute and the Reason carry a short form)."""
     result = plan(*inputs(properties))
+    for warning in result.warnings:
+        print(json.dumps({"level": "WARN", "warning": warning}))
     data = {name: str(value) for name, value in result.caps().items()}
     data.update(
         DocumentsPerHour=str(round(result.uploads.documents_per_hour)),
         TokensPerMinuteAtFullLoad=str(round(result.tokens_per_minute)),
         RequestsPerMinuteAtFullLoad=str(round(result.requests_per_minute)),
         BindingLimit=result.binding,
+        Warnings=short_warnings(result.warnings),
     )
     return data
+
+
+def short_warnings(warnings: tuple[str, ...]) -> str:
+    """The plan's warnings in one line of at most WARNINGS_CHARS ("" without any)."""
+    text = " | ".join(warnings)
+    return text if len(text) <= WARNINGS_CHARS else text[:WARNINGS_CHARS - 3] + "..."
 
 
 def answer(event: dict) -> dict:
@@ -85,7 +101,9 @@ def answer(event: dict) -> dict:
         if kind in ("Create", "Update"):
             data = attributes(event.get("ResourceProperties") or {})
             reason = f"caps {data['UploadConsumers']}/{data['PartConcurrency']}/" \
-                     f"{data['WorkflowMapConcurrency']}/{data['BatchConcurrency']}"
+                     f"{data['HttpPartConcurrency']}/{data['WorkflowMapConcurrency']}/{data['BatchConcurrency']}"
+            if data["Warnings"]:
+                reason += f"; warnings: {data['Warnings']}"
         elif kind != "Delete":
             status, reason = "FAILED", f"unknown RequestType {kind!r}"
     except PlanError as e:

@@ -18,8 +18,12 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from planner import (  # noqa: E402  (the folder is not a package on sys.path otherwise)
-    DEFAULT_SIZE_MIX, Model, PlanError, Profile, Quotas, parse_shares, parse_sizes, plan, sizes_of_files,
+    DEFAULT_LANE_SHARES, DEFAULT_SIZE_MIX, Model, PlanError, Profile, Quotas, parse_shares, parse_sizes, plan,
+    sizes_of_files,
 )
+
+#: The planner's defaults, which the options' defaults are.
+QUOTAS, MODEL, PROFILE = Quotas(), Model(), Profile()
 
 #: The local emulator's defaults: SmolLM2-135M's 8,192-token window, about 100 generated
 #: tokens/s per call and fast prefill on a small model, no requests-per-minute quota.
@@ -31,33 +35,40 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     q = p.add_argument_group("limits")
-    q.add_argument("--tokens-per-minute", type=float, default=600_000, help="Bedrock token quota")
+    q.add_argument("--tokens-per-minute", type=float, default=QUOTAS.tokens_per_minute, help="Bedrock token quota")
     q.add_argument("--requests-per-minute", type=float, default=None,
-                   help="Bedrock request quota (default 1600; none with --emulator)")
-    q.add_argument("--http-share", type=float, default=20, help="percent kept for the HTTP routes")
-    q.add_argument("--lambda-concurrency", type=int, default=1000, help="account concurrent executions")
+                   help=f"Bedrock request quota (default {QUOTAS.requests_per_minute:g}; none with --emulator)")
+    q.add_argument("--http-share", type=float, default=round(QUOTAS.http_share * 100, 6),
+                   help="percent kept for the HTTP routes")
+    q.add_argument("--lambda-concurrency", type=int, default=QUOTAS.lambda_concurrency,
+                   help="account concurrent executions")
     q.add_argument("--max-concurrent-calls", type=int, default=None,
                    help="calls the model serves at once (the emulator's generation slots)")
     d = p.add_argument_group("documents")
-    d.add_argument("--count", type=int, default=10_000, help="documents in the backlog")
+    d.add_argument("--count", type=int, default=PROFILE.count, help="documents in the backlog")
     d.add_argument("--sizes", default=DEFAULT_SIZE_MIX,
                    help="size classes as tokens:percent (tokens ~ bytes/4 for English-like text)")
     d.add_argument("--sample", nargs="+", metavar="PATH",
                    help="files or folders whose sizes make the profile (bytes/4 = tokens)")
-    d.add_argument("--translate-share", type=float, default=0,
+    d.add_argument("--translate-share", type=float, default=round(PROFILE.translate_share * 100, 6),
                    help="percent of workflow documents needing translation")
     m = p.add_argument_group("model")
-    m.add_argument("--context-window", type=int, default=None, help="tokens (default 131072; 8192 with --emulator)")
-    m.add_argument("--prompt-tokens-per-second", type=float, default=None, help="prefill rate (default 10000)")
-    m.add_argument("--output-tokens-per-second", type=float, default=None, help="generation rate per call (default 100)")
-    m.add_argument("--call-overhead-ms", type=float, default=None, help="per-call overhead (default 300)")
-    m.add_argument("--output-fill", type=float, default=0.6, help="share of max_gen_len a summary generates")
-    m.add_argument("--estimate-ratio", type=float, default=1.6,
+    m.add_argument("--context-window", type=int, default=None,
+                   help=f"tokens (default {MODEL.context_window}; {EMULATOR['context_window']} with --emulator)")
+    m.add_argument("--prompt-tokens-per-second", type=float, default=None,
+                   help=f"prefill rate (default {MODEL.prompt_tokens_per_s:g})")
+    m.add_argument("--output-tokens-per-second", type=float, default=None,
+                   help=f"generation rate per call (default {MODEL.output_tokens_per_s:g})")
+    m.add_argument("--call-overhead-ms", type=float, default=None,
+                   help=f"per-call overhead (default {MODEL.call_overhead_s * 1000:g})")
+    m.add_argument("--output-fill", type=float, default=MODEL.output_fill,
+                   help="share of max_gen_len a summary generates")
+    m.add_argument("--estimate-ratio", type=float, default=MODEL.estimate_ratio,
                    help="the code's estimated tokens per real token (English: 1.6)")
-    m.add_argument("--summary-length", choices=["short", "medium", "long"], default="medium")
-    m.add_argument("--part-summary-tokens", type=int, default=384, help="PART_SUMMARY_TOKENS")
+    m.add_argument("--summary-length", choices=["short", "medium", "long"], default=MODEL.summary_length)
+    m.add_argument("--part-summary-tokens", type=int, default=MODEL.part_summary_tokens, help="PART_SUMMARY_TOKENS")
     lanes = p.add_argument_group("lanes")
-    lanes.add_argument("--lanes", default="45,45,10", help="percent of the rest for uploads,batch,workflow")
+    lanes.add_argument("--lanes", default=DEFAULT_LANE_SHARES, help="percent of the rest for uploads,batch,workflow")
     p.add_argument("--emulator", action="store_true", help="plan for the local Bedrock emulator")
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
     return p.parse_args(argv)
@@ -67,7 +78,7 @@ def inputs(args: argparse.Namespace) -> tuple[Quotas, Profile, Model, Lanes]:
     """The planner's inputs from the command line."""
     preset = EMULATOR if args.emulator else {}
     rpm = args.requests_per_minute if args.requests_per_minute is not None else (
-        None if args.emulator else 1600)
+        None if args.emulator else QUOTAS.requests_per_minute)
     quotas = Quotas(tokens_per_minute=args.tokens_per_minute, requests_per_minute=rpm,
                     http_share=args.http_share / 100, lambda_concurrency=args.lambda_concurrency,
                     max_concurrent_calls=args.max_concurrent_calls)
@@ -79,10 +90,11 @@ def inputs(args: argparse.Namespace) -> tuple[Quotas, Profile, Model, Lanes]:
 
     overhead_ms = args.call_overhead_ms
     model = Model(
-        context_window=pick(args.context_window, "context_window", 131_072),
-        call_overhead_s=overhead_ms / 1000 if overhead_ms is not None else preset.get("call_overhead_s", 0.3),
-        prompt_tokens_per_s=pick(args.prompt_tokens_per_second, "prompt_tokens_per_s", 10_000),
-        output_tokens_per_s=pick(args.output_tokens_per_second, "output_tokens_per_s", 100),
+        context_window=pick(args.context_window, "context_window", MODEL.context_window),
+        call_overhead_s=overhead_ms / 1000 if overhead_ms is not None else preset.get(
+            "call_overhead_s", MODEL.call_overhead_s),
+        prompt_tokens_per_s=pick(args.prompt_tokens_per_second, "prompt_tokens_per_s", MODEL.prompt_tokens_per_s),
+        output_tokens_per_s=pick(args.output_tokens_per_second, "output_tokens_per_s", MODEL.output_tokens_per_s),
         output_fill=args.output_fill, estimate_ratio=args.estimate_ratio,
         summary_length=args.summary_length, part_summary_tokens=args.part_summary_tokens)
     return quotas, profile, model, parse_shares(args.lanes)
@@ -93,7 +105,7 @@ def overrides(args: argparse.Namespace) -> str:
     sizes = args.sizes if not args.sample else ",".join(
         f"{t}:{w:g}" for t, w in sizes_of_files(args.sample))
     pairs = [("TokensPerMinuteQuota", f"{args.tokens_per_minute:.0f}"),
-             ("RequestsPerMinuteQuota", f"{args.requests_per_minute or 1600:.0f}"),
+             ("RequestsPerMinuteQuota", f"{args.requests_per_minute or QUOTAS.requests_per_minute:.0f}"),
              ("HttpQuotaSharePercent", f"{args.http_share:g}"),
              ("LambdaConcurrencyQuota", str(args.lambda_concurrency)),
              ("DocumentSizeMix", sizes),

@@ -32,7 +32,7 @@ The model (docs/capacity.md explains it with figures):
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, astuple, dataclass, field
 
 # ---------------------------------------------------------------- the code's numbers
 
@@ -67,6 +67,9 @@ CLASSIFY_ANSWER_TOKENS = 130
 #: (MaxConcurrency 1-40 as before), SQS ScalingConfig.MaximumConcurrency (2-1000) and the
 #: Distributed Map (MaxConcurrency up to 10,000 child executions).
 PART_CONCURRENCY_RANGE = (1, 32)
+#: The upload queue's MessageRetentionPeriod in template.yaml (10 days; a test checks that
+#: they match): a backlog that takes longer to drain loses its oldest notifications.
+UPLOAD_QUEUE_RETENTION_S = 10 * 24 * 3600
 WORKFLOW_MAP_RANGE = (1, 40)
 UPLOAD_CONSUMERS_RANGE = (2, 1000)
 BATCH_CONCURRENCY_RANGE = (1, 10_000)
@@ -213,10 +216,12 @@ class Profile:
 
 @dataclass(frozen=True)
 class Lanes:
-    """How the non-HTTP share of every limit is split."""
+    """How the non-HTTP share of every limit is split. Uploads are the common path, so
+    they get most of it: a backlog drains through one lane at a time, and the other lanes'
+    shares sit unused meanwhile (docs/capacity.md)."""
 
-    uploads: float = 0.45
-    batch: float = 0.45
+    uploads: float = 0.70
+    batch: float = 0.20
     #: A lane with share 0 is planned as off: its cap is its minimum, left out of the totals
     #: (e.g. a load test of the upload queue alone: 1, 0, 0).
     workflow: float = 0.10
@@ -438,8 +443,12 @@ class Plan:
 
     #: SQS event source ScalingConfig.MaximumConcurrency of the upload queue.
     upload_consumers: int
-    #: SUMMARY_CONCURRENCY: parts of one document summarized at once.
+    #: SUMMARY_CONCURRENCY: parts of one document summarized at once (upload queue,
+    #: batch workflow).
     part_concurrency: int
+    #: HTTP_SUMMARY_CONCURRENCY: parts of one HTTP request (`POST /summaries`, its jobs,
+    #: the stream) summarized at once.
+    http_part_concurrency: int
     #: The document workflow's Map MaxConcurrency.
     workflow_map_concurrency: int
     #: The batch workflow's Distributed Map MaxConcurrency.
@@ -466,6 +475,7 @@ class Plan:
         return {
             "UploadConsumers": self.upload_consumers,
             "PartConcurrency": self.part_concurrency,
+            "HttpPartConcurrency": self.http_part_concurrency,
             "WorkflowMapConcurrency": self.workflow_map_concurrency,
             "BatchConcurrency": self.batch_concurrency,
         }
@@ -511,6 +521,7 @@ def plan(quotas: Quotas = Quotas(), profile: Profile = Profile(), model: Model =
         # asking for more slots than there are.
         part_concurrency = 1
     map_concurrency, _ = widest(full_part, model, budget(lanes.workflow), 1, WORKFLOW_MAP_RANGE, 1)
+    http_part_concurrency = http_parts(full_part, quotas)
 
     classes = profile.classes()
     summarize_mix = Mix.of([(summarize_workload(model, t, part_concurrency), p) for t, p in classes], model)
@@ -536,9 +547,17 @@ def plan(quotas: Quotas = Quotas(), profile: Profile = Profile(), model: Model =
                 f"{lane.name}: a run of the profile's most token-hungry documents would reserve "
                 f"{lane.worst_tokens_per_minute:,.0f} tokens/min, above the lane's share; "
                 "Bedrock throttles it and the calls retry with backoff")
+    upload_drain = drain_hours(profile.count, uploads.documents_per_hour)
+    if lanes.uploads > 0 and upload_drain * 3600 > UPLOAD_QUEUE_RETENTION_S:
+        warnings.append(
+            f"uploads: {profile.count:,} documents take {upload_drain:,.0f} h through the upload "
+            f"queue, longer than its retention of {UPLOAD_QUEUE_RETENTION_S // 86400} days: SQS "
+            "deletes the oldest notifications unprocessed; raise the quotas or the lane's share, "
+            "or send the backlog through the batch workflow")
     return Plan(
         upload_consumers=uploads.documents,
         part_concurrency=part_concurrency,
+        http_part_concurrency=http_part_concurrency,
         workflow_map_concurrency=map_concurrency,
         batch_concurrency=batch.documents,
         uploads=uploads,
@@ -551,7 +570,7 @@ def plan(quotas: Quotas = Quotas(), profile: Profile = Profile(), model: Model =
         request_budget=None if quotas.requests_per_minute is None else quotas.requests_per_minute * usable,
         lambda_budget=quotas.lambda_concurrency * usable,
         binding=max(use, key=use.get),
-        upload_drain_hours=drain_hours(profile.count, uploads.documents_per_hour),
+        upload_drain_hours=upload_drain,
         batch_drain_hours=drain_hours(profile.count, batch.documents_per_hour),
         warnings=tuple(warnings),
     )
@@ -567,6 +586,20 @@ def widest(call: Call, model: Model, limits: dict[str, float], documents: int,
     room = {k: limits[k] / (per_slot[k] * documents) for k in limits if per_slot[k] > 0}
     binding = min(room, key=room.get)
     return clamp(whole(room[binding]), bounds, binding)
+
+
+def http_parts(call: Call, quotas: Quotas) -> int:
+    """The most copies of `call` (a full-size part) one HTTP request may start at once
+    within the HTTP share. A request is a burst (API Gateway ends it after 30 s), not a
+    lane at full load: its parts start together, so their reservations land in the same
+    minute and must fit the share's tokens and requests per minute (and its model slots)."""
+    share = quotas.http_share
+    room = [quotas.tokens_per_minute * share / call.reserved]
+    if quotas.requests_per_minute is not None:
+        room.append(quotas.requests_per_minute * share)
+    if quotas.max_concurrent_calls is not None:
+        room.append(quotas.max_concurrent_calls * share)
+    return clamp(whole(min(room)), PART_CONCURRENCY_RANGE, "")[0]
 
 
 def whole(value: float) -> int:
@@ -640,17 +673,18 @@ def workflow_lane(model: Model, profile: Profile, share: float, width: int,
 
 
 def emulator_caps(slots: int, call_seconds: float, tokens_per_minute: float,
-                  requests_per_minute: float | None, http_share_percent: float,
-                  sizes: tuple[tuple[int, float], ...] = ((600, 75), (3_000, 20), (16_000, 5)),
+                  requests_per_minute: float | None, http_share_percent: float, *,
+                  sizes: tuple[tuple[int, float], ...],
                   context_window: int = 8192, lambda_concurrency: int = 1000) -> dict:
     """The caps for a load test against the local emulator: `slots` concurrent generations
     of `call_seconds` each (a scripted call takes that long whatever its tokens), a
-    per-minute token and request budget, `http_share_percent` kept for the HTTP routes.
+    per-minute token and request budget, `http_share_percent` kept for the HTTP routes,
+    documents of the load test's own `sizes` (real tokens, weight).
     Each lane is planned as if it ran alone with all of the non-HTTP share (the load test
     drains the upload queue and the batch workflow one after the other).
 
-    Returns `upload_consumers`, `part_concurrency`, `workflow_map_concurrency`,
-    `batch_concurrency` and `binding` (of the upload lane)."""
+    Returns `upload_consumers`, `part_concurrency`, `http_part_concurrency`,
+    `workflow_map_concurrency`, `batch_concurrency` and `binding` (of the upload lane)."""
     quotas = Quotas(tokens_per_minute, requests_per_minute, http_share_percent / 100,
                     lambda_concurrency, slots)
     model = Model(context_window=context_window, call_overhead_s=call_seconds,
@@ -662,6 +696,7 @@ def emulator_caps(slots: int, call_seconds: float, tokens_per_minute: float,
     return {
         "upload_consumers": uploads.upload_consumers,
         "part_concurrency": uploads.part_concurrency,
+        "http_part_concurrency": uploads.http_part_concurrency,
         "workflow_map_concurrency": workflow.workflow_map_concurrency,
         "batch_concurrency": batch.batch_concurrency,
         "binding": uploads.uploads.binding,
@@ -679,6 +714,8 @@ def drain_hours(count: int, per_hour: float) -> float:
 #: The default size mix as the template's DocumentSizeMix and the command line write it:
 #: mostly emails and tickets, a quarter reports of ~30 KB, a few long documents of ~160 KB.
 DEFAULT_SIZE_MIX = ",".join(f"{tokens}:{weight:g}" for tokens, weight in Profile.sizes)
+#: The default lane shares as the template's CapacityLaneShares and `--lanes` write them.
+DEFAULT_LANE_SHARES = ",".join(f"{share * 100:g}" for share in astuple(Lanes()))
 
 
 def parse_sizes(text: str) -> tuple[tuple[int, float], ...]:
