@@ -48,9 +48,10 @@ PART_MARGIN_TOKENS = 16
 #: Estimated tokens per part summary in a combination prompt beyond the summary itself
 #: (`summarize::workload` counts `part_len + 8`).
 SUMMARY_SEPARATOR_TOKENS = 8
-#: Translation: source tokens per chunk are at most `max_gen_len / OUTPUT_EXPANSION`
-#: (functions/translate/src/translation.rs) and each call reserves `max_gen_len`.
-TRANSLATE_OUTPUT_EXPANSION = 2
+#: Translation: source tokens per chunk are at most `max_gen_len` / the target's expansion,
+#: in hundredths (functions/translate/src/expansion.rs: 135 into the working language's
+#: Latin script, 200 into Hindi or Thai), and each call reserves `max_gen_len`.
+TRANSLATE_EXPANSION_PERCENT = 135
 #: Estimated tokens of the translation instructions (no glossary).
 TRANSLATE_OVERHEAD_TOKENS = 200
 #: Real tokens a translation generates per real source token (Latin-script targets;
@@ -358,7 +359,7 @@ def summarize_workload(model: Model, tokens: float, width: int) -> Workload:
 
 def translate_stage(model: Model, tokens: float) -> Stage:
     """The translation of `tokens` real tokens into the working language."""
-    chunk = model.translate_max_gen_len // TRANSLATE_OUTPUT_EXPANSION  # estimated tokens
+    chunk = model.translate_max_gen_len * 100 // TRANSLATE_EXPANSION_PERCENT  # estimated tokens
     estimate = tokens * model.estimate_ratio
     calls = []
     for i in range(max(1, math.ceil(estimate / chunk))):
