@@ -2,13 +2,17 @@
 //! over an S3 prefix or a manifest runs [`Step::BatchItem`] per document, which is the
 //! upload path's per-document logic ([`uploads::process`]: version check, claim, summary
 //! or failure record), so a document already done is not paid for twice. Each item also
-//! writes its line to `batches/<batch>/items/<key>.json`; [`Step::BatchReport`] gathers
-//! those lines into `reports/batches/<batch>.json`.
+//! writes its line to `batches/<batch>/items/<key>.json` (first a `started` line, before
+//! any model call, then the final one); [`Step::BatchReport`] gathers those lines into a
+//! summary, `reports/batches/<batch>.json`, and the per-document lines,
+//! `reports/batches/<batch>.items.jsonl`.
 //!
 //! An item whose error is not final fails its task, so the Map's `Retry` tries it again;
 //! when the retries are spent its `Catch` runs [`Step::BatchFailure`], which writes the
 //! failure record. A failure record of a type that is not final does not settle the
-//! document: the next batch tries it again.
+//! document: the next batch tries it again. An item that ended without its final line
+//! (not even its failure record could be written, or its function died) still has its
+//! `started` line, which the report counts as failed (`BatchItemFailed`).
 
 use std::collections::BTreeMap;
 use std::time::{Instant, SystemTime};
@@ -18,7 +22,7 @@ use aws_sdk_s3::primitives::{DateTime, DateTimeFormat};
 use bedrock::Deadline;
 use futures::{StreamExt, TryStreamExt, stream};
 use lambda_kit::TaskError;
-use lambda_kit::storage::{get_json_if_exists, put_json};
+use lambda_kit::storage::{Precondition, get_json_if_exists, put_json, put_json_if};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -33,9 +37,14 @@ pub fn batch_prefix(batch: &str) -> String {
     format!("batches/{batch}/")
 }
 
-/// Where a batch's report goes.
+/// Where a batch's report (the summary) goes.
 pub fn report_key(batch: &str) -> String {
     format!("reports/batches/{batch}.json")
+}
+
+/// Where a batch's per-document lines go (JSON Lines, by key).
+pub fn items_key(batch: &str) -> String {
+    format!("reports/batches/{batch}.items.jsonl")
 }
 
 /// Where one document's line of a batch goes.
@@ -44,7 +53,10 @@ pub fn item_key(batch: &str, key: &str) -> String {
 }
 
 /// Item lines read at once by the report.
-const REPORT_READS: usize = 16;
+const REPORT_READS: usize = 32;
+/// The error type the report gives an item that ended without its final line (the ASL's
+/// `*ItemFailed` states fail with it).
+const ITEM_FAILED: &str = "BatchItemFailed";
 /// The largest record or item line read back.
 const MAX_LINE_BYTES: u64 = 4 * 1024 * 1024;
 
@@ -78,6 +90,9 @@ pub enum Step {
         key: String,
         /// The batch.
         batch: String,
+        /// The item's index in the Map.
+        #[serde(default)]
+        index: Option<u64>,
         /// `{"Error", "Cause"}` from the Catch.
         error: Value,
     },
@@ -93,12 +108,15 @@ pub enum Step {
         /// When the execution started (`$$.Execution.StartTime`, ISO 8601).
         #[serde(default)]
         started_at: Option<String>,
-        /// What the batch ran over: `{"prefix"}` or `{"manifest"}`.
+        /// The execution's input: `{"prefix"}` or `{"manifest"}` (other fields, such as
+        /// who requested the batch, are left out of the report).
         #[serde(default)]
         source: Value,
-        /// The Map's `ResultWriter` output (`MapRunArn`, `ResultWriterDetails`).
+        /// The state after the Map: `results` (the `ResultWriter` output: `MapRunArn`,
+        /// `ResultWriterDetails`) when it ended, `map_error` (`{Error, Cause}`) when its
+        /// `Catch` caught a failure of the Map itself.
         #[serde(default)]
-        results: Value,
+        outcome: Value,
     },
 }
 
@@ -119,8 +137,12 @@ pub enum ItemStatus {
     /// Not a document the upload path takes (outside the input prefix, own output), or a
     /// folder marker (a key ending in `/`).
     Ignored,
-    /// No such object (a manifest naming a missing key).
+    /// No such object (a manifest naming a missing key, or deleted before its failure
+    /// record was written).
     Missing,
+    /// Being processed: the line an item writes before its work. Left at the end, the item
+    /// failed without a line of its own; the report counts it as failed.
+    Started,
 }
 
 /// Tokens and calls spent on one document, or on a batch.
@@ -160,6 +182,9 @@ pub struct ItemLine {
     pub usage: Spent,
     /// Time spent on the item, in milliseconds.
     pub elapsed_ms: u64,
+    /// The item's index in the Map (its position in the listing or manifest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<u64>,
 }
 
 /// Counts of a batch's documents by how they ended.
@@ -184,12 +209,15 @@ impl Counts {
             ItemStatus::Superseded => &mut self.superseded,
             ItemStatus::Ignored => &mut self.ignored,
             ItemStatus::Missing => &mut self.missing,
+            // The report turns a `started` line into a failure first.
+            ItemStatus::Started => &mut self.failed,
         };
         *slot += 1;
     }
 }
 
-/// The batch report, `reports/batches/<batch>.json`.
+/// The batch report's summary, `reports/batches/<batch>.json` (small whatever the batch's
+/// size: the per-document lines are in `reports/batches/<batch>.items.jsonl`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
     pub batch: String,
@@ -200,17 +228,23 @@ pub struct Report {
     pub finished_at: String,
     /// From the execution's start to the report.
     pub elapsed_ms: Option<u64>,
-    /// Documents in the batch (item lines).
+    /// Documents in the batch: one per item line (a key named twice in a manifest has one).
     pub documents: usize,
+    /// The Map's items as far as the lines tell: the highest item index seen plus one (a
+    /// lower bound: an item that failed before it wrote any line is not seen unless a
+    /// later item is). More than `documents` means items without a line of their own.
+    pub map_items: u64,
     pub counts: Counts,
     /// Failures by error type.
     pub failures: BTreeMap<String, usize>,
     /// What the batch spent on model calls.
     pub usage: Spent,
-    /// Where the item lines and the Map's `ResultWriter` output are.
+    /// Where the per-document lines, the item lines and the Map's `ResultWriter` output are.
     pub results: Value,
-    /// One line per document, by key.
-    pub items: Vec<ItemLine>,
+    /// The Map's own failure (`{"type", "message"}`), when it failed as a whole (an
+    /// unreadable manifest, too many failed items): the counts then cover the items that
+    /// ran before it stopped.
+    pub error: Option<Value>,
 }
 
 /// Runs one batch task.
@@ -222,7 +256,7 @@ pub async fn run(app: &App, step: Step, deadline: Deadline) -> Result<Value, Tas
             batch,
             index,
         } => {
-            let line = item(app, &bucket, &key, &format!("{batch}#{index}"), deadline).await?;
+            let line = item(app, &bucket, &key, &batch, index, deadline).await?;
             put_json(&app.s3, &bucket, &item_key(&batch, &key), &line).await?;
             lambda_kit::to_json(&line)
         }
@@ -230,9 +264,10 @@ pub async fn run(app: &App, step: Step, deadline: Deadline) -> Result<Value, Tas
             bucket,
             key,
             batch,
+            index,
             error,
         } => {
-            let line = record_failure(app, &bucket, &key, &batch, &error).await?;
+            let line = record_failure(app, &bucket, &key, &batch, index, &error).await?;
             put_json(&app.s3, &bucket, &item_key(&batch, &key), &line).await?;
             lambda_kit::to_json(&line)
         }
@@ -242,13 +277,17 @@ pub async fn run(app: &App, step: Step, deadline: Deadline) -> Result<Value, Tas
             execution,
             started_at,
             source,
-            results,
+            outcome,
         } => {
-            let report =
-                report(app, &bucket, &batch, execution, started_at, source, results).await?;
+            let (report, items) = report(
+                app, &bucket, &batch, execution, started_at, &source, &outcome,
+            )
+            .await?;
+            put_jsonl(&app.s3, &bucket, &items_key(&batch), items).await?;
             put_json(&app.s3, &bucket, &report_key(&batch), &report).await?;
             Ok(json!({
                 "report_key": report_key(&batch),
+                "items_key": items_key(&batch),
                 "documents": report.documents,
                 "counts": report.counts,
                 "failures": report.failures,
@@ -263,7 +302,8 @@ async fn item(
     app: &App,
     bucket: &str,
     key: &str,
-    holder: &str,
+    batch: &str,
+    index: u64,
     deadline: Deadline,
 ) -> Result<ItemLine, TaskError> {
     let started = Instant::now();
@@ -274,6 +314,7 @@ async fn item(
         error_type: None,
         usage,
         elapsed_ms: crate::document::ms(started),
+        index: Some(index),
     };
     // A key ending in `/` is a console "folder" marker, not a document.
     if app.config.is_own_output(key)
@@ -287,15 +328,50 @@ async fn item(
         tracing::info!(key = %key, "batch item not found");
         return Ok(line(ItemStatus::Missing, None, Spent::default()));
     };
-    let outcome = uploads::process(app, bucket, key, &version, deadline, Some(holder)).await?;
+    let line_key = item_key(batch, key);
+    // The `started` line goes first, so an item that ends without its final line is still
+    // seen; one already there is an earlier run of this item (a retry) or of its key.
+    let earlier = match put_json_if(
+        &app.s3,
+        bucket,
+        &line_key,
+        &line(ItemStatus::Started, None, Spent::default()),
+        Precondition::Absent,
+    )
+    .await?
+    {
+        Some(_) => None,
+        None => get_json_if_exists(&app.s3, bucket, &line_key, MAX_LINE_BYTES)
+            .await?
+            .and_then(|l| serde_json::from_value::<ItemLine>(l.value).ok()),
+    };
+    let holder = format!("{batch}#{index}");
+    let outcome = uploads::process(app, bucket, key, &version, deadline, Some(&holder)).await?;
     let status = match outcome.status {
         Status::Summarized => ItemStatus::Summarized,
         Status::AlreadyDone => ItemStatus::AlreadyDone,
         Status::Failed => ItemStatus::Failed,
         Status::InProgress => ItemStatus::InProgress,
-        Status::Superseded | Status::Retry => ItemStatus::Superseded,
+        Status::Superseded => ItemStatus::Superseded,
         Status::Ignored => ItemStatus::Ignored,
+        // `process` returns its errors, never a retry.
+        Status::Retry => {
+            return Err(TaskError::Internal(format!(
+                "{key}: the upload path asked for a retry instead of returning its error"
+            )));
+        }
     };
+    if let Some(earlier) = earlier
+        && status == ItemStatus::AlreadyDone
+        && let Some(ours) = ours_already(app, bucket, &line_key, earlier, &outcome).await?
+    {
+        tracing::info!(key = %key, "summarized earlier by this batch");
+        return Ok(ItemLine {
+            elapsed_ms: crate::document::ms(started),
+            index: Some(index),
+            ..ours
+        });
+    }
     let usage = match (&outcome.output_key, status) {
         (Some(at), ItemStatus::Summarized) => spent(app, bucket, at).await?,
         _ => Spent::default(),
@@ -304,6 +380,60 @@ async fn item(
         error_type: outcome.error_type.map(str::to_owned),
         ..line(status, outcome.output_key, usage)
     })
+}
+
+/// When this batch itself summarized the document in an earlier run of the item (or of
+/// the same key named twice), the `summarized` line with what it spent; `None` otherwise.
+/// An earlier `started` line counts when the summary record is no older than it: the
+/// earlier run summarized, then failed before its final line was written.
+async fn ours_already(
+    app: &App,
+    bucket: &str,
+    line_key: &str,
+    earlier: ItemLine,
+    outcome: &uploads::RecordOutcome,
+) -> Result<Option<ItemLine>, TaskError> {
+    let Some(record_key) = outcome.output_key.as_deref() else {
+        return Ok(None);
+    };
+    let summary_key = format!("{}{}.json", app.config.summary_prefix, earlier.key);
+    if record_key != summary_key {
+        return Ok(None);
+    }
+    match earlier.status {
+        ItemStatus::Summarized => Ok(Some(earlier)),
+        ItemStatus::Started => {
+            let out_bucket = app.config.output_bucket.as_deref().unwrap_or(bucket);
+            let line_time = last_modified(&app.s3, bucket, line_key).await?;
+            let record_time = last_modified(&app.s3, out_bucket, record_key).await?;
+            if !matches!((line_time, record_time), (Some(l), Some(r)) if r >= l) {
+                return Ok(None);
+            }
+            Ok(Some(ItemLine {
+                status: ItemStatus::Summarized,
+                output_key: Some(record_key.to_owned()),
+                usage: spent(app, bucket, record_key).await?,
+                ..earlier
+            }))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// When `bucket/key` was last written (S3's time, to the second); `None` when it is gone.
+async fn last_modified(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+) -> Result<Option<DateTime>, TaskError> {
+    match s3.head_object().bucket(bucket).key(key).send().await {
+        Ok(head) => Ok(head.last_modified().copied()),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
+        Err(e) => Err(TaskError::Storage(format!(
+            "cannot read s3://{bucket}/{key}: {}",
+            DisplayErrorContext(&e)
+        ))),
+    }
 }
 
 /// The current version of `bucket/key` (ETag and version id); `None` when there is none.
@@ -340,14 +470,31 @@ async fn spent(app: &App, bucket: &str, record_key: &str) -> Result<Spent, TaskE
 }
 
 /// Writes the failure record of an item whose retries are spent (like the document
-/// workflow's `RecordFailure`), of the version there is now.
+/// workflow's `RecordFailure`), of the version there is now; a document deleted meanwhile
+/// is `missing` and gets no record.
 async fn record_failure(
     app: &App,
     bucket: &str,
     key: &str,
     batch: &str,
+    index: Option<u64>,
     error: &Value,
 ) -> Result<ItemLine, TaskError> {
+    let error = failure_error(error);
+    let error_type = error["type"].as_str().unwrap_or("Unknown").to_owned();
+    let line = |status, output_key| ItemLine {
+        key: key.to_owned(),
+        status,
+        output_key,
+        error_type: Some(error_type.clone()),
+        usage: Spent::default(),
+        elapsed_ms: 0,
+        index,
+    };
+    let Some(version) = current_version(&app.s3, bucket, key).await? else {
+        tracing::info!(key = %key, error_type = %error_type, "failed batch item is gone");
+        return Ok(line(ItemStatus::Missing, None));
+    };
     let config = &app.config;
     let out_bucket = config.output_bucket.as_deref().unwrap_or(bucket);
     let records = Records::new(
@@ -356,10 +503,6 @@ async fn record_failure(
         format!("{}{key}.json", config.summary_prefix),
         format!("{}{key}.json", config.failure_prefix),
     );
-    let version = current_version(&app.s3, bucket, key)
-        .await?
-        .unwrap_or_default();
-    let error = failure_error(error);
     let record = json!({
         "source": {"bucket": bucket, "key": key, "etag": version.etag,
                    "version_id": version.version_id, "sequencer": version.sequencer},
@@ -367,81 +510,120 @@ async fn record_failure(
         "batch": batch,
     });
     let written = records.write(Kind::Failure, &version, &record).await?;
-    let error_type = error["type"].as_str().unwrap_or("Unknown").to_owned();
     tracing::warn!(key = %key, error_type = %error_type, "batch item failed");
-    Ok(ItemLine {
-        key: key.to_owned(),
-        status: if written {
-            ItemStatus::Failed
-        } else {
-            ItemStatus::Superseded
-        },
-        output_key: written.then(|| records.failure_key.clone()),
-        error_type: Some(error_type),
-        usage: Spent::default(),
-        elapsed_ms: 0,
+    Ok(if written {
+        line(ItemStatus::Failed, Some(records.failure_key.clone()))
+    } else {
+        line(ItemStatus::Superseded, None)
     })
 }
 
-/// Reads every item line of `batch` and sums them up.
+/// Reads every item line of `batch` (in key order) and sums them up: the summary, and the
+/// lines as JSON Lines.
 async fn report(
     app: &App,
     bucket: &str,
     batch: &str,
     execution: Option<String>,
     started_at: Option<String>,
-    source: Value,
-    results: Value,
-) -> Result<Report, TaskError> {
+    source: &Value,
+    outcome: &Value,
+) -> Result<(Report, Vec<u8>), TaskError> {
     let prefix = format!("{}items/", batch_prefix(batch));
     let keys = list_keys(&app.s3, bucket, &prefix).await?;
-    let mut items: Vec<ItemLine> = stream::iter(keys)
+    let mut lines = stream::iter(keys)
         .map(|key| async move {
             let line = get_json_if_exists(&app.s3, bucket, &key, MAX_LINE_BYTES).await?;
-            Ok::<_, TaskError>(line.and_then(|l| serde_json::from_value(l.value).ok()))
+            Ok::<_, TaskError>(line.and_then(|l| serde_json::from_value::<ItemLine>(l.value).ok()))
         })
-        .buffer_unordered(REPORT_READS)
-        .try_filter_map(|line| async move { Ok(line) })
-        .try_collect()
-        .await?;
-    items.sort_by(|a, b| a.key.cmp(&b.key));
+        .buffered(REPORT_READS);
     let mut counts = Counts::default();
     let mut failures = BTreeMap::new();
     let mut usage = Spent::default();
-    for line in &items {
+    let mut documents = 0;
+    let mut map_items = 0;
+    let mut items = Vec::new();
+    while let Some(line) = lines.try_next().await? {
+        let Some(mut line) = line else { continue };
+        if line.status == ItemStatus::Started {
+            line.status = ItemStatus::Failed;
+            line.error_type = Some(ITEM_FAILED.into());
+        }
+        documents += 1;
+        map_items = map_items.max(line.index.map_or(0, |i| i.saturating_add(1)));
         counts.add(line.status);
         usage += line.usage;
         if line.status == ItemStatus::Failed {
             let error_type = line.error_type.clone().unwrap_or_else(|| "Unknown".into());
             *failures.entry(error_type).or_insert(0) += 1;
         }
+        serde_json::to_writer(&mut items, &line)
+            .map_err(|e| TaskError::Internal(format!("cannot serialize an item line: {e}")))?;
+        items.push(b'\n');
     }
     let now = DateTime::from(SystemTime::now());
     let elapsed_ms = started_at
         .as_deref()
         .and_then(parse_time)
         .and_then(|start| u64::try_from(now.to_millis().ok()? - start.to_millis().ok()?).ok());
-    Ok(Report {
+    let results = &outcome["results"];
+    let error = outcome.get("map_error").map(|e| {
+        json!({
+            "type": e.get("Error").cloned().unwrap_or(Value::Null),
+            "message": e.get("Cause").cloned().unwrap_or(Value::Null),
+        })
+    });
+    let source: serde_json::Map<String, Value> = ["prefix", "manifest"]
+        .into_iter()
+        .filter_map(|name| Some((name.to_owned(), source.get(name)?.clone())))
+        .collect();
+    let report = Report {
         batch: batch.to_owned(),
         execution,
-        source,
+        source: Value::Object(source),
         started_at,
         finished_at: now
             .fmt(DateTimeFormat::DateTime)
             .map_err(|e| TaskError::Internal(format!("cannot format the time: {e}")))?,
         elapsed_ms,
-        documents: items.len(),
+        documents,
+        map_items,
         counts,
         failures,
         usage,
         results: json!({
             "bucket": bucket,
+            "items_key": items_key(batch),
             "items_prefix": prefix,
             "result_writer": results.get("ResultWriterDetails").cloned().unwrap_or(Value::Null),
             "map_run": results.get("MapRunArn").cloned().unwrap_or(Value::Null),
         }),
-        items,
-    })
+        error,
+    };
+    Ok((report, items))
+}
+
+/// Writes JSON Lines to `bucket/key`.
+async fn put_jsonl(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    body: Vec<u8>,
+) -> Result<(), TaskError> {
+    s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .content_type("application/x-ndjson")
+        .body(body.into())
+        .send()
+        .await
+        .map_err(|e| {
+            TaskError::Storage(format!(
+                "cannot write s3://{bucket}/{key}: {}",
+                DisplayErrorContext(&e)
+            ))
+        })?;
+    Ok(())
 }
 
 /// An RFC 3339 time in UTC, with `Z` (AWS's `$$.Execution.StartTime`) or `+00:00`.
