@@ -37,8 +37,12 @@ pub struct Config {
     pub max_text_bytes: u64,
     /// Largest HTTP body or inline task text, in bytes.
     pub max_request_bytes: u64,
-    /// Parts summarized at once.
+    /// Parts summarized at once by the background lanes: upload queue, batch workflow,
+    /// workflow steps and direct invocations.
     pub summary_concurrency: usize,
+    /// `HTTP_SUMMARY_CONCURRENCY`: parts summarized at once for `POST /summaries`, its jobs
+    /// and the stream; default: `SUMMARY_CONCURRENCY`.
+    pub http_summary_concurrency: Option<usize>,
     /// Overlap between consecutive parts, per mille of a part.
     pub chunk_overlap_per_mille: u32,
     /// Tokens a part summary may take.
@@ -78,6 +82,7 @@ impl Default for Config {
             max_text_bytes: 4 * 1024 * 1024,
             max_request_bytes: 1024 * 1024,
             summary_concurrency: plan.concurrency,
+            http_summary_concurrency: None,
             chunk_overlap_per_mille: plan.overlap_per_mille,
             part_summary_tokens: plan.part_summary_tokens,
             summary_length: Length::default(),
@@ -104,6 +109,9 @@ impl Settings for Config {
             6 * 1024 * 1024,
         )?;
         in_range("SUMMARY_CONCURRENCY", self.summary_concurrency, 1, 64)?;
+        if let Some(concurrency) = self.http_summary_concurrency {
+            in_range("HTTP_SUMMARY_CONCURRENCY", concurrency, 1, 64)?;
+        }
         in_range(
             "CHUNK_OVERLAP_PER_MILLE",
             self.chunk_overlap_per_mille,
@@ -133,12 +141,23 @@ impl Config {
         self.upload_queue_url.as_deref().filter(|u| !u.is_empty())
     }
 
-    /// Map-reduce tuning.
+    /// Map-reduce tuning of the background lanes (`SUMMARY_CONCURRENCY` parts at once).
     pub fn plan(&self) -> Plan {
         Plan {
             concurrency: self.summary_concurrency,
             overlap_per_mille: self.chunk_overlap_per_mille,
             part_summary_tokens: self.part_summary_tokens,
+        }
+    }
+
+    /// Map-reduce tuning of HTTP requests and their jobs (`HTTP_SUMMARY_CONCURRENCY` parts
+    /// at once): the capacity plan sizes it within the HTTP share of the quotas.
+    pub fn http_plan(&self) -> Plan {
+        Plan {
+            concurrency: self
+                .http_summary_concurrency
+                .unwrap_or(self.summary_concurrency),
+            ..self.plan()
         }
     }
 
@@ -197,6 +216,26 @@ mod tests {
     }
 
     #[test]
+    fn http_requests_have_their_own_part_concurrency() {
+        // Unset, HTTP requests run as many parts at once as the background lanes.
+        let c = read([("SUMMARY_CONCURRENCY", "2")]).unwrap();
+        assert_eq!((c.plan().concurrency, c.http_plan().concurrency), (2, 2));
+        let c = read([
+            ("SUMMARY_CONCURRENCY", "1"),
+            ("HTTP_SUMMARY_CONCURRENCY", "6"),
+        ])
+        .unwrap();
+        assert_eq!((c.plan().concurrency, c.http_plan().concurrency), (1, 6));
+        assert_eq!(
+            c.http_plan(),
+            Plan {
+                concurrency: 6,
+                ..c.plan()
+            }
+        );
+    }
+
+    #[test]
     fn upload_retries() {
         let c = read([]).unwrap();
         assert_eq!(c.upload_queue_url(), None);
@@ -234,6 +273,9 @@ mod tests {
             ("MAX_TEXT_BYTES", "0"),
             ("MAX_REQUEST_BYTES", "lots"),
             ("SUMMARY_CONCURRENCY", "0"),
+            ("HTTP_SUMMARY_CONCURRENCY", "0"),
+            ("HTTP_SUMMARY_CONCURRENCY", "65"),
+            ("HTTP_SUMMARY_CONCURRENCY", "many"),
             ("CHUNK_OVERLAP_PER_MILLE", "500"),
             ("UPLOAD_MAX_RECEIVES", "0"),
             ("UPLOAD_RETRY_BASE_SECONDS", "0"),
