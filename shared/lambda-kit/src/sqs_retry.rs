@@ -166,7 +166,7 @@ impl Requeue {
                 Err(_) => {
                     tracing::warn!(
                         messages = chunk.len(),
-                        "visibility not changed: no time left; the messages wait for the queue's visibility timeout"
+                        "visibility change not confirmed before the deadline; unchanged messages wait for the queue's visibility timeout"
                     );
                 }
             }
