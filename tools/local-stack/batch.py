@@ -3,7 +3,8 @@
 Starts the local stack, stores every file of ``FOLDER`` under ``incoming/<name>/`` without
 upload notifications (a backlog that predates the stack), runs the batch workflow
 (``statemachines/document-batch.asl.json``) over that prefix through ``POST /batches``
-and prints the report (``reports/batches/<id>.json``). ``--again`` runs the same batch a
+and prints the report (the summary ``reports/batches/<id>.json`` and the per-document lines
+``reports/batches/<id>.items.jsonl``). ``--again`` runs the same batch a
 second time: every document is then ``already_done`` and no model call is made.
 
     .venv/bin/python tools/local-stack/batch.py shared/tokens/tests/data/languages --again
@@ -26,14 +27,17 @@ MODEL = ROOT / ".cache" / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 def run_batch(stack: LocalStack, prefix: str) -> dict:
-    """Starts a batch over ``prefix`` through ``POST /batches``; waits; returns its report."""
+    """Starts a batch over ``prefix`` through ``POST /batches``; waits; returns its report
+    (the summary, with its per-document lines as ``items``)."""
     status, _, started = stack.request("POST", "/batches", {"prefix": prefix})
     if status != 202:
         raise SystemExit(f"POST /batches answered {status}: {started}")
     desc = stack.wait_execution(started["execution_arn"])
     if desc["status"] != "SUCCEEDED":
         raise SystemExit(f"the batch ended {desc['status']}: {desc.get('error')} {desc.get('cause')}")
-    return stack.get_json(started["report_key"])
+    body = stack.s3().get_object(Bucket=BUCKET, Key=started["items_key"])["Body"].read()
+    items = [json.loads(line) for line in body.decode().splitlines()]
+    return {**stack.get_json(started["report_key"]), "items": items}
 
 
 def summary(report: dict) -> str:
@@ -55,8 +59,9 @@ def main() -> int:
     files = sorted(p for p in args.folder.iterdir() if p.is_file())
     if not files:
         raise SystemExit(f"no files in {args.folder}")
+    # Without the upload queue: the puts below must wait for the batch, not be summarized.
     options = StackOptions(model=None if args.scripted else MODEL, scripted=args.scripted,
-                           batch_concurrency=args.concurrency,
+                           upload_queue=False, batch_concurrency=args.concurrency,
                            function_env={"SUMMARY_LENGTH": "short", "SUMMARY_CONCURRENCY": "1"})
     with LocalStack(options) as stack:
         prefix = f"incoming/{args.folder.resolve().name}/"

@@ -198,10 +198,12 @@ impl Function for App {
                     .start(lambda_kit::from_json(input)?, &caller, key.as_deref())
                     .await
             }
-            Endpoint::BatchStatus => Ok(json_response(
-                200,
-                &self.batches()?.status(&path_id(request)).await?,
-            )),
+            Endpoint::BatchStatus => {
+                let caller = lambda_kit::jobs::caller(request);
+                let id = path_id(request);
+                let status = self.batches()?.status(&id, Some(&caller)).await?;
+                Ok(json_response(200, &status))
+            }
         }
     }
 
