@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod document;
+pub mod expansion;
 pub mod glossary;
 mod handler;
 pub mod markdown;

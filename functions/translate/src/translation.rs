@@ -41,18 +41,15 @@ impl From<TranslateError> for lambda_kit::TaskError {
         }
     }
 }
+use crate::expansion::Expansion;
 use crate::markdown::{Segment, segments};
 use crate::prompt;
 
-/// How many estimated tokens a translation may take per estimated source token when
-/// sizing chunks. Translations into Hindi or Thai can take about twice the tokens of
-/// their English source.
-pub const OUTPUT_EXPANSION: u32 = 2;
-
-/// Each call may generate up to this many times its chunk's estimated tokens (plus
-/// [`GENERATION_SLACK`]), within `max_gen_len` and the window: room for verbose
-/// translations without letting a looping model run for the whole window.
-const GENERATION_ALLOWANCE: u32 = 2 * OUTPUT_EXPANSION;
+/// Each call may generate up to this many times its chunk's [`Expansion`] allowance
+/// (plus [`GENERATION_SLACK`]), within `max_gen_len` and the window: room for verbose
+/// translations of chunks shorter than a full one, without letting a looping model run
+/// for the whole window. A full chunk gets `max_gen_len`, its allowance.
+const GENERATION_ALLOWANCE: u32 = 2;
 
 /// Extra tokens every call may generate beyond its allowance (short chunks).
 const GENERATION_SLACK: u32 = 32;
@@ -105,19 +102,24 @@ pub struct ChunkPlan {
     pub context_window: u32,
     /// Most tokens generated per call.
     pub max_gen_len: u32,
+    /// Tokens of translation allowed per estimated source token.
+    pub expansion: Expansion,
 }
 
 impl ChunkPlan {
     /// Sizes chunks so that prompt overhead (`overhead_tokens`, instructions and
-    /// glossary), the chunk and its translation ([`OUTPUT_EXPANSION`] times the chunk)
-    /// fit `context_window`, and the translation fits `max_gen_len`.
+    /// glossary), the chunk and its translation (`expansion` times the chunk) fit
+    /// `context_window`, and the translation fits `max_gen_len`.
     pub fn new(
         context_window: u32,
         max_gen_len: u32,
         overhead_tokens: u32,
+        expansion: Expansion,
     ) -> Result<Self, TranslateError> {
         let room = context_window.saturating_sub(overhead_tokens.saturating_add(PROMPT_MARGIN));
-        let chunk_tokens = (room / (1 + OUTPUT_EXPANSION)).min(max_gen_len / OUTPUT_EXPANSION);
+        let chunk_tokens = expansion
+            .source_with_translation(room)
+            .min(expansion.source_for(max_gen_len));
         if chunk_tokens < MIN_CHUNK_TOKENS {
             return Err(TranslateError::NoRoom(format!(
                 "the translation instructions and glossary take about {overhead_tokens} tokens \
@@ -129,13 +131,16 @@ impl ChunkPlan {
             chunk_tokens,
             context_window,
             max_gen_len,
+            expansion,
         })
     }
 
     /// The `max_gen_len` for a call whose prompt is estimated at `prompt_tokens` and
     /// whose chunk at `chunk_tokens`.
     fn gen_len(&self, prompt_tokens: u32, chunk_tokens: u32) -> u32 {
-        let allowance = chunk_tokens
+        let allowance = self
+            .expansion
+            .of(chunk_tokens)
             .saturating_mul(GENERATION_ALLOWANCE)
             .saturating_add(GENERATION_SLACK);
         self.max_gen_len
@@ -265,6 +270,7 @@ fn system_and_plan(
         client.settings().budget.context_window(),
         max_gen_len,
         overhead,
+        Expansion::into(job.target),
     )?;
     Ok((system, plan))
 }
@@ -612,6 +618,32 @@ mod tests {
         assert_eq!(calls, 2, "one retry, not more");
     }
 
+    #[tokio::test]
+    async fn latin_script_targets_take_fewer_larger_chunks() {
+        let emulator = testkit::Emulator::start(Script::default(), 131_072).await;
+        let client = emulator.client(emulator.settings(131_072));
+        let glossary = Glossary::default();
+        let text =
+            "The quarterly report describes revenue, costs and the outlook.\n\n".repeat(1200);
+        let calls = |target| {
+            let job = Job {
+                text: &text,
+                source: Language::English,
+                target,
+                glossary: &glossary,
+            };
+            workload(&client, job, 2048, 4).unwrap().model_calls()
+        };
+        let (german, hindi) = (calls(Language::German), calls(Language::Hindi));
+        assert!(hindi >= 10, "{hindi}");
+        // Each call still reserves up to 2048 tokens, for 1.5 times the source text.
+        assert!(
+            german * 4 <= hindi * 3,
+            "{german} calls into German, {hindi} into Hindi"
+        );
+        assert_eq!(calls(Language::Thai), hindi);
+    }
+
     #[test]
     fn whitespace_edges_split_exactly() {
         assert_eq!(
@@ -625,21 +657,46 @@ mod tests {
 
     #[test]
     fn chunks_leave_room_for_a_longer_translation() {
-        let plan = ChunkPlan::new(131_072, 2048, 400).unwrap();
+        let plan = ChunkPlan::new(131_072, 2048, 400, Expansion::WIDE).unwrap();
         assert_eq!(plan.chunk_tokens, 1024);
         assert_eq!(plan.gen_len(1500, 1024), 2048);
-        let small = ChunkPlan::new(512, 2048, 200).unwrap();
+        let small = ChunkPlan::new(512, 2048, 200, Expansion::WIDE).unwrap();
         assert_eq!(small.chunk_tokens, (512 - 216) / 3);
         let prompt = 200 + small.chunk_tokens;
         let gen_len = small.gen_len(prompt, small.chunk_tokens);
-        assert!(gen_len >= OUTPUT_EXPANSION * small.chunk_tokens);
+        assert!(gen_len >= 2 * small.chunk_tokens);
         assert!(prompt + gen_len <= 512);
-        let err = ChunkPlan::new(512, 2048, 480).unwrap_err();
+        let err = ChunkPlan::new(512, 2048, 480, Expansion::WIDE).unwrap_err();
         assert_eq!(
             lambda_kit::TaskError::from(err.clone()).error_type(),
             "InputTooLarge"
         );
         assert!(err.to_string().contains("glossary"));
+    }
+
+    #[test]
+    fn latin_script_targets_reserve_a_third_less_per_source_token() {
+        // Per estimated source token, a full chunk reserves max_gen_len / chunk_tokens.
+        let wide = ChunkPlan::new(131_072, 2048, 400, Expansion::WIDE).unwrap();
+        let latin = ChunkPlan::new(131_072, 2048, 400, Expansion::LATIN).unwrap();
+        assert_eq!(latin.chunk_tokens, 1517);
+        assert_eq!(latin.gen_len(1900, latin.chunk_tokens), 2048);
+        let per_token =
+            |p: ChunkPlan| f64::from(p.gen_len(2000, p.chunk_tokens)) / f64::from(p.chunk_tokens);
+        let saving = 1.0 - per_token(latin) / per_token(wide);
+        assert!((0.32..0.34).contains(&saving), "{saving}");
+        // A short chunk: twice its allowance plus the slack, a third less too.
+        assert_eq!(wide.gen_len(300, 100), 432);
+        assert_eq!(latin.gen_len(300, 100), 302);
+        // The halves of a cut-off full chunk still get the whole max_gen_len.
+        assert_eq!(latin.gen_len(1200, latin.chunk_tokens / 2), 2048);
+        // In a small window, a chunk and its allowance fit beside the prompt.
+        let small = ChunkPlan::new(512, 2048, 200, Expansion::LATIN).unwrap();
+        assert_eq!(small.chunk_tokens, (512 - 216) * 100 / 235);
+        let prompt = 200 + small.chunk_tokens;
+        let gen_len = small.gen_len(prompt, small.chunk_tokens);
+        assert!(gen_len >= Expansion::LATIN.of(small.chunk_tokens));
+        assert!(prompt + gen_len <= 512);
     }
 
     #[test]
