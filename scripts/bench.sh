@@ -28,6 +28,8 @@ fi
 if [ "${1:-}" != "--quick" ]; then
   echo "bench: the fault storm (benches/storm.py: 3 x 200 documents -> docs/reliability.md)"
   "$root/.venv/bin/python" "$root/benches/storm.py"
+  echo "bench: load at volume (benches/load.py: 1,000 documents through the queue and the batch workflow)"
+  "$root/.venv/bin/python" "$root/benches/load.py"
 fi
 
 exec "$root/.venv/bin/python" "$root/benches/run.py" "$@"

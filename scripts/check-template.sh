@@ -55,6 +55,8 @@ parameters = template.get("Parameters", {})
 
 def sample(value):
     """A stand-in for a substitution's deployed value."""
+    if isinstance(value, dict) and "Fn::If" in value:
+        return sample(value["Fn::If"][1])  # the true branch (for the caps: the derived value)
     if isinstance(value, dict) and "Fn::GetAtt" in value:
         target, attribute = value["Fn::GetAtt"]
         kind = resources[target]["Type"]

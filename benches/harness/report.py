@@ -330,6 +330,17 @@ def _criterion(output: str) -> list[str]:
     return picked
 
 
+#: Sections written by other benches (benches/load.py) or by hand, between
+#: `<!-- NAME:begin -->` and `<!-- NAME:end -->`: kept, before the targets, when this
+#: harness rewrites the file.
+KEPT = re.compile(r"<!-- ([a-z-]+):begin -->.*?<!-- \1:end -->", re.S)
+
+
 def write(path: Path, res: dict, overhead_bench: str | None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(res, overhead_bench))
+    text = render(res, overhead_bench)
+    kept = [m.group(0) for m in KEPT.finditer(path.read_text())] if path.exists() else []
+    if kept:
+        marker = "\n## Targets"
+        text = text.replace(marker, "\n" + "\n\n".join(kept) + "\n" + marker, 1)
+    path.write_text(text)

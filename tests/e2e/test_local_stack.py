@@ -26,7 +26,9 @@ PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01"
 
 
 def options(**extra) -> StackOptions:
-    return StackOptions(scripted=RULES, context_window=WINDOW, **extra)
+    # These tests deliver S3's notifications themselves (duplicates included): no queue.
+    # The queue's path is tested by test_flow_control.
+    return StackOptions(scripted=RULES, context_window=WINDOW, upload_queue=False, **extra)
 
 
 class WorkflowAndUploads(unittest.TestCase):

@@ -15,7 +15,10 @@ The one kind of grant no code calls is an event source mapping's poller (Lambda 
 and deletes the queue's messages with the function's role): its rows name the words
 "event source queues" and must be exactly POLLER_ACTIONS, on exactly the SQS queues of the
 function's `AWS::Lambda::EventSourceMapping`s (SAM `Type: SQS` events are refused: they
-attach a managed policy that allows every queue).
+attach a managed policy that allows every queue). The SQS calls of the code itself
+(`lambda_kit::sqs_retry` changes the visibility of the messages a batch answer lists) run only
+while answering a batch from such a queue: only functions with event source queues need them,
+on those queues.
 
 A new SDK call without a table row, a row without a call, a grant the table does not list and
 a listed grant the policy lacks all fail. Run by scripts/check-template.sh (needs cfn-lint from
@@ -72,9 +75,14 @@ OPERATION_ACTIONS = {
         "invoke": {"lambda:InvokeFunction"},
         "invoke_with_response_stream": {"lambda:InvokeFunction"},
     },
+    "aws-sdk-sqs": {
+        "change_message_visibility": {"sqs:ChangeMessageVisibility"},
+        "change_message_visibility_batch": {"sqs:ChangeMessageVisibility"},
+    },
     "aws-sdk-sfn": {
         "start_execution": {"states:StartExecution"},
         "describe_execution": {"states:DescribeExecution"},
+        "list_executions": {"states:ListExecutions"},
         "stop_execution": {"states:StopExecution"},
     },
 }
@@ -705,23 +713,30 @@ class PermissionsTest(unittest.TestCase):
             with self.subTest(function=name):
                 self.assertEqual(facts.unmapped, [], "add these to OPERATION_ACTIONS")
 
+    def needed(self, name):
+        """The actions `name`'s code needs: SQS calls only with an event source queue."""
+        queues = Stack(self.template, "us-east-1").event_source_queues(name)
+        return {a: w for a, w in self.code[name].actions.items() if queues or not a.startswith("sqs:")}
+
     def test_readme_tables_list_exactly_the_actions_the_code_needs(self):
-        for name, facts in self.code.items():
+        for name in self.code:
             with self.subTest(function=name):
                 table = self.tables[name]
-                missing = {a: sorted(w) for a, w in facts.actions.items() if a not in table}
+                needed = self.needed(name)
+                missing = {a: sorted(w) for a, w in needed.items() if a not in table}
                 self.assertEqual(missing, {}, f"{name}: the code needs actions its README does not list")
-                unused = sorted(set(table) - set(facts.actions) - poller_rows(table))
+                unused = sorted(set(table) - set(needed) - poller_rows(table))
                 self.assertEqual(unused, [], f"{name}: README lists actions no code needs")
 
     def test_queue_consumers_get_exactly_the_poller_grants_and_no_sam_sqs_events(self):
         stack = Stack(self.template, "us-east-1")
         for name, _ in self.functions:
             queues = stack.event_source_queues(name)
+            consumer = POLLER_ACTIONS | {a for a in self.needed(name) if a.startswith("sqs:")} if queues else set()
             with self.subTest(function=name):
-                self.assertEqual(poller_rows(self.tables[name]), POLLER_ACTIONS if queues else set())
+                self.assertEqual(poller_rows(self.tables[name]), consumer)
                 granted = {(a, r) for a, r in stack.grants(name) if a.startswith("sqs:")}
-                self.assertEqual(granted, {(a, q) for a in POLLER_ACTIONS for q in queues})
+                self.assertEqual(granted, {(a, q) for a in consumer for q in queues})
                 events = self.template["Resources"][name]["Properties"].get("Events", {})
                 self.assertNotIn("SQS", {e.get("Type") for e in events.values()})
         self.assertTrue(stack.event_source_queues("SummarizeDocumentFunction"))

@@ -3,7 +3,8 @@ the template and the state machine give.
 
 - SQS event sources (uploads): the queue redrives to a dead-letter queue after the same
   number of receives the function is told (``UPLOAD_MAX_RECEIVES``), its visibility timeout
-  is at least 6 x the function timeout, and failures are reported per message.
+  is at least 6 x the function timeout, failures are reported per message, and the function
+  knows the queue (``UPLOAD_QUEUE_URL``) to bring its failed messages back after a backoff.
 - Asynchronous invocations (S3 notifications, EventBridge rules): the function has an
   ``EventInvokeConfig`` with ``MaximumRetryAttempts`` and an on-failure destination;
   every EventBridge target has a ``RetryPolicy`` and a dead-letter queue.
@@ -79,6 +80,8 @@ class RetryBoundsTest(unittest.TestCase):
             self.assertIn("deadLetterTargetArn", redrive, name)
             told = fn["Environment"]["Variables"]["UPLOAD_MAX_RECEIVES"]
             self.assertEqual(redrive["maxReceiveCount"], told, f"{name}: the function's limit is the queue's")
+            # Its failed messages come back after a backoff it sets on that same queue.
+            self.assertEqual(fn["Environment"]["Variables"].get("UPLOAD_QUEUE_URL"), {"Ref": queue_id}, name)
             self.assertIn("MaximumConcurrency", props["ScalingConfig"], name)
 
     def test_event_bridge_targets_have_a_retry_policy_and_a_dead_letter_queue(self):

@@ -32,6 +32,9 @@ SAMPLES = ROOT / "shared" / "tokens" / "tests" / "data" / "languages"
 LANGUAGES = ("en", "de", "fr", "it", "pt", "es")
 #: Share of documents per size class (words): most are short, a few need several parts.
 SIZES = ((0.75, 120, 700), (0.20, 1500, 3000), (0.05, 9000, 14000))
+#: Real tokens per word of the sample languages (Llama 3's tokenizer: English about 1.3,
+#: German, French and the other Romance samples up to about 2), to plan for SIZES.
+TOKENS_PER_WORD = 1.6
 TICKET = {"subject": "Invoice charged twice", "body": "I was billed twice for the same order; please refund one."}
 
 
@@ -51,7 +54,7 @@ class LoadSettings:
     #: Share of the emulator's capacity the plan keeps for the HTTP routes.
     http_share_percent: int = 10
     #: Messages per invocation of the queue's event source mapping.
-    batch_size: int = 5
+    batch_size: int = 1
     #: Seconds between HTTP probe requests.
     probe_interval: float = 0.5
     seed: int = 7
@@ -75,10 +78,14 @@ class LoadOutcome:
     documents_per_minute: float = 0.0
     model_calls: int = 0
     calls_per_minute: float = 0.0
-    #: Calls per minute the emulator can serve at most (slots x 60 s / call time).
+    #: Calls per minute the emulator can serve at most, and which of its limits sets that.
     capacity_calls_per_minute: float = 0.0
-    #: ... of which the plan gives the backlog (the rest is kept for HTTP).
-    backlog_capacity_calls_per_minute: float = 0.0
+    binding_limit: str = ""
+    #: Calls made (backlog and HTTP) against that bound, over the whole run and in its
+    #: busiest 60 seconds.
+    utilization_percent: float = 0.0
+    peak_minute_utilization_percent: float = 0.0
+    tokens_per_minute_used: int = 0
     emulator: dict = field(default_factory=dict)
     throttle_percent: float = 0.0
     retries: int = 0
@@ -139,7 +146,12 @@ def plan_caps(settings: LoadSettings) -> dict:
     return planner.emulator_caps(slots=settings.slots, call_seconds=settings.call_ms / 1000,
                                  tokens_per_minute=settings.tokens_per_minute,
                                  requests_per_minute=settings.requests_per_minute,
-                                 http_share_percent=settings.http_share_percent)
+                                 http_share_percent=settings.http_share_percent, sizes=size_mix())
+
+
+def size_mix() -> tuple[tuple[int, float], ...]:
+    """SIZES as the planner's size classes: (real tokens at the class's mean word count, percent)."""
+    return tuple((round((low + high) / 2 * TOKENS_PER_WORD), share * 100) for share, low, high in SIZES)
 
 
 def stack_options(settings: LoadSettings, caps: dict) -> StackOptions:
@@ -224,7 +236,7 @@ def watch(stack: LocalStack, keys: list[str], prefix: str, deadline: float) -> d
                     key = obj["Key"][len(records):].removesuffix(".json")
                     if key in wanted and key not in seen:
                         seen[key] = time.monotonic()
-        time.sleep(1)
+        time.sleep(2)
     return seen
 
 
@@ -276,13 +288,31 @@ def account(stack: LocalStack, settings: LoadSettings, docs: dict[str, bytes], o
     minutes = max(outcome.seconds, 1e-9) / 60
     outcome.documents_per_minute = round(outcome.documents / minutes, 1)
     outcome.calls_per_minute = round(outcome.model_calls / minutes, 1)
-    outcome.capacity_calls_per_minute = round(settings.slots * 60_000 / settings.call_ms, 1)
-    backlog_slots = outcome.caps["upload_consumers"] * outcome.caps["part_concurrency"] \
-        if outcome.mode == "upload queue" else outcome.caps["batch_concurrency"] * outcome.caps["part_concurrency"]
-    outcome.backlog_capacity_calls_per_minute = round(min(backlog_slots, settings.slots) * 60_000 / settings.call_ms, 1)
+    # The emulator's bound, whichever of its limits binds: its slots, its token budget at
+    # the tokens this backlog's calls took, its request budget.
+    calls = max(outcome.model_calls, 1)
+    tokens_per_call = (int(stats.get("prompt_tokens", 0)) + int(stats.get("generated_tokens", 0))) / calls
+    bounds = {"generation slots": settings.slots * 60_000 / settings.call_ms,
+              "tokens/min": settings.tokens_per_minute / max(tokens_per_call, 1e-9),
+              "requests/min": float(settings.requests_per_minute)}
+    outcome.binding_limit = min(bounds, key=bounds.get)
+    outcome.capacity_calls_per_minute = round(bounds[outcome.binding_limit], 1)
+    outcome.utilization_percent = round(100 * outcome.calls_per_minute / outcome.capacity_calls_per_minute, 1)
+    outcome.peak_minute_utilization_percent = round(
+        100 * int(stats.get("peak_requests_per_minute", 0)) / outcome.capacity_calls_per_minute, 1)
+    outcome.tokens_per_minute_used = round((int(stats.get("prompt_tokens", 0)) + int(stats.get("generated_tokens", 0)))
+                                           / minutes)
     requests = max(int(stats.get("requests", 0)), 1)
     outcome.throttle_percent = round(100 * int(stats.get("throttled", 0)) / requests, 2)
     outcome.retries = int(stats.get("requests", 0)) - int(stats.get("completed", 0))
+
+
+def batch_lines(stack: LocalStack, name: str, report: dict) -> list[dict]:
+    """The batch report's per-document lines (in the report, or in its JSON Lines object)."""
+    if isinstance(report.get("items"), list):
+        return report["items"]
+    body = stack.s3().get_object(Bucket=BUCKET, Key=f"reports/batches/{name}.items.jsonl")["Body"].read()
+    return [json.loads(line) for line in body.decode().splitlines() if line.strip()]
 
 
 def run_batch(stack: LocalStack, settings: LoadSettings, caps: dict, timeout: float = 3600) -> LoadOutcome:
@@ -305,5 +335,8 @@ def run_batch(stack: LocalStack, settings: LoadSettings, caps: dict, timeout: fl
         outcome.lost.append(f"execution {desc['status']}")
     else:
         outcome.report = stack.get_json(f"reports/batches/{name}.json")
+        times = [line["elapsed_ms"] / 1000 for line in batch_lines(stack, name, outcome.report)]
+        outcome.doc_seconds_p50 = round(percentile(times, 50), 1)
+        outcome.doc_seconds_p99 = round(percentile(times, 99), 1)
     account(stack, settings, docs, outcome)
     return outcome

@@ -167,7 +167,7 @@ class StackOptions:
     #: (moto sends them on every put, as S3 does) and lambda-local's event source mapping
     #: feeds summarize-document; ``upload_for_summary`` then only puts. Off: no queue, and
     #: ``upload_for_summary`` invokes summarize-document asynchronously with the S3 event.
-    upload_queue: bool = False
+    upload_queue: bool = True
     #: The mapping's ScalingConfig.MaximumConcurrency (2-1000); None: the function's workers.
     queue_max_concurrency: int | None = None
     #: The mapping's BatchSize (one document per invocation by default).
@@ -176,7 +176,7 @@ class StackOptions:
     max_receive_count: int = 3
     #: The queue's visibility timeout in seconds; summarize-document's timeout is capped to
     #: it (Lambda refuses a mapping whose function timeout exceeds it).
-    visibility_timeout: int = 120
+    visibility_timeout: int = 900
     #: The batch workflow's Distributed Map concurrency (the template's BatchMapConcurrency).
     batch_concurrency: int = 4
 
@@ -268,13 +268,18 @@ class LocalStack:
         }
         lambda_cmd = [str(binaries / "lambda-local"), "--listen", f"127.0.0.1:{lambda_port}", "--http-listen",
                       "127.0.0.1:0"]
+        # The queue's consumer changes the visibility of its failed messages (backoff) and
+        # knows the queue's maxReceiveCount, as the template tells it; function_env wins.
+        queue_env = {"UPLOAD_QUEUE_URL": self.queue_url, "UPLOAD_MAX_RECEIVES": str(opts.max_receive_count),
+                     **opts.function_env} if opts.upload_queue else {}
         for name in FUNCTIONS:
             timeout = 900
             if opts.upload_queue and name == "summarize-document":
                 timeout = min(timeout, opts.visibility_timeout)
             lambda_cmd += ["--function", f"{name}={binaries / name}", "--timeout", f"{name}={timeout}",
                            "--concurrency", f"{name}={opts.function_concurrency}"]
-            for key, value in {**function_env, **(JOBS_ENV if name == "jobs" else {})}.items():
+            own_env = JOBS_ENV if name == "jobs" else queue_env if name == "summarize-document" else {}
+            for key, value in {**function_env, **own_env}.items():
                 lambda_cmd += ["--env", f"{name}:{key}={value}"]
         for route, name in HTTP_ROUTES.items():
             lambda_cmd += ["--http", f"{route}={name}"]

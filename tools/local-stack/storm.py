@@ -40,7 +40,8 @@ RETRYABLE_STATUS = {429, 502, 503, 504}
 
 def storm_options(log_dir: Path, rules: Path, seed: int, window: int) -> StackOptions:
     """The stack for a storm: versioned bucket, faults, fast retries."""
-    return StackOptions(scripted=rules, context_window=window, versioned=True,
+    # The storm plays S3's deliveries itself (duplicates, late events): no queue.
+    return StackOptions(scripted=rules, context_window=window, versioned=True, upload_queue=False,
                         emulator_args=[*FAULTS, "--fault-seed", str(seed)], function_env=dict(FUNCTION_ENV),
                         log_dir=log_dir)
 

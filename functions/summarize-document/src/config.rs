@@ -89,8 +89,8 @@ impl Default for Config {
             summary_format: Format::default(),
             upload_max_receives: 5,
             upload_queue_url: None,
-            upload_retry_base_seconds: 30,
-            upload_retry_max_seconds: 900,
+            upload_retry_base_seconds: 60,
+            upload_retry_max_seconds: 3600,
         }
     }
 }
@@ -241,7 +241,7 @@ mod tests {
         assert_eq!(c.upload_queue_url(), None);
         assert_eq!(
             c.upload_retry_backoff().unwrap(),
-            RetryBackoff::new(30, 900)
+            RetryBackoff::new(60, 3600)
         );
         let c = read([
             (

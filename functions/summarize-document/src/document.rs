@@ -85,15 +85,14 @@ pub async fn summarize_text(
     let extract_ms = ms(started);
     let (language, output_language) = check_text(app, text, &options)?;
     let model_started = Instant::now();
-    let summary = summarize(
-        &app.llama,
-        text,
-        &options,
-        output_language,
-        &app.config.plan(),
-        deadline,
-    )
-    .await?;
+    // HTTP requests and their jobs (the only callers that stream the final call) run
+    // their parts within the HTTP share; the queue, batch and task lanes within theirs.
+    let plan = if options.stream {
+        app.config.http_plan()
+    } else {
+        app.config.plan()
+    };
+    let summary = summarize(&app.llama, text, &options, output_language, &plan, deadline).await?;
     Ok(SummaryRecord {
         summary: summary.summary,
         source,

@@ -37,6 +37,8 @@ pub struct App {
     pub llama: LlamaClient,
     pub s3: aws_sdk_s3::Client,
     pub config: Config,
+    /// Brings failed upload messages back sooner (with `UPLOAD_QUEUE_URL`).
+    pub requeue: Option<lambda_kit::sqs_retry::Requeue>,
 }
 
 /// What the function serves over HTTP.
@@ -62,15 +64,28 @@ impl Function for App {
     ];
 
     fn build(clients: &Clients, config: Config) -> Result<Self, ConfigError> {
+        let requeue = match config.upload_queue_url() {
+            Some(url) => Some(lambda_kit::sqs_retry::Requeue::new(
+                clients.sdk(),
+                url,
+                config.upload_retry_backoff()?,
+            )),
+            None => None,
+        };
         Ok(Self {
             llama: clients.llama.clone(),
             s3: clients.s3(),
             config,
+            requeue,
         })
     }
 
     fn max_request_bytes(&self) -> usize {
         usize::try_from(self.config.max_request_bytes).unwrap_or(usize::MAX)
+    }
+
+    fn requeue(&self) -> Option<&lambda_kit::sqs_retry::Requeue> {
+        self.requeue.as_ref()
     }
 
     fn estimate(

@@ -73,6 +73,6 @@ pub fn estimate(app: &App, input: &serde_json::Value) -> Option<Workload> {
         &request.text,
         &request.options,
         language,
-        &app.config.plan(),
+        &app.config.http_plan(),
     ))
 }

@@ -31,7 +31,7 @@ pub async fn stream(
     let options = request.options;
     let text = request.text.as_str();
     let (language, output_language) = check_text(app, text, &options)?;
-    let plan = app.config.plan();
+    let plan = app.config.http_plan();
     let sizes = Sizes::new(&app.llama, &options, &plan, output_language);
 
     // One call when the client's budget check (before any network call) lets it through,
@@ -136,7 +136,7 @@ async fn summarize_parts(
                 deadline,
             )
         })
-        .buffered(app.config.plan().concurrency.max(1));
+        .buffered(app.config.http_plan().concurrency.max(1));
     let mut usage = UsageTotals::default();
     let mut summaries = Vec::with_capacity(total);
     while let Some(done) = calls.next().await {

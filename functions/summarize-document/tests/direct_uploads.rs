@@ -35,6 +35,7 @@ async fn stack() -> Stack {
     )
     .await;
     let app = App {
+        requeue: None,
         llama: emulator.client(emulator.settings(WINDOW)),
         s3: s3.client(),
         config: Config {

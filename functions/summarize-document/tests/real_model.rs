@@ -16,6 +16,7 @@ async fn summarizes_an_uploaded_document_with_the_local_model() {
         return;
     };
     let app = App {
+        requeue: None,
         llama: emulator.client(emulator.settings(8192)),
         s3: s3.client(),
         config: Config {

@@ -37,6 +37,7 @@ async fn stack_with(rules: Vec<Rule>, tweak: impl FnOnce(&mut Config)) -> Stack 
     };
     tweak(&mut config);
     let app = App {
+        requeue: None,
         llama: emulator.client(emulator.settings(WINDOW)),
         s3: s3.client(),
         config,

@@ -21,6 +21,7 @@ async fn app(rules: Vec<Rule>) -> (Emulator, App) {
     // No S3 call is made for inline text; the client only needs an endpoint.
     let s3 = aws_sdk_s3::Client::new(&testkit::sdk_config("http://127.0.0.1:9"));
     let app = App {
+        requeue: None,
         llama: emulator.client(emulator.settings(WINDOW)),
         s3,
         config: Config {

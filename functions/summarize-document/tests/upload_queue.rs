@@ -25,6 +25,7 @@ async fn stack(rules: Vec<Rule>) -> Stack {
     let s3 = LocalS3::start(&[BUCKET]).await;
     let emulator = Emulator::start(Script::new(rules), WINDOW).await;
     let app = App {
+        requeue: None,
         llama: emulator.client(emulator.settings(WINDOW)),
         s3: s3.client(),
         config: Config {

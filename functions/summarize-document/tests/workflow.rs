@@ -34,6 +34,7 @@ async fn stack_with_window(rules: Vec<Rule>, window: u32) -> Stack {
         ..Config::default()
     };
     let app = App {
+        requeue: None,
         llama: emulator.client(emulator.settings(window)),
         s3: s3.client(),
         config,

@@ -8,6 +8,7 @@ use bedrock::Deadline;
 use serde_json::Value;
 use settings::{ConfigError, Settings};
 
+use crate::sqs_retry::Requeue;
 use crate::streaming::Events;
 use crate::sync_budget::Workload;
 use crate::{Clients, Delivery, TaskError};
@@ -32,6 +33,13 @@ pub trait Function: Sized {
 
     /// Largest HTTP body or task input accepted, in bytes.
     fn max_request_bytes(&self) -> usize;
+
+    /// Brings the messages an SQS batch answer lists as failures back sooner than the
+    /// queue's visibility timeout (see [`crate::sqs_retry`]); `None` (the default): they
+    /// wait for it.
+    fn requeue(&self) -> Option<&Requeue> {
+        None
+    }
 
     /// Answers one HTTP request whose JSON body (`null` without one) is `input`.
     fn http(

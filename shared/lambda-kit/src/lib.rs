@@ -29,6 +29,7 @@ pub mod jobs;
 pub mod logging;
 mod router;
 pub mod sqs;
+pub mod sqs_retry;
 pub mod storage;
 pub mod streaming;
 pub mod sync_budget;

@@ -4,7 +4,8 @@
 //! throttling and ends in a failure record when it fails for good; a deadline overrun, a
 //! model error and a malformed model answer are retried exactly once (a deadline overrun
 //! is mostly deterministic: five reruns of a step that overran cost five times as much);
-//! the failure recorder has a Catch of its own; every Lambda task calls a function from
+//! the failure recorder has a Catch of its own (a Map's Catch may go to the batch report,
+//! which records the Map's error); every Lambda task calls a function from
 //! the template's `DefinitionSubstitutions`.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -230,7 +231,10 @@ fn check_states(
             // error (the EventBridge rule on execution status writes the record then).
             let recorder_gives_up =
                 is_failure_recorder(state) && target.is_some_and(|t| t["Type"] == "Fail");
-            if !recorder_gives_up && !target.is_some_and(is_failure_recorder) {
+            // A Map that fails as a whole (its items have their own recorders) goes to the
+            // report, which records the Map's error.
+            let map_reports = state["Type"] == "Map" && target.is_some_and(is_bookkeeping);
+            if !recorder_gives_up && !map_reports && !target.is_some_and(is_failure_recorder) {
                 problems.push(format!(
                     "{here}: Catch[{i}] goes to `{next}`, not to a task that writes the \
                      failure record (actions {FAILURE_ACTIONS:?})"
@@ -419,7 +423,13 @@ fn the_checker_finds_each_kind_of_mistake() {
                         {"ErrorEquals": ["ModelError", "MalformedModelResponse"], "MaxAttempts": 1}],
               "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Record"}], "End": true},
         "Record": recorder,
-        "Failed": {"Type": "Fail"}
+        "Failed": {"Type": "Fail"},
+        "M": {"Type": "Map", "ItemProcessor": {"StartAt": "P", "States": {
+              "P": {"Type": "Pass", "End": true}}},
+              "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Report"}], "Next": "Report"},
+        "Report": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                   "Parameters": {"FunctionName": "${FnArn}", "Payload": {"action": "batch_report"}},
+                   "Retry": [{"ErrorEquals": ["StorageError"]}], "End": true}
     }});
     assert_eq!(problems("good", &good, &subs), Vec::<String>::new());
 

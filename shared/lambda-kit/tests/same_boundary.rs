@@ -30,6 +30,7 @@ async fn functions() -> Functions {
             classify_ticket::Config::builtin().unwrap(),
         ),
         summarize: summarize_document::App {
+            requeue: None,
             llama: llama.clone(),
             s3: s3.clone(),
             config: summarize_document::Config::default(),
