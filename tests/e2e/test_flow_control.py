@@ -72,7 +72,7 @@ class FlowControl(unittest.TestCase):
             for key in ("incoming/flaky.txt", "incoming/steady.txt"):
                 where = stack.wait_object([f"summaries/{key}.json", f"failed/{key}.json"], timeout=240)
                 self.assertEqual(where, f"summaries/{key}.json")
-            stats = load.emulator_stats(stack)
+            stats = stack.emulator_stats()
             dead = stack.sqs().get_queue_attributes(QueueUrl=stack.dlq_url,
                                                      AttributeNames=["ApproximateNumberOfMessages"])
         self.assertEqual(stats["throttled_by"]["injected"], 1, stats)

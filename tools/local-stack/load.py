@@ -19,7 +19,6 @@ import random
 import sys
 import threading
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,13 +169,6 @@ def stack_options(settings: LoadSettings, caps: dict) -> StackOptions:
         batch_concurrency=caps["batch_concurrency"])
 
 
-def emulator_stats(stack: LocalStack, reset: bool = False) -> dict:
-    url = f"{stack.bedrock_endpoint}/_local/stats" + ("/reset" if reset else "")
-    req = urllib.request.Request(url, method="POST" if reset else "GET")
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        return json.loads(resp.read() or b"{}")
-
-
 class Probe(threading.Thread):
     """Classifies a ticket every ``interval`` seconds over the HTTP front until stopped."""
 
@@ -244,7 +236,7 @@ def run_uploads(stack: LocalStack, settings: LoadSettings, caps: dict, timeout: 
     """The backlog dropped into ``incoming/`` at once, drained through the queue."""
     docs = backlog(settings)
     outcome = LoadOutcome(mode="upload queue", documents=len(docs), caps=caps)
-    emulator_stats(stack, reset=True)
+    stack.reset_emulator_stats()
     probe = Probe(stack, settings.probe_interval)
     probe.start()
     started = time.monotonic()
@@ -282,7 +274,7 @@ def account(stack: LocalStack, settings: LoadSettings, docs: dict[str, bytes], o
     if stack.dlq_url:
         attrs = stack.sqs().get_queue_attributes(QueueUrl=stack.dlq_url, AttributeNames=["ApproximateNumberOfMessages"])
         outcome.dead_lettered = int(attrs["Attributes"]["ApproximateNumberOfMessages"])
-    stats = emulator_stats(stack)
+    stats = stack.emulator_stats()
     outcome.emulator = stats
     outcome.model_calls = int(stats.get("completed", 0))
     minutes = max(outcome.seconds, 1e-9) / 60
@@ -320,7 +312,7 @@ def run_batch(stack: LocalStack, settings: LoadSettings, caps: dict, timeout: fl
     docs = backlog(settings)
     outcome = LoadOutcome(mode="batch workflow", documents=len(docs), caps=caps)
     upload(stack, docs)
-    emulator_stats(stack, reset=True)
+    stack.reset_emulator_stats()
     probe = Probe(stack, settings.probe_interval)
     probe.start()
     started = time.monotonic()

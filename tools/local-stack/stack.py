@@ -500,6 +500,24 @@ class LocalStack:
             time.sleep(0.5)
         raise TimeoutError(f"execution {arn} still running")
 
+    def emulator_stats(self) -> dict:
+        """The emulator's counters (``GET /_local/stats``)."""
+        with urllib.request.urlopen(f"{self.bedrock_endpoint}/_local/stats", timeout=30) as resp:
+            return json.loads(resp.read())
+
+    def reset_emulator_stats(self) -> None:
+        """Zeroes the emulator's counters and peaks (its quota window stays)."""
+        req = urllib.request.Request(f"{self.bedrock_endpoint}/_local/stats/reset", method="POST")
+        urllib.request.urlopen(req, timeout=30).read()
+
+    def wait_model_calls_open(self, count: int, timeout: float = 120) -> None:
+        """Waits until at least ``count`` model calls are open at the emulator."""
+        end = time.time() + timeout
+        while self.emulator_stats()["open_requests"] < count:
+            if time.time() > end:
+                raise TimeoutError(f"fewer than {count} model calls open after {timeout} s")
+            time.sleep(0.1)
+
     def wait_object(self, keys: list[str], timeout: float = 900) -> str:
         """Waits until one of ``keys`` exists; returns it."""
         end = time.time() + timeout
