@@ -73,7 +73,10 @@ pub async fn run<F: Function + 'static>() -> Result<(), lambda_runtime::Error> {
         Ok(settings) => settings,
         Err(e) => return Err(init_failed(e).await),
     };
-    let sdk = bedrock::sdk::load_config().await;
+    let sdk = match bedrock::sdk::load_config().await {
+        Ok(sdk) => sdk,
+        Err(e) => return Err(init_failed(e).await),
+    };
     let clients = Clients::new(
         LlamaClient::new(&sdk, llama_settings),
         sdk,
