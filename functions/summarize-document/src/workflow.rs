@@ -147,13 +147,26 @@ struct PartSummary {
     usage: StoredUsage,
 }
 
-/// [`UsageTotals`] as stored in a part summary.
+/// The cost of a document's calls: its parts, combination, translation and
+/// classification (each a `usage.cost_usd` in the result the state machine assembles).
+fn document_cost(result: &Value) -> bedrock::Cost {
+    let cost = |usage: &Value| bedrock::Cost::from_usd(usage["cost_usd"].as_f64().unwrap_or(0.0));
+    cost(&result["usage"]["parts"])
+        + cost(&result["usage"]["combine"])
+        + cost(&result["translation"]["usage"])
+        + cost(&result["classification"]["usage"])
+}
+
+/// [`UsageTotals`] as stored in a part summary; the cost in whole pico-dollars, so that
+/// the document's total is exact (absent in parts stored before costs: 0).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct StoredUsage {
     prompt_tokens: u64,
     generation_tokens: u64,
     model_calls: u32,
     attempts: u32,
+    #[serde(default)]
+    cost_pico_usd: u64,
 }
 
 impl From<UsageTotals> for StoredUsage {
@@ -163,6 +176,7 @@ impl From<UsageTotals> for StoredUsage {
             generation_tokens: u.generation_tokens,
             model_calls: u.model_calls,
             attempts: u.attempts,
+            cost_pico_usd: u.cost.pico_usd(),
         }
     }
 }
@@ -174,6 +188,7 @@ impl From<StoredUsage> for UsageTotals {
             generation_tokens: u.generation_tokens,
             model_calls: u.model_calls,
             attempts: u.attempts,
+            cost: bedrock::Cost::from_pico_usd(u.cost_pico_usd),
         }
     }
 }
@@ -381,6 +396,10 @@ pub async fn run(app: &App, step: Step, deadline: Deadline) -> Result<Value, Tas
             if let Some(source) = result.get_mut("source").and_then(Value::as_object_mut) {
                 source.insert("version_id".into(), json!(version.version_id));
                 source.insert("sequencer".into(), json!(version.sequencer));
+            }
+            let cost = document_cost(&result);
+            if let Some(usage) = result.get_mut("usage").and_then(Value::as_object_mut) {
+                usage.insert("cost_usd".into(), json!(cost));
             }
             records.write(Kind::Success, &version, &result).await?;
             Ok(json!({ "bucket": out_bucket, "result_key": records.success_key }))

@@ -160,14 +160,35 @@ async fn workflow_steps_keep_only_references_in_the_state() {
     assert_eq!(combined["parts_usage"]["model_calls"], items.len());
     assert_eq!(combined["usage"]["model_calls"], 1);
     assert_eq!(s.emulator.calls(), items.len() as u64 + 1);
+    // Every token at the default 0.00015 USD per 1,000 (150,000 pico-dollars).
+    let pico = |usage: &Value| {
+        let tokens =
+            usage["prompt_tokens"].as_u64().unwrap() + usage["generation_tokens"].as_u64().unwrap();
+        tokens * 150_000
+    };
+    let (parts_pico, combine_pico) = (pico(&combined["parts_usage"]), pico(&combined["usage"]));
+    assert!(parts_pico > 0 && combine_pico > 0);
+    assert_eq!(
+        combined["parts_usage"]["cost_usd"],
+        parts_pico as f64 / 1e12
+    );
+    assert_eq!(combined["usage"]["cost_usd"], combine_pico as f64 / 1e12);
 
     let written = step(
         &s,
-        json!({"action": "write_result", "bucket": BUCKET, "key": "workflow/long doc.txt", "result": {"summary": "WHOLE"}}),
+        json!({"action": "write_result", "bucket": BUCKET, "key": "workflow/long doc.txt",
+               "result": {"summary": "WHOLE",
+                          "usage": {"combine": combined["usage"], "parts": combined["parts_usage"]}}}),
     )
     .await
     .unwrap();
     assert_eq!(written["result_key"], "results/workflow/long doc.txt.json");
+    let result = record(&s, "results/workflow/long doc.txt.json").await;
+    assert_eq!(
+        result["usage"]["cost_usd"],
+        (parts_pico + combine_pico) as f64 / 1e12,
+        "the document's cost is its parts' and its combination's"
+    );
     let failed = step(
         &s,
         json!({"action": "write_failure", "bucket": BUCKET, "key": "workflow/x.bin",

@@ -148,6 +148,11 @@ impl LlamaClient {
             match outcome {
                 Ok(answered) => {
                     let response = answered.value;
+                    let cost = self.inner.settings.pricing.cost(
+                        &answered.model_id,
+                        response.prompt_token_count,
+                        response.generation_token_count,
+                    );
                     let completion = Completion {
                         generation: response.generation,
                         usage: Usage {
@@ -155,6 +160,7 @@ impl LlamaClient {
                             generation_tokens: response.generation_token_count,
                             stop_reason: response.stop_reason,
                             invocation_metrics: None,
+                            cost,
                         },
                         model_id: answered.model_id,
                         attempts: answered.attempts,
@@ -164,7 +170,9 @@ impl LlamaClient {
                         .finish_ok("InvokeModel", &completion, answered.throttles);
                     Ok(completion)
                 }
-                Err(failed) => Err(self.inner.finish_err("InvokeModel", failed, started)),
+                Err(failed) => Err(self
+                    .inner
+                    .finish_err("InvokeModel", failed, started, (0, 0))),
             }
         }
         .instrument(span)
@@ -202,7 +210,7 @@ impl LlamaClient {
                 let _entered = span.enter();
                 Err(self
                     .inner
-                    .finish_err("InvokeModelWithResponseStream", failed, started))
+                    .finish_err("InvokeModelWithResponseStream", failed, started, (0, 0)))
             }
         }
     }
@@ -436,6 +444,7 @@ impl Inner {
             model_id: &completion.model_id,
             input_tokens: usage.prompt_tokens,
             output_tokens: usage.generation_tokens,
+            cost: usage.cost,
             latency: completion.latency,
             throttles,
             attempts: completion.attempts,
@@ -443,12 +452,14 @@ impl Inner {
         });
     }
 
-    /// Records a failed call and hands back its error.
+    /// Records a failed call and hands back its error. `seen` is the prompt and generated
+    /// tokens the call reported before it failed (a stream that broke off), priced too.
     pub(crate) fn finish_err(
         &self,
         operation: &'static str,
         failed: Failed,
         started: Instant,
+        seen: (u32, u32),
     ) -> BedrockError {
         let latency = started.elapsed();
         tracing::Span::current().record("attempts", failed.attempts);
@@ -463,8 +474,9 @@ impl Inner {
         self.settings.metrics.record(&CallRecord {
             operation,
             model_id: &failed.model_id,
-            input_tokens: 0,
-            output_tokens: 0,
+            input_tokens: seen.0,
+            output_tokens: seen.1,
+            cost: self.settings.pricing.cost(&failed.model_id, seen.0, seen.1),
             latency,
             throttles: failed.throttles,
             attempts: failed.attempts,

@@ -6,6 +6,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 
+use crate::pricing::Cost;
+
 /// Default CloudWatch namespace for the call metrics.
 pub const DEFAULT_NAMESPACE: &str = "TextProcessing/Bedrock";
 
@@ -28,10 +30,12 @@ pub struct CallRecord<'a> {
     pub operation: &'static str,
     /// The model that answered, or the last one tried.
     pub model_id: &'a str,
-    /// Prompt tokens (0 when the call failed).
+    /// Prompt tokens (when a call failed: those it reported before, usually 0).
     pub input_tokens: u32,
-    /// Generated tokens (0 when the call failed).
+    /// Generated tokens (when a call failed: those it reported before, usually 0).
     pub output_tokens: u32,
+    /// What those tokens cost at the model's price.
+    pub cost: Cost,
     /// Wall time of the whole call, retries included.
     pub latency: Duration,
     /// Attempts that were throttled.
@@ -83,6 +87,7 @@ impl Metrics {
                     "Metrics": [
                         {"Name": "InputTokens", "Unit": "Count"},
                         {"Name": "OutputTokens", "Unit": "Count"},
+                        {"Name": "CostUSD", "Unit": "None"},
                         {"Name": "Latency", "Unit": "Milliseconds"},
                         {"Name": "Throttles", "Unit": "Count"},
                         {"Name": "Attempts", "Unit": "Count"},
@@ -94,6 +99,7 @@ impl Metrics {
             "Operation": record.operation,
             "InputTokens": record.input_tokens,
             "OutputTokens": record.output_tokens,
+            "CostUSD": record.cost.usd(),
             "Latency": latency_ms,
             "Throttles": record.throttles,
             "Attempts": record.attempts,
@@ -137,6 +143,7 @@ mod tests {
             model_id: "us.meta.llama3-2-3b-instruct-v1:0",
             input_tokens: 120,
             output_tokens: 30,
+            cost: Cost::from_pico_usd(22_500_000),
             latency: Duration::from_millis(850),
             throttles: 2,
             attempts: 3,
@@ -156,6 +163,7 @@ mod tests {
         }
         assert_eq!(v["InputTokens"], 120);
         assert_eq!(v["Latency"], 850);
+        assert_eq!(v["CostUSD"], 0.0000225);
         assert_eq!(v["Throttles"], 2);
         assert_eq!(v["Errors"], 0);
         assert!(v.get("ErrorType").is_none());
@@ -171,6 +179,7 @@ mod tests {
             model_id: "m.x",
             input_tokens: 0,
             output_tokens: 0,
+            cost: Cost::ZERO,
             latency: Duration::ZERO,
             throttles: 4,
             attempts: 4,
@@ -181,5 +190,6 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
         assert_eq!(v["Errors"], 1);
         assert_eq!(v["ErrorType"], "ModelThrottled");
+        assert_eq!(v["CostUSD"], 0.0);
     }
 }

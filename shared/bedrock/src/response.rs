@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 use crate::BedrockError;
+use crate::pricing::Cost;
 
 /// Why generation ended. Values Bedrock adds later are kept, not rejected.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,6 +126,8 @@ pub struct Usage {
     pub stop_reason: StopReason,
     /// Bedrock's invocation metrics, when it sent them (streaming).
     pub invocation_metrics: Option<InvocationMetrics>,
+    /// What the tokens cost at the answering model's price.
+    pub cost: Cost,
 }
 
 /// A finished, successful model call.

@@ -9,6 +9,7 @@ use crate::BedrockError;
 use crate::budget::{BEDROCK_CONTEXT_WINDOW, ContextBudget, MIN_CONTEXT_WINDOW};
 use crate::metrics::{DEFAULT_NAMESPACE, Metrics, MetricsSink};
 use crate::model::{DEFAULT_MODEL_ID, ModelId, ModelSelection};
+use crate::pricing::{DEFAULT_INPUT_PER_1K, DEFAULT_OUTPUT_PER_1K, Price, Pricing};
 use crate::retry::{AttemptTimeouts, RetryPolicy};
 
 /// A Bedrock Guardrail applied to every call.
@@ -35,6 +36,8 @@ pub struct ClientSettings {
     pub guardrail: Option<Guardrail>,
     /// Where call metrics go.
     pub metrics: Metrics,
+    /// What each model's tokens cost.
+    pub pricing: Pricing,
 }
 
 /// The `BEDROCK_*` environment variables, as read by [`ClientSettings::from_env`]; each
@@ -69,6 +72,12 @@ pub struct BedrockEnv {
     pub metrics_namespace: String,
     /// Where call metrics go.
     pub metrics: MetricsOutput,
+    /// USD per 1,000 prompt tokens of every model not in `model_prices`.
+    pub price_input_per_1k_tokens: String,
+    /// USD per 1,000 generated tokens of every model not in `model_prices`.
+    pub price_output_per_1k_tokens: String,
+    /// Per-model prices, `model-id=input/output,...` (USD per 1,000 tokens).
+    pub model_prices: String,
 }
 
 /// Where call metrics go (`BEDROCK_METRICS`).
@@ -101,6 +110,9 @@ impl Default for BedrockEnv {
             guardrail_version: None,
             metrics_namespace: DEFAULT_NAMESPACE.into(),
             metrics: MetricsOutput::Stdout,
+            price_input_per_1k_tokens: DEFAULT_INPUT_PER_1K.into(),
+            price_output_per_1k_tokens: DEFAULT_OUTPUT_PER_1K.into(),
+            model_prices: String::new(),
         }
     }
 }
@@ -183,6 +195,20 @@ impl TryFrom<BedrockEnv> for ClientSettings {
                 ));
             }
         };
+        let default_price = Price::per_1k(
+            env.price_input_per_1k_tokens.trim(),
+            env.price_output_per_1k_tokens.trim(),
+        )
+        .map_err(|e| {
+            let variable = if e.starts_with("input") {
+                "BEDROCK_PRICE_INPUT_PER_1K_TOKENS"
+            } else {
+                "BEDROCK_PRICE_OUTPUT_PER_1K_TOKENS"
+            };
+            ConfigError::new(variable, e)
+        })?;
+        let overrides = Pricing::parse_overrides(&env.model_prices)
+            .map_err(|e| ConfigError::new("BEDROCK_MODEL_PRICES", e))?;
         let sink = match env.metrics {
             MetricsOutput::Stdout => MetricsSink::Stdout,
             MetricsOutput::Off => MetricsSink::Disabled,
@@ -194,6 +220,7 @@ impl TryFrom<BedrockEnv> for ClientSettings {
             budget,
             guardrail,
             metrics: Metrics::new(env.metrics_namespace, sink),
+            pricing: Pricing::new(default_price, overrides),
         })
     }
 }
@@ -215,6 +242,10 @@ mod tests {
         assert_eq!(s.timeouts, AttemptTimeouts::default());
         assert!(s.guardrail.is_none());
         assert_eq!(s.metrics.namespace(), DEFAULT_NAMESPACE);
+        assert_eq!(
+            s.pricing.cost(DEFAULT_MODEL_ID, 1_000, 1_000).to_string(),
+            "0.0003"
+        );
     }
 
     #[test]
@@ -236,6 +267,12 @@ mod tests {
             ("BEDROCK_GUARDRAIL_VERSION", "DRAFT"),
             ("BEDROCK_METRICS_NAMESPACE", "Custom"),
             ("BEDROCK_METRICS", "off"),
+            ("BEDROCK_PRICE_INPUT_PER_1K_TOKENS", "0.001"),
+            ("BEDROCK_PRICE_OUTPUT_PER_1K_TOKENS", "0.002"),
+            (
+                "BEDROCK_MODEL_PRICES",
+                "eu.meta.llama3-2-3b-instruct-v1:0=0.0005/0.0006",
+            ),
         ])
         .unwrap();
         assert_eq!(s.models.models().len(), 2);
@@ -247,7 +284,19 @@ mod tests {
         assert_eq!(s.timeouts.stream_idle, Duration::from_secs(5));
         assert_eq!(s.guardrail.unwrap().version, "DRAFT");
         assert_eq!(s.metrics.namespace(), "Custom");
-        assert_eq!(::settings::variables::<BedrockEnv>().len(), 13);
+        assert_eq!(
+            s.pricing
+                .cost("meta.llama3-2-3b-instruct-v1:0", 1_000, 1_000)
+                .to_string(),
+            "0.003"
+        );
+        assert_eq!(
+            s.pricing
+                .cost("eu.meta.llama3-2-3b-instruct-v1:0", 1_000, 1_000)
+                .to_string(),
+            "0.0011"
+        );
+        assert_eq!(::settings::variables::<BedrockEnv>().len(), 16);
     }
 
     #[test]
@@ -274,6 +323,21 @@ mod tests {
                 "BEDROCK_FALLBACK_MODEL_IDS",
                 "x,y",
                 "BEDROCK_FALLBACK_MODEL_IDS",
+            ),
+            (
+                "BEDROCK_PRICE_INPUT_PER_1K_TOKENS",
+                "-0.1",
+                "BEDROCK_PRICE_INPUT_PER_1K_TOKENS",
+            ),
+            (
+                "BEDROCK_PRICE_OUTPUT_PER_1K_TOKENS",
+                "1e-4",
+                "BEDROCK_PRICE_OUTPUT_PER_1K_TOKENS",
+            ),
+            (
+                "BEDROCK_MODEL_PRICES",
+                "us.meta.llama3-2-3b-instruct-v1:0=0.1",
+                "BEDROCK_MODEL_PRICES",
             ),
         ] {
             let err = settings(&[(name, value)]).unwrap_err();

@@ -206,12 +206,19 @@ impl CompletionStream {
             }
             if let Some(reason) = chunk.stop_reason {
                 let metrics = chunk.invocation_metrics;
+                let prompt_tokens = metrics.map_or(self.prompt_tokens, |m| m.input_token_count);
+                let generation_tokens =
+                    metrics.map_or(self.generation_tokens, |m| m.output_token_count);
                 self.end = Some(Usage {
-                    prompt_tokens: metrics.map_or(self.prompt_tokens, |m| m.input_token_count),
-                    generation_tokens: metrics
-                        .map_or(self.generation_tokens, |m| m.output_token_count),
+                    prompt_tokens,
+                    generation_tokens,
                     stop_reason: StopReason::from(reason.as_str()),
                     invocation_metrics: metrics,
+                    cost: self.inner.settings.pricing.cost(
+                        &self.model_id,
+                        prompt_tokens,
+                        generation_tokens,
+                    ),
                 });
             }
             if !chunk.generation.is_empty() {
@@ -267,6 +274,7 @@ impl CompletionStream {
                 throttles,
             },
             self.started,
+            (self.prompt_tokens, self.generation_tokens),
         )
     }
 }

@@ -1,8 +1,8 @@
-//! Token and call totals over the model calls of one document, ticket or translation.
+//! Token, call and cost totals over the model calls of one document, ticket or translation.
 
 use serde::Serialize;
 
-use crate::Completion;
+use crate::{Completion, Cost};
 
 /// Tokens and calls spent on one unit of work; every function reports this shape.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -15,6 +15,9 @@ pub struct UsageTotals {
     pub model_calls: u32,
     /// Attempts, retries and fallbacks included.
     pub attempts: u32,
+    /// What the calls' tokens cost, each at its answering model's price (`cost_usd`).
+    #[serde(rename = "cost_usd")]
+    pub cost: Cost,
 }
 
 impl UsageTotals {
@@ -25,6 +28,7 @@ impl UsageTotals {
             generation_tokens: u64::from(completion.usage.generation_tokens),
             model_calls: 1,
             attempts: completion.attempts,
+            cost: completion.usage.cost,
         }
     }
 
@@ -40,5 +44,6 @@ impl std::ops::AddAssign for UsageTotals {
         self.generation_tokens += other.generation_tokens;
         self.model_calls += other.model_calls;
         self.attempts += other.attempts;
+        self.cost += other.cost;
     }
 }

@@ -10,10 +10,11 @@ use std::time::Duration;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_bedrockruntime::config::Credentials;
 use bedrock::metrics::{Metrics, MetricsSink};
+use bedrock::pricing::Price;
 use bedrock::{
-    AttemptTimeouts, BedrockError, ChatPrompt, ClientSettings, ContextBudget, Deadline,
-    GenerationParams, Guardrail, Invocation, LlamaClient, ModelSelection, RetryPolicy, StopReason,
-    StreamEvent,
+    AttemptTimeouts, BedrockError, ChatPrompt, ClientSettings, ContextBudget, Cost, Deadline,
+    GenerationParams, Guardrail, Invocation, LlamaClient, ModelSelection, Pricing, RetryPolicy,
+    StopReason, StreamEvent, UsageTotals,
 };
 use bedrock_local::{Backend, Config, ErrorKind, Faults, Outcome, Rule, Script, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -779,4 +780,96 @@ async fn guardrail_is_passed_through() {
         head.starts_with("post /model/us.meta.llama3-2-3b-instruct-v1%3a0/invoke"),
         "{head}"
     );
+}
+
+/// Prices that make the arithmetic easy to follow: 1 USD per 1,000 prompt tokens (0.001 per
+/// token) and 2 USD per 1,000 generated tokens; the fallback at a tenth of that.
+fn priced(mut settings: ClientSettings) -> ClientSettings {
+    let fallback = format!("{FALLBACK}=0.1/0.2");
+    settings.pricing = Pricing::new(
+        Price::per_1k("1", "2").unwrap(),
+        Pricing::parse_overrides(&fallback).unwrap(),
+    );
+    settings
+}
+
+#[tokio::test]
+async fn a_call_costs_its_tokens_at_the_answering_models_price() {
+    let h = Harness::start(vec![Rule::new(Outcome::text("one two three four"))]).await;
+    let client = h.client(priced(h.settings()));
+    let done = client.invoke(&call("Count to four.")).await.unwrap();
+    let (prompt, generated) = (done.usage.prompt_tokens, done.usage.generation_tokens);
+    assert_eq!(generated, 4);
+    assert!(prompt > 0);
+    // prompt × 0.001 USD + 4 × 0.002 USD, in pico-dollars.
+    let expected = u64::from(prompt) * 1_000_000_000 + 4 * 2_000_000_000;
+    assert_eq!(done.usage.cost, Cost::from_pico_usd(expected));
+    let totals = UsageTotals::of(&done);
+    let json = serde_json::to_value(totals).unwrap();
+    assert_eq!(json["cost_usd"], expected as f64 / 1e12);
+    assert_eq!(
+        done.usage.cost.to_string(),
+        format!("{}.{:03}", (prompt + 8) / 1000, (prompt + 8) % 1000)
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+    );
+    let lines = h.metric_lines();
+    assert_eq!(lines[0]["CostUSD"], expected as f64 / 1e12);
+    let declared = lines[0]["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["Name"] == "CostUSD");
+    assert!(declared, "CostUSD is a declared metric");
+}
+
+#[tokio::test]
+async fn a_retried_call_that_fell_back_is_priced_at_the_fallbacks_price() {
+    let h = Harness::start(vec![
+        Rule::new(Outcome::error(ErrorKind::ThrottlingException)).model_id(PRIMARY),
+        Rule::new(Outcome::text("from the fallback")).model_id(FALLBACK),
+    ])
+    .await;
+    let mut settings = priced(h.settings());
+    settings.models = ModelSelection::parse(PRIMARY, FALLBACK).unwrap();
+    let client = h.client(settings);
+    let done = client.invoke(&call("x")).await.unwrap();
+    assert_eq!((done.model_id.as_str(), done.attempts), (FALLBACK, 4));
+    let (prompt, generated) = (
+        u64::from(done.usage.prompt_tokens),
+        u64::from(done.usage.generation_tokens),
+    );
+    // 0.0001 and 0.0002 USD per token: 100,000,000 and 200,000,000 pico-dollars.
+    let expected = prompt * 100_000_000 + generated * 200_000_000;
+    assert_eq!(done.usage.cost.pico_usd(), expected);
+    // The document's totals add calls' costs exactly.
+    let mut totals = UsageTotals::default();
+    totals.add(&done);
+    totals.add(&done);
+    assert_eq!(totals.cost.pico_usd(), 2 * expected);
+    assert_eq!(h.metric_lines()[0]["CostUSD"], expected as f64 / 1e12);
+}
+
+#[tokio::test]
+async fn a_stream_that_fails_midway_reports_the_cost_of_what_it_used() {
+    let h = Harness::start(vec![Rule::new(Outcome::StreamError {
+        after: 2,
+        error: bedrock_local::BedrockError::of(ErrorKind::ModelStreamErrorException),
+        generation: Some("alpha beta gamma delta".into()),
+    })])
+    .await;
+    let client = h.client(priced(h.settings()));
+    let mut stream = client.invoke_stream(&call("x")).await.unwrap();
+    while stream.next_event().await.is_ok_and(|e| e.is_some()) {}
+    let lines = h.metric_lines();
+    assert_eq!(lines.len(), 1);
+    let line = &lines[0];
+    assert_eq!(line["Errors"], 1);
+    let (input, output) = (
+        line["InputTokens"].as_u64().unwrap(),
+        line["OutputTokens"].as_u64().unwrap(),
+    );
+    assert!(input > 0 && output > 0, "{line}");
+    let expected = input * 1_000_000_000 + output * 2_000_000_000;
+    assert_eq!(line["CostUSD"], expected as f64 / 1e12);
 }
