@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 
 from stack import BUCKET, ROOT, LocalStack, StackOptions
@@ -56,6 +57,7 @@ def main() -> int:
             "incoming/photo.png": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
         }
         timings = {}
+        spent = Decimal(0)
         for key, body in uploads.items():
             timings[key] = time.time()
             stack.upload_for_summary(key, body)
@@ -74,9 +76,10 @@ def main() -> int:
                 print(f"   failed: {record['error']['type']}: {record['error']['message']}")
                 continue
             usage = record["usage"]
+            spent += cost(usage)
             print(f"   language {record['language']}, format {record['format']}, parts {record['parts']}, "
                   f"model calls {usage['model_calls']}, tokens {usage['prompt_tokens']} in / "
-                  f"{usage['generation_tokens']} out, model {record['model']}")
+                  f"{usage['generation_tokens']} out, cost {usd(cost(usage))}, model {record['model']}")
             print("   summary: " + record["summary"].replace("\n", "\n            ")[:600])
 
         print("\n== Document workflow (Step Functions, started like the EventBridge rule)")
@@ -90,9 +93,10 @@ def main() -> int:
                 print(f"   failed: {record['error']}")
                 continue
             classification = record.get("classification") or {}
+            spent += cost(record.get("usage"))
             print(f"   language {record.get('language')}, translated {record.get('translated')}, "
                   f"category {classification.get('category')} (priority {classification.get('priority')}, "
-                  f"needs_review {classification.get('needs_review')})")
+                  f"needs_review {classification.get('needs_review')}), cost {usd(cost(record.get('usage')))}")
             print("   summary: " + str(record.get("summary", ""))[:600])
 
         print("\n== HTTP API")
@@ -102,19 +106,33 @@ def main() -> int:
             "channel": "email", "customer_tier": "premium"})
         print(f"POST /tickets/classify -> {status}: category {body.get('category')}, priority "
               f"{body.get('priority')}, queue {body.get('queue')}, needs_review {body.get('needs_review')}, "
-              f"tokens {body.get('usage')}")
+              f"tokens {body.get('usage')}, cost {usd(cost(body.get('usage')))}")
+        spent += cost(body.get("usage"))
         status, body = stack.http("POST /translations", {"text": "Die Lieferung erfolgt innerhalb von drei Werktagen.",
                                                          "target_language": "en"})
+        spent += cost(body.get("usage"))
         print(f"POST /translations -> {status}: {body.get('source_language')} -> {body.get('target_language')}: "
-              f"{str(body.get('translation'))[:200]!r}")
+              f"{str(body.get('translation'))[:200]!r}, cost {usd(cost(body.get('usage')))}")
         status, body = stack.http("POST /translations", {"text": "Hallo", "target_language": "ja"})
         print(f"POST /translations (unsupported target) -> {status}: {body.get('error', {}).get('message')}")
 
-        print(f"\nResults are in the bucket {bucket}: {', '.join(stack.keys('summaries/') + stack.keys('results/') + stack.keys('failed/'))}")
+        print(f"\nModel cost of everything above: {usd(spent)} (at the configured prices per 1,000 tokens)")
+        print(f"Results are in the bucket {bucket}: {', '.join(stack.keys('summaries/') + stack.keys('results/') + stack.keys('failed/'))}")
         if not args.aws:
             print(f"Logs of every process: {options.log_dir}")
     print(f"\ndone; total {time.time() - started:.1f}s")
     return 0
+
+
+def cost(usage) -> Decimal:
+    """A record's `usage.cost_usd` (0 when absent), exact as written."""
+    value = (usage or {}).get("cost_usd") or 0
+    return Decimal(str(value))
+
+
+def usd(amount: Decimal) -> str:
+    """Dollars in plain decimal notation."""
+    return (f"{amount:.12f}".rstrip("0").rstrip(".") if amount else "0") + " USD"
 
 
 if __name__ == "__main__":

@@ -139,6 +139,13 @@ async fn an_invalid_answer_is_repaired_with_one_more_call() {
         r.body["usage"]["generation_tokens"].as_u64().unwrap(),
         generated
     );
+    // Both calls are paid for, the rejected answer too: every token at the default
+    // 0.00015 USD per 1,000 (150,000 pico-dollars a token).
+    let tokens = r.body["usage"]["prompt_tokens"].as_u64().unwrap() + generated;
+    assert_eq!(
+        r.body["usage"]["cost_usd"],
+        (tokens * 150_000) as f64 / 1e12
+    );
     assert_eq!(s.emulator.calls(), 2);
 }
 

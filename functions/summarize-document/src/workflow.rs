@@ -510,7 +510,8 @@ mod tests {
         let plan = json!({"parts": ranges, "count": MAX_PARTS});
         let map_results: Vec<Value> = (1..=MAX_PARTS).map(|i| json!({"part": i})).collect();
         let usage = json!({"prompt_tokens": u64::MAX, "generation_tokens": u64::MAX,
-                           "model_calls": u32::MAX, "attempts": u32::MAX});
+                           "model_calls": u32::MAX, "attempts": u32::MAX,
+                           "cost_usd": u64::MAX as f64 / 1e12});
         let event = json!({
             "version": "0", "id": "17793124-05d4-b198-2fde-7ededc63b103",
             "detail-type": "Object Created", "source": "aws.s3", "account": "123456789012",

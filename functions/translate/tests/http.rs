@@ -28,6 +28,9 @@ async fn translates_with_the_given_source_language() {
     assert_eq!(body["chunks"], 1);
     assert_eq!(body["usage"]["model_calls"], 1);
     assert!(body["usage"]["prompt_tokens"].as_u64().unwrap() > 0);
+    let tokens = body["usage"]["prompt_tokens"].as_u64().unwrap()
+        + body["usage"]["generation_tokens"].as_u64().unwrap();
+    assert_eq!(body["usage"]["cost_usd"], (tokens * 150_000) as f64 / 1e12);
     assert_eq!(
         body["usage"]["generation_tokens"].as_u64().unwrap(),
         1 + GERMAN.split_whitespace().count() as u64
