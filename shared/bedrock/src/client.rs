@@ -11,6 +11,10 @@ use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
 use tracing::{Instrument, field::Empty};
 
+mod lazy;
+
+use lazy::LazyClient;
+
 use crate::BedrockError;
 use crate::metrics::CallRecord;
 use crate::model::ModelId;
@@ -67,7 +71,7 @@ impl Invocation {
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
 
 pub(crate) struct Inner {
-    pub(crate) sdk: aws_sdk_bedrockruntime::Client,
+    pub(crate) sdk: LazyClient,
     pub(crate) settings: ClientSettings,
 }
 
@@ -101,7 +105,7 @@ impl LlamaClient {
     /// for example to the local emulator.
     pub async fn from_env() -> Result<Self, ::settings::ConfigError> {
         let settings = ClientSettings::from_env()?;
-        let sdk_config = crate::sdk::load_config().await;
+        let sdk_config = crate::sdk::load_config().await?;
         Ok(Self::new(&sdk_config, settings))
     }
 
@@ -109,7 +113,8 @@ impl LlamaClient {
     /// are turned off: this crate retries, knowing the deadline and the fallbacks. The
     /// SDK's operation and attempt timeouts are the InvokeModel attempt timeout (one
     /// attempt per operation; for a stream they end with the response headers, and the
-    /// idle timeout, which is checked here, covers the chunks).
+    /// idle timeout, which is checked here, covers the chunks). The SDK client itself is
+    /// built on the first model call (a function that makes none never pays for it).
     pub fn new(sdk_config: &SdkConfig, settings: ClientSettings) -> Self {
         let attempt = settings.timeouts.invoke;
         let timeouts = TimeoutConfig::builder()
@@ -123,7 +128,7 @@ impl LlamaClient {
             .build();
         Self {
             inner: Arc::new(Inner {
-                sdk: aws_sdk_bedrockruntime::Client::from_conf(config),
+                sdk: LazyClient::new(config),
                 settings,
             }),
         }

@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
 
 use aws_config::SdkConfig;
 use bedrock::{ClientSettings, LlamaClient};
@@ -16,12 +17,23 @@ use crate::jobs::{JobSettings, JobStore};
 use crate::{Function, Invocation, TaskError, logging};
 
 /// The SDK clients a function may use, built from the standard AWS configuration chain.
+/// Each is built on its first use and then shared by every user (clones share them too).
 #[derive(Clone)]
 pub struct Clients {
-    /// The Bedrock client (every model call goes through it).
+    /// The Bedrock client (every model call goes through it; its SDK client is built on
+    /// the first call).
     pub llama: LlamaClient,
     sdk: SdkConfig,
     s3_force_path_style: bool,
+    built: Arc<Built>,
+}
+
+/// The clients built so far.
+#[derive(Default)]
+struct Built {
+    s3: OnceLock<aws_sdk_s3::Client>,
+    dynamodb: OnceLock<aws_sdk_dynamodb::Client>,
+    lambda: OnceLock<aws_sdk_lambda::Client>,
 }
 
 impl Clients {
@@ -31,26 +43,32 @@ impl Clients {
             llama,
             sdk,
             s3_force_path_style,
+            built: Arc::default(),
         }
     }
 
-    /// An S3 client (built on demand: functions that never read S3 never pay for it).
+    /// The S3 client (built on demand: functions that never read S3 never pay for it).
     pub fn s3(&self) -> aws_sdk_s3::Client {
-        aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&self.sdk)
-                .force_path_style(self.s3_force_path_style)
-                .build(),
-        )
+        let build = || {
+            aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(&self.sdk)
+                    .force_path_style(self.s3_force_path_style)
+                    .build(),
+            )
+        };
+        self.built.s3.get_or_init(build).clone()
     }
 
-    /// A DynamoDB client (jobs).
+    /// The DynamoDB client (jobs).
     pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
-        aws_sdk_dynamodb::Client::new(&self.sdk)
+        let build = || aws_sdk_dynamodb::Client::new(&self.sdk);
+        self.built.dynamodb.get_or_init(build).clone()
     }
 
-    /// A Lambda client (starting job workers, forwarding to other functions).
+    /// The Lambda client (starting job workers, forwarding to other functions).
     pub fn lambda(&self) -> aws_sdk_lambda::Client {
-        aws_sdk_lambda::Client::new(&self.sdk)
+        let build = || aws_sdk_lambda::Client::new(&self.sdk);
+        self.built.lambda.get_or_init(build).clone()
     }
 
     /// The shared SDK configuration, for clients of services this crate does not name
