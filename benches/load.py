@@ -28,6 +28,13 @@ from stack import LocalStack  # noqa: E402
 BEGIN, END = "<!-- load:begin -->", "<!-- load:end -->"
 
 
+def loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+LOAD_AT_START = loadavg()
+
+
 def row(o: dict, settings: load.LoadSettings) -> list[str]:
     stats = o["emulator"]
     failures = ", ".join(f"{k}: {v}" for k, v in sorted(o["failures"].items())) or "0"
@@ -84,7 +91,8 @@ def section(runs: list[tuple[dict, load.LoadSettings]], command: str) -> str:
         "document = the item's own time from the batch report. The bound is the emulator's: the "
         "least of slots x 60 s / call time, the token budget / tokens per call, the request budget; "
         "calls/min counts every call the emulator served (backlog and probe). One 2-core machine "
-        "runs moto, lambda-local, the emulator and every function process.",
+        "runs moto, lambda-local, the emulator and every function process; load average (1/5/15 "
+        f"min) at start and end: {LOAD_AT_START} -> {loadavg()}.",
         "",
         "| | " + " | ".join(r[0]["label"] for r in runs) + " |",
         "|---|" + "---|" * len(runs),

@@ -118,7 +118,7 @@ class Batches(unittest.TestCase):
         before = self.model_calls()
         _, again = self.run_batch(prefix=PREFIX)
         self.assertEqual(again["counts"]["already_done"], 6, again)
-        self.assertEqual(again["usage"], {"input_tokens": 0, "output_tokens": 0, "model_calls": 0})
+        self.assertEqual(again["usage"], {"input_tokens": 0, "output_tokens": 0, "model_calls": 0, "cost_usd": 0})
         self.assertEqual(self.model_calls(), before)
 
     def test_2_a_manifest_batch_takes_only_the_keys_it_names(self):

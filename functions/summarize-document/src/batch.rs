@@ -145,7 +145,7 @@ pub enum ItemStatus {
     Started,
 }
 
-/// Tokens and calls spent on one document, or on a batch.
+/// Tokens, calls and cost spent on one document, or on a batch.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Spent {
     /// Prompt tokens.
@@ -154,6 +154,9 @@ pub struct Spent {
     pub output_tokens: u64,
     /// Model calls that answered.
     pub model_calls: u64,
+    /// What the calls cost (the records' `usage.cost_usd`), summed exactly.
+    #[serde(default, rename = "cost_usd")]
+    pub cost: bedrock::Cost,
 }
 
 impl std::ops::AddAssign for Spent {
@@ -161,6 +164,7 @@ impl std::ops::AddAssign for Spent {
         self.input_tokens += other.input_tokens;
         self.output_tokens += other.output_tokens;
         self.model_calls += other.model_calls;
+        self.cost += other.cost;
     }
 }
 
@@ -466,6 +470,7 @@ async fn spent(app: &App, bucket: &str, record_key: &str) -> Result<Spent, TaskE
         input_tokens: number("prompt_tokens"),
         output_tokens: number("generation_tokens"),
         model_calls: number("model_calls"),
+        cost: bedrock::Cost::from_usd(usage["cost_usd"].as_f64().unwrap_or(0.0)),
     })
 }
 

@@ -87,7 +87,7 @@ impl Default for Config {
             part_summary_tokens: plan.part_summary_tokens,
             summary_length: Length::default(),
             summary_format: Format::default(),
-            upload_max_receives: 5,
+            upload_max_receives: 8,
             upload_queue_url: None,
             upload_retry_base_seconds: 60,
             upload_retry_max_seconds: 3600,

@@ -95,6 +95,11 @@ async fn an_item_is_summarized_once_and_reported_already_done_after() {
     );
     let record = json_at(&s, "summaries/incoming/a.txt.json").await;
     assert_eq!(record["summary"], "A short summary.");
+    // The line states the record's cost: every token at the default 0.00015 USD per 1,000.
+    let tokens = line["usage"]["input_tokens"].as_u64().unwrap()
+        + line["usage"]["output_tokens"].as_u64().unwrap();
+    assert_eq!(line["usage"]["cost_usd"], (tokens * 150_000) as f64 / 1e12);
+    assert_eq!(line["usage"]["cost_usd"], record["usage"]["cost_usd"]);
     assert_eq!(s.emulator.calls(), 1);
 
     // The next batch finds it done.
@@ -284,6 +289,15 @@ async fn the_report_sums_up_every_item_line_in_a_summary_and_json_lines() {
     assert_eq!(report["counts"]["failed"], 1);
     assert_eq!(report["failures"], json!({"UnsupportedDocument": 1}));
     assert_eq!(report["usage"]["model_calls"], 1, "only b.txt was paid for");
+    let paid = report["usage"]["cost_usd"].as_f64().unwrap();
+    let tokens = report["usage"]["input_tokens"].as_u64().unwrap()
+        + report["usage"]["output_tokens"].as_u64().unwrap();
+    assert!(paid > 0.0);
+    assert_eq!(
+        paid,
+        (tokens * 150_000) as f64 / 1e12,
+        "the report's total cost"
+    );
     assert_eq!(
         report["source"],
         json!({"prefix": "incoming/"}),
