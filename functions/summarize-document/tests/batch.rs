@@ -2,47 +2,23 @@
 //! Functions sends them, through the real SDK clients against the scripted Bedrock emulator
 //! and an in-process S3 server.
 
-use std::time::Duration;
+mod common;
 
-use bedrock::Deadline;
-use bedrock_local::{ErrorKind, Outcome, Rule, Script};
+use bedrock_local::{ErrorKind, Outcome, Rule};
+use common::{BUCKET, Stack, deadline};
 use lambda_kit::handle;
 use serde_json::{Value, json};
-use summarize_document::{App, Config};
-use testkit::{Emulator, LocalS3};
 
-const BUCKET: &str = "docs";
-const WINDOW: u32 = 1024;
 const BATCH: &str = "batch-1";
 const TEXT: &str = "The northern warehouse shipped more parcels this quarter than ever before. \
     On-time delivery stayed close to target despite two storms.";
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01";
 
-struct Stack {
-    s3: LocalS3,
-    emulator: Emulator,
-    app: App,
-}
-
 async fn stack(rules: Vec<Rule>) -> Stack {
-    let s3 = LocalS3::start(&[BUCKET]).await;
-    let script = Script::new(rules).with_fallback(Outcome::text("A short summary."));
-    let emulator = Emulator::start(script, WINDOW).await;
-    let app = App {
-        requeue: None,
-        llama: emulator.client(emulator.settings(WINDOW)),
-        s3: s3.client(),
-        config: Config {
-            max_document_bytes: 1024 * 1024,
-            max_text_bytes: 512 * 1024,
-            ..Config::default()
-        },
-    };
-    Stack { s3, emulator, app }
-}
-
-fn deadline() -> Deadline {
-    Deadline::after(Duration::from_secs(30))
+    Stack::builder(rules)
+        .fallback(Outcome::text("A short summary."))
+        .start()
+        .await
 }
 
 /// The Map's `ItemSelector` output for one document (see the ASL).

@@ -2,53 +2,27 @@
 //! client presigning against the in-process S3 server, which checks SigV4 signatures the
 //! way S3 does: the upload URL is used with a plain HTTP client.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::time::Duration;
 
-use bedrock::Deadline;
-use bedrock_local::{Outcome, Rule, Script};
+use bedrock_local::{Outcome, Rule};
+use common::{BUCKET, Stack, deadline};
 use lambda_kit::handle;
 use serde_json::{Value, json};
-use summarize_document::{App, Config};
 use testkit::events::{http_parts, post_json, s3_created, sample};
-use testkit::{Emulator, LocalS3};
 
-const BUCKET: &str = "docs";
-const WINDOW: u32 = 1024;
 const TEXT: &str = "The northern warehouse shipped more parcels this quarter than ever before. \
     On-time delivery stayed close to target despite two storms.";
 
-struct Stack {
-    s3: LocalS3,
-    emulator: Emulator,
-    app: App,
-}
-
 async fn stack() -> Stack {
-    let s3 = LocalS3::start(&[BUCKET]).await;
-    let emulator = Emulator::start(
-        Script::new(vec![Rule::new(Outcome::text(
-            "Parcels up, deliveries on time.",
-        ))]),
-        WINDOW,
-    )
-    .await;
-    let app = App {
-        requeue: None,
-        llama: emulator.client(emulator.settings(WINDOW)),
-        s3: s3.client(),
-        config: Config {
-            documents_bucket: Some(BUCKET.into()),
-            max_document_bytes: 1024 * 1024,
-            ..Config::default()
-        },
-    };
-    Stack { s3, emulator, app }
-}
-
-fn deadline() -> Deadline {
-    Deadline::after(Duration::from_secs(30))
+    Stack::builder(vec![Rule::new(Outcome::text(
+        "Parcels up, deliveries on time.",
+    ))])
+    .config(|c| c.documents_bucket = Some(BUCKET.into()))
+    .start()
+    .await
 }
 
 /// `POST /uploads` with `body`: status and JSON body.

@@ -5,44 +5,29 @@
 //! bound, so scheduling cannot make the test fail; the scripted delay makes a wrong choice
 //! overlap calls).
 
+mod common;
+
 use std::time::Duration;
 
-use bedrock::Deadline;
-use bedrock_local::{Outcome, Rule, Script};
+use bedrock_local::{Outcome, Rule};
+use common::{BUCKET, Stack, deadline};
 use lambda_kit::{Function, handle};
 use serde_json::{Value, json};
+use summarize_document::Endpoint;
 use summarize_document::options::SummaryOptions;
-use summarize_document::{App, Config, Endpoint};
-use testkit::{Emulator, LocalS3};
-
-const BUCKET: &str = "docs";
-const WINDOW: u32 = 1024;
-
-struct Stack {
-    s3: LocalS3,
-    emulator: Emulator,
-    app: App,
-}
 
 /// A stack whose background lanes run `background` parts at once and HTTP requests `http`.
 async fn stack(background: usize, http: usize) -> Stack {
-    let s3 = LocalS3::start(&[BUCKET]).await;
     let rules = vec![Rule::new(Outcome::text("A short summary.")).delay(Duration::from_millis(40))];
-    let emulator = Emulator::start(Script::new(rules), WINDOW).await;
-    let app = App {
-        requeue: None,
-        llama: emulator.client(emulator.settings(WINDOW)),
-        s3: s3.client(),
-        config: Config {
-            max_text_bytes: 512 * 1024,
-            max_request_bytes: 64 * 1024,
-            summary_concurrency: background,
-            http_summary_concurrency: Some(http),
-            part_summary_tokens: 64,
-            ..Config::default()
-        },
-    };
-    Stack { s3, emulator, app }
+    Stack::builder(rules)
+        .config(|c| {
+            c.max_request_bytes = 64 * 1024;
+            c.summary_concurrency = background;
+            c.http_summary_concurrency = Some(http);
+            c.part_summary_tokens = 64;
+        })
+        .start()
+        .await
 }
 
 /// A document of several parts at this window.
@@ -57,10 +42,6 @@ fn long_document() -> String {
         })
         .collect::<Vec<_>>()
         .join("\n\n")
-}
-
-fn deadline() -> Deadline {
-    Deadline::after(Duration::from_secs(60))
 }
 
 /// Model calls the document took, after checking that at most one ran at a time.

@@ -1,48 +1,24 @@
 //! summarize-document through the real SDK clients against the scripted Bedrock
 //! emulator and an in-process S3 server.
 
-use std::time::Duration;
+mod common;
 
-use bedrock::Deadline;
-use bedrock_local::{ErrorKind, Outcome, Rule, Script};
+use bedrock_local::{ErrorKind, Outcome, Rule};
+use common::{BUCKET, Stack, WINDOW, deadline, small_parts};
 use lambda_kit::handle;
 use serde_json::{Value, json};
-use summarize_document::{App, Config};
-use testkit::{Emulator, LocalS3};
-
-const BUCKET: &str = "docs";
-const WINDOW: u32 = 1024;
-
-struct Stack {
-    s3: LocalS3,
-    emulator: Emulator,
-    app: App,
-}
+use summarize_document::Config;
 
 async fn stack(rules: Vec<Rule>) -> Stack {
     stack_with(rules, |_| {}).await
 }
 
 async fn stack_with(rules: Vec<Rule>, tweak: impl FnOnce(&mut Config)) -> Stack {
-    let s3 = LocalS3::start(&[BUCKET]).await;
-    let emulator = Emulator::start(Script::new(rules), WINDOW).await;
-    let mut config = Config {
-        max_document_bytes: 1024 * 1024,
-        max_text_bytes: 512 * 1024,
-        max_request_bytes: 64 * 1024,
-        summary_concurrency: 3,
-        chunk_overlap_per_mille: 20,
-        part_summary_tokens: 64,
-        ..Config::default()
-    };
-    tweak(&mut config);
-    let app = App {
-        requeue: None,
-        llama: emulator.client(emulator.settings(WINDOW)),
-        s3: s3.client(),
-        config,
-    };
-    Stack { s3, emulator, app }
+    Stack::builder(rules)
+        .config(small_parts)
+        .config(tweak)
+        .start()
+        .await
 }
 
 /// Rules answering "P{i}" to the summary of part `i`, for parts 1 to `parts`.
@@ -66,10 +42,6 @@ async fn summarize_long(s: &Stack, doc: String) -> Value {
     )
     .await
     .unwrap()
-}
-
-fn deadline() -> Deadline {
-    Deadline::after(Duration::from_secs(30))
 }
 
 fn s3_event(records: &[(&str, &str)]) -> Value {

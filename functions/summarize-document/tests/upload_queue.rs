@@ -2,40 +2,23 @@
 //! real SDK clients, the scripted Bedrock emulator and an in-process S3 server. Only the
 //! messages that must come back are listed in `batchItemFailures`.
 
+mod common;
+
 use std::time::Duration;
 
 use bedrock::Deadline;
-use bedrock_local::{ErrorKind, Outcome, Rule, Script};
+use bedrock_local::{ErrorKind, Outcome, Rule};
+use common::{BUCKET, Stack};
 use lambda_kit::handle;
 use serde_json::{Value, json};
-use summarize_document::{App, Config};
-use testkit::{Emulator, LocalS3};
 
-const BUCKET: &str = "docs";
-const WINDOW: u32 = 1024;
 const MAX_RECEIVES: u32 = 3;
 
-struct Stack {
-    s3: LocalS3,
-    emulator: Emulator,
-    app: App,
-}
-
 async fn stack(rules: Vec<Rule>) -> Stack {
-    let s3 = LocalS3::start(&[BUCKET]).await;
-    let emulator = Emulator::start(Script::new(rules), WINDOW).await;
-    let app = App {
-        requeue: None,
-        llama: emulator.client(emulator.settings(WINDOW)),
-        s3: s3.client(),
-        config: Config {
-            max_document_bytes: 1024 * 1024,
-            max_text_bytes: 512 * 1024,
-            upload_max_receives: MAX_RECEIVES,
-            ..Config::default()
-        },
-    };
-    Stack { s3, emulator, app }
+    Stack::builder(rules)
+        .config(|c| c.upload_max_receives = MAX_RECEIVES)
+        .start()
+        .await
 }
 
 /// Far more than `lambda_kit::sqs::MESSAGE_START_RESERVE`: every message starts.

@@ -2,47 +2,19 @@
 //! errors, through the real SDK clients against the scripted Bedrock emulator and an
 //! in-process S3 server.
 
+mod common;
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bedrock::Deadline;
-use bedrock_local::{ErrorKind, Outcome, Rule, Script};
+use bedrock_local::{ErrorKind, Outcome, Rule};
+use common::{BUCKET, Stack, deadline, stack};
 use lambda_kit::{Invocation, handle};
 use serde_json::{Value, json};
 use summarize_document::records::{Kind, Records};
 use summarize_document::versions::Announced;
-use summarize_document::{App, Config};
-use testkit::{Emulator, LocalS3};
 
-const BUCKET: &str = "docs";
-const WINDOW: u32 = 1024;
 const TEXT: &str = "The northern warehouse shipped more parcels this quarter than ever before. \
     On-time delivery stayed close to target despite two storms.";
-
-struct Stack {
-    s3: LocalS3,
-    emulator: Emulator,
-    app: App,
-}
-
-async fn stack(rules: Vec<Rule>) -> Stack {
-    let s3 = LocalS3::start(&[BUCKET]).await;
-    let emulator = Emulator::start(Script::new(rules), WINDOW).await;
-    let app = App {
-        requeue: None,
-        llama: emulator.client(emulator.settings(WINDOW)),
-        s3: s3.client(),
-        config: Config {
-            max_document_bytes: 1024 * 1024,
-            max_text_bytes: 512 * 1024,
-            ..Config::default()
-        },
-    };
-    Stack { s3, emulator, app }
-}
-
-fn deadline() -> Deadline {
-    Deadline::after(Duration::from_secs(30))
-}
 
 /// Puts `body` at `key` and returns its ETag.
 async fn put(s: &Stack, key: &str, body: impl Into<Vec<u8>>) -> String {

@@ -2,52 +2,28 @@
 //! records of unfinished executions, through the real SDK clients against the scripted
 //! Bedrock emulator and an in-process S3 server.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+mod common;
 
-use bedrock::Deadline;
-use bedrock_local::{Outcome, Rule, Script};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bedrock_local::{Outcome, Rule};
+use common::{BUCKET, Stack, WINDOW, deadline, small_parts};
 use lambda_kit::handle;
 use serde_json::{Value, json};
+use summarize_document::App;
 use summarize_document::workflow::MAX_PARTS;
-use summarize_document::{App, Config};
-use testkit::{Emulator, LocalS3};
-
-const BUCKET: &str = "docs";
-const WINDOW: u32 = 1024;
-
-struct Stack {
-    s3: LocalS3,
-    emulator: Emulator,
-    app: App,
-}
+use testkit::LocalS3;
 
 async fn stack_with_window(rules: Vec<Rule>, window: u32) -> Stack {
-    let s3 = LocalS3::start(&[BUCKET]).await;
-    let emulator = Emulator::start(Script::new(rules), window).await;
-    let config = Config {
-        max_document_bytes: 1024 * 1024,
-        max_text_bytes: 512 * 1024,
-        max_request_bytes: 64 * 1024,
-        summary_concurrency: 3,
-        chunk_overlap_per_mille: 20,
-        part_summary_tokens: 64,
-        ..Config::default()
-    };
-    let app = App {
-        requeue: None,
-        llama: emulator.client(emulator.settings(window)),
-        s3: s3.client(),
-        config,
-    };
-    Stack { s3, emulator, app }
+    Stack::builder(rules)
+        .window(window)
+        .config(small_parts)
+        .start()
+        .await
 }
 
 async fn stack(rules: Vec<Rule>) -> Stack {
     stack_with_window(rules, WINDOW).await
-}
-
-fn deadline() -> Deadline {
-    Deadline::after(Duration::from_secs(30))
 }
 
 async fn record(s: &Stack, key: &str) -> Value {
