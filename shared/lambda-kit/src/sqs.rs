@@ -82,13 +82,7 @@ enum Body {
 
 /// Whether `event` is an SQS event (its first record comes from `aws:sqs`).
 pub(crate) fn is_sqs(event: &Value) -> bool {
-    event
-        .get("Records")
-        .and_then(Value::as_array)
-        .and_then(|records| records.first())
-        .and_then(|r| r.get("eventSource"))
-        .and_then(Value::as_str)
-        == Some("aws:sqs")
+    crate::trigger::records_come_from(event, "aws:sqs")
 }
 
 impl SqsEvent {

@@ -56,13 +56,18 @@ fn is_http(event: &Value) -> bool {
 }
 
 fn is_s3(event: &Value) -> bool {
+    records_come_from(event, "aws:s3")
+}
+
+/// Whether `event` has `Records` whose first record's `eventSource` is `source`.
+pub(crate) fn records_come_from(event: &Value, source: &str) -> bool {
     event
         .get("Records")
         .and_then(Value::as_array)
         .and_then(|records| records.first())
         .and_then(|r| r.get("eventSource"))
         .and_then(Value::as_str)
-        == Some("aws:s3")
+        == Some(source)
 }
 
 /// Decodes an S3 event key: `+` is a space and `%XX` are UTF-8 bytes.
