@@ -1,6 +1,7 @@
 //! Token counting below `bedrock` and `text`: a fast, conservative Llama 3 prompt-token
-//! estimate and the context-window check. No AWS SDK, no vocabulary; `bedrock` re-exports
-//! it as `bedrock::budget` and maps [`BudgetError`] onto `BedrockError`.
+//! estimate, the exact Llama 3 count ([`llama3`]) for the decisions that depend on it, and
+//! the context-window check. No AWS SDK; `bedrock` re-exports it as `bedrock::budget` and
+//! maps [`BudgetError`] onto `BedrockError`.
 //!
 //! The estimate scans the text once, without a vocabulary, weighting each word by its
 //! script (Llama 3's tokenizer splits German, Hindi or Thai words into more pieces than
@@ -8,7 +9,11 @@
 //! Compared with the real Llama 3.2 tokenizer (`tests/estimator_vs_tokenizer.rs`) it
 //! never under-counts on text in the eight supported languages (whole texts, paragraphs
 //! and lines); whole texts are over-counted by 14% (Hindi) to 64% (English), the price
-//! of needing no vocabulary.
+//! of needing no vocabulary. Where the estimate says a prompt may not fit, the exact count
+//! decides ([`ContextBudget::check`]); long documents are cut into parts by exact counts
+//! ([`Counter::Exact`]).
+
+pub mod llama3;
 
 /// Llama 3.2's context window on Bedrock, in tokens.
 pub const BEDROCK_CONTEXT_WINDOW: u32 = 131_072;
@@ -241,6 +246,37 @@ fn symbols(text: &str) -> (u32, usize) {
     (ceil_tokens(weight), bytes)
 }
 
+/// How a text's tokens are counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Counter {
+    /// The exact Llama 3 count ([`llama3::count_tokens`]); the vocabulary is indexed on
+    /// the first count in a process.
+    #[default]
+    Exact,
+    /// [`estimate_tokens`]: no vocabulary, never below Llama 3's count. For models whose
+    /// tokenizer is not Llama 3's (a local stand-in), where no exact count exists.
+    Estimate,
+}
+
+impl Counter {
+    /// The tokens of `text`.
+    pub fn count(self, text: &str) -> u32 {
+        match self {
+            Self::Exact => llama3::count_tokens(text),
+            Self::Estimate => estimate_tokens(text),
+        }
+    }
+
+    /// The running total of `text`'s tokens at the ends of the pieces it is counted in
+    /// ([`llama3::running_count`] or [`running_estimate`]).
+    pub fn running(self, text: &str) -> Box<dyn Iterator<Item = (usize, u32)> + '_> {
+        match self {
+            Self::Exact => Box::new(llama3::running_count(text)),
+            Self::Estimate => Box::new(running_estimate(text)),
+        }
+    }
+}
+
 /// Why a [`ContextBudget`] refused a window or a prompt.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BudgetError {
@@ -264,7 +300,7 @@ pub enum BudgetError {
      {context_window}-token context window"
 )]
 pub struct Overflow {
-    /// Estimated prompt tokens.
+    /// Prompt tokens (the exact count where the budget counts exactly).
     pub prompt_tokens: u32,
     /// Requested generation length.
     pub max_gen_len: u32,
@@ -275,16 +311,19 @@ pub struct Overflow {
 /// The smallest context window [`ContextBudget::new`] accepts, in tokens.
 pub const MIN_CONTEXT_WINDOW: u32 = 256;
 
-/// The context window and the check that a prompt plus its generation fits in it.
+/// The context window, how tokens are counted against it, and the check that a prompt
+/// plus its generation fits in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ContextBudget {
     context_window: u32,
+    counter: Counter,
 }
 
 impl Default for ContextBudget {
     fn default() -> Self {
         Self {
             context_window: BEDROCK_CONTEXT_WINDOW,
+            counter: Counter::Exact,
         }
     }
 }
@@ -295,7 +334,15 @@ impl ContextBudget {
         if context_window < MIN_CONTEXT_WINDOW {
             return Err(BudgetError::InvalidWindow { context_window });
         }
-        Ok(Self { context_window })
+        Ok(Self {
+            context_window,
+            counter: Counter::Exact,
+        })
+    }
+
+    /// This budget counting with `counter` where the estimate cannot decide.
+    pub fn with_counter(self, counter: Counter) -> Self {
+        Self { counter, ..self }
     }
 
     /// The window in tokens.
@@ -303,23 +350,40 @@ impl ContextBudget {
         self.context_window
     }
 
-    /// The most prompt tokens (by [`estimate_tokens`]) that leave room for `max_gen_len`.
+    /// How prompts are counted where the estimate cannot decide (and how long texts are
+    /// cut into parts).
+    pub fn counter(&self) -> Counter {
+        self.counter
+    }
+
+    /// The most prompt tokens that leave room for `max_gen_len`.
     pub fn max_prompt_tokens(&self, max_gen_len: u32) -> u32 {
         self.context_window.saturating_sub(max_gen_len)
     }
 
-    /// Estimates `prompt` and refuses it when it cannot fit with `max_gen_len`;
-    /// returns the estimate.
+    /// Refuses `prompt` when it cannot fit with `max_gen_len`; returns the count that
+    /// decided. The estimate decides when it fits (it never under-counts); otherwise the
+    /// budget's [`Counter`] counts again, so a prompt that fits by the exact count passes.
     pub fn check(&self, prompt: &str, max_gen_len: u32) -> Result<u32, BudgetError> {
-        let prompt_tokens = estimate_tokens(prompt);
-        if u64::from(prompt_tokens) + u64::from(max_gen_len) > u64::from(self.context_window) {
-            return Err(BudgetError::Overflow(Overflow {
-                prompt_tokens,
-                max_gen_len,
-                context_window: self.context_window,
-            }));
+        let fits = |tokens: u32| {
+            u64::from(tokens) + u64::from(max_gen_len) <= u64::from(self.context_window)
+        };
+        let estimate = estimate_tokens(prompt);
+        if fits(estimate) {
+            return Ok(estimate);
         }
-        Ok(prompt_tokens)
+        let prompt_tokens = match self.counter {
+            Counter::Exact => llama3::count_tokens(prompt),
+            Counter::Estimate => estimate,
+        };
+        if fits(prompt_tokens) {
+            return Ok(prompt_tokens);
+        }
+        Err(BudgetError::Overflow(Overflow {
+            prompt_tokens,
+            max_gen_len,
+            context_window: self.context_window,
+        }))
     }
 }
 

@@ -1,0 +1,227 @@
+//! Exact Llama 3 token counts: the tokenizer's own pre-split and byte-pair merges over its
+//! 128,000-token vocabulary, embedded in the binary (`build.rs`) and indexed on the first
+//! count, so that processes that never need an exact count never pay for it.
+//!
+//! Counting needs no token ids, so this is a counter, not a tokenizer: text is split as
+//! Llama 3 splits it (the template's special tokens count one each), then each piece is
+//! merged pair by pair, lowest rank first, as tiktoken-style BPE does. The counts equal
+//! the reference tokenizer's (`tests/exact_vs_tokenizer.rs`).
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::OnceLock;
+
+use regex::Regex;
+
+use crate::SPECIAL_TOKENS;
+
+/// The vocabulary in rank order, each token behind a one-byte length.
+static VOCABULARY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/llama3-vocab.bin"));
+
+/// Llama 3's pre-split pattern without its one look-ahead (`\s+(?!\S)`), which
+/// [`Counter::pieces`] applies by hand: a run of spaces before a word leaves its last space
+/// to the word.
+const PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+";
+
+/// The vocabulary's index and the compiled pattern.
+struct Counter {
+    ranks: HashMap<&'static [u8], u32>,
+    split: Regex,
+}
+
+fn counter() -> &'static Counter {
+    static COUNTER: OnceLock<Counter> = OnceLock::new();
+    COUNTER.get_or_init(|| {
+        let mut ranks = HashMap::with_capacity(128_000);
+        let mut rest = VOCABULARY;
+        let mut rank = 0u32;
+        while let Some((&len, tail)) = rest.split_first() {
+            let (token, tail) = tail.split_at(usize::from(len));
+            ranks.insert(token, rank);
+            rank += 1;
+            rest = tail;
+        }
+        Counter {
+            ranks,
+            // A constant pattern, checked by the tests.
+            split: Regex::new(PATTERN).expect("the Llama 3 pattern compiles"),
+        }
+    })
+}
+
+/// The exact number of Llama 3 tokens in `text` (the template's special tokens, such as
+/// `<|eot_id|>`, count one each).
+///
+/// ```
+/// assert_eq!(tokens::llama3::count_tokens("The quick brown fox jumps over the lazy dog."), 10);
+/// ```
+pub fn count_tokens(text: &str) -> u32 {
+    running_count(text).last().map_or(0, |(_, total)| total)
+}
+
+/// [`count_tokens`] as a running total: for each piece Llama 3 tokenizes on its own (a word
+/// with its leading space, a number group, a run of symbols or spaces, a special token),
+/// the byte offset where it ends and the tokens up to there. Tokens never span pieces, so
+/// the difference of two totals is the count of the text between those offsets (give or
+/// take the pieces at the slice's edges, which the text beyond them can regroup).
+pub fn running_count(text: &str) -> impl Iterator<Item = (usize, u32)> + '_ {
+    let counter = counter();
+    segments(text)
+        .flat_map(move |(start, segment)| {
+            let pieces: Box<dyn Iterator<Item = (usize, u32)>> = match segment {
+                Segment::Special(len) => Box::new(std::iter::once((start + len, 1))),
+                Segment::Text(text) => Box::new(counter.pieces(text).map(move |(from, to)| {
+                    (start + to, counter.merge(&text.as_bytes()[from..to]))
+                })),
+            };
+            pieces
+        })
+        .scan(0u32, |total, (end, tokens)| {
+            *total = total.saturating_add(tokens);
+            Some((end, *total))
+        })
+}
+
+enum Segment<'a> {
+    /// A special token of this many bytes.
+    Special(usize),
+    Text(&'a str),
+}
+
+/// `text` cut around the template's special tokens, with each segment's start offset.
+fn segments(text: &str) -> impl Iterator<Item = (usize, Segment<'_>)> {
+    let mut pos = 0;
+    std::iter::from_fn(move || {
+        let rest = &text[pos..];
+        if rest.is_empty() {
+            return None;
+        }
+        let start = pos;
+        if let Some(special) = SPECIAL_TOKENS.iter().find(|s| rest.starts_with(**s)) {
+            pos += special.len();
+            return Some((start, Segment::Special(special.len())));
+        }
+        let end = rest
+            .match_indices("<|")
+            .map(|(i, _)| i)
+            .find(|&i| i > 0 && SPECIAL_TOKENS.iter().any(|s| rest[i..].starts_with(*s)))
+            .unwrap_or(rest.len());
+        pos += end;
+        Some((start, Segment::Text(&rest[..end])))
+    })
+}
+
+impl Counter {
+    /// The pieces of `text` as Llama 3's pattern splits it, as byte ranges.
+    fn pieces<'t>(&'t self, text: &'t str) -> impl Iterator<Item = (usize, usize)> + 't {
+        let mut pos = 0;
+        std::iter::from_fn(move || {
+            let found = self.split.find_at(text, pos)?;
+            let (start, mut end) = (found.start(), found.end());
+            let piece = found.as_str();
+            // `\s+(?!\S)`: a run of two or more spaces (never holding a line break, which
+            // `\s*[\r\n]+` takes first) followed by a non-space ends one char early.
+            if piece.chars().nth(1).is_some()
+                && piece
+                    .chars()
+                    .all(|c| c.is_whitespace() && c != '\r' && c != '\n')
+                && text[end..]
+                    .chars()
+                    .next()
+                    .is_some_and(|c| !c.is_whitespace())
+            {
+                end -= piece.chars().next_back().map_or(0, char::len_utf8);
+            }
+            pos = end;
+            Some((start, end))
+        })
+    }
+
+    /// The tokens of one piece: byte-pair merges, lowest rank first, leftmost among equals.
+    fn merge(&self, piece: &[u8]) -> u32 {
+        if piece.len() <= 1 || self.ranks.contains_key(piece) {
+            return u32::from(!piece.is_empty());
+        }
+        // Parts as a linked list over byte offsets: part `i` spans `i..end[i]`, `next[i]`
+        // and `prev[i]` are its neighbours (`usize::MAX` for none).
+        let n = piece.len();
+        let mut end: Vec<usize> = (1..=n).collect();
+        let mut next: Vec<usize> = (1..=n)
+            .map(|i| if i < n { i } else { usize::MAX })
+            .collect();
+        let mut prev: Vec<usize> = (0..n).map(|i| i.wrapping_sub(1)).collect();
+        let mut parts = n as u32;
+        let rank = |from: usize, to: usize| self.ranks.get(&piece[from..to]).copied();
+        // Candidate merges: (rank, left part, the right part's end when queued).
+        let mut queue = BinaryHeap::new();
+        for i in 0..n - 1 {
+            if let Some(r) = rank(i, i + 2) {
+                queue.push(Reverse((r, i, i + 2)));
+            }
+        }
+        while let Some(Reverse((_, left, right_end))) = queue.pop() {
+            let right = next[left];
+            // Stale: the left part was merged away, or its neighbour changed.
+            if end[left] == usize::MAX || right == usize::MAX || end[right] != right_end {
+                continue;
+            }
+            end[left] = right_end;
+            end[right] = usize::MAX;
+            next[left] = next[right];
+            if next[right] != usize::MAX {
+                prev[next[right]] = left;
+            }
+            parts -= 1;
+            if prev[left] != usize::MAX
+                && let Some(r) = rank(prev[left], right_end)
+            {
+                queue.push(Reverse((r, prev[left], right_end)));
+            }
+            if next[left] != usize::MAX
+                && let Some(r) = rank(left, end[next[left]])
+            {
+                queue.push(Reverse((r, left, end[next[left]])));
+            }
+        }
+        parts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pattern_is_the_build_checked_one_without_its_look_ahead() {
+        assert!(Regex::new(PATTERN).is_ok());
+    }
+
+    #[test]
+    fn empty_text_is_zero_and_specials_are_one() {
+        assert_eq!(count_tokens(""), 0);
+        assert_eq!(count_tokens("<|eot_id|>"), 1);
+        assert_eq!(count_tokens("<|begin_of_text|><|start_header_id|>"), 2);
+        // Only the template's markers are special: a neutralized one is text.
+        assert!(count_tokens("<\u{2060}|eot_id|>") > 1);
+    }
+
+    #[test]
+    fn a_long_run_without_breaks_counts_in_linear_time() {
+        // One piece of a million letters: the merge queue keeps this n log n.
+        let run = "a".repeat(1_000_000);
+        let n = count_tokens(&run);
+        assert!(n > 0 && n < 1_000_000 / 4, "{n}");
+    }
+
+    #[test]
+    fn running_totals_end_at_the_text_end() {
+        let text = "Two words.   And  three more.\n\n<|eot_id|>";
+        let totals: Vec<_> = running_count(text).collect();
+        assert_eq!(totals.last(), Some(&(text.len(), count_tokens(text))));
+        assert!(
+            totals
+                .windows(2)
+                .all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1)
+        );
+    }
+}
