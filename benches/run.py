@@ -106,6 +106,7 @@ def main() -> int:
         (log_dir / "summary-doc.txt").write_text(doc)
         long_doc = corpus.document(settings["long_words"])
         s3.put_object(Bucket=BUCKET, Key="incoming/long-300k.txt", Body=long_doc.encode(), ContentType="text/plain")
+        (log_dir / "long-document.txt").write_text(long_doc)
         ctx = SimpleNamespace(
             impls=measure.impls(args.functions_profile), tools_profile=args.tools_profile, log_dir=log_dir,
             bedrock=emu.urls[0], s3=s3svc.urls[0], bucket=BUCKET,

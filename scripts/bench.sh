@@ -18,6 +18,8 @@ echo "bench: building the release functions (reused when up to date)"
 cargo build --release -p classify-ticket -p summarize-document -p translate -p jobs
 echo "bench: building release lambda-local and bedrock-local (scripted backend only)"
 cargo build --release -p lambda-local -p bedrock-local --no-default-features
+echo "bench: building the token counter (the long document's exact Llama 3 tokens)"
+cargo build --release -p tokens --example count_tokens
 
 if [ "${1:-}" != "--quick" ]; then
   echo "bench: cargo bench -p bedrock --bench overhead; cargo bench -p text --bench split"

@@ -10,6 +10,7 @@ import asyncio
 import json
 import math
 import shutil
+import subprocess
 import time
 import zipfile
 from dataclasses import dataclass
@@ -254,6 +255,17 @@ def floors(ctx, n: int = 300) -> dict:
 
 # ----- 3. long document --------------------------------------------------------------------
 
+#: Generation tokens reserved for each part summary (the functions' default).
+PART_SUMMARY_TOKENS = 384
+
+
+def llama3_tokens(path: Path) -> int:
+    """The exact Llama 3 token count of a file (the `tokens` crate's `count_tokens` example,
+    which `scripts/bench.sh` builds)."""
+    tool = ROOT / "target" / "release" / "examples" / "count_tokens"
+    out = subprocess.run([str(tool), str(path)], check=True, capture_output=True, text=True).stdout
+    return int(out.split()[0])
+
 
 def lower_bound_ms(parts: int, calls: int, concurrency: int, latency_ms: int) -> float:
     """Least wall time for these calls: the map phase in ceil(parts / N) waves, then the
@@ -269,7 +281,8 @@ def lower_bound_ms(parts: int, calls: int, concurrency: int, latency_ms: int) ->
 def long_document(ctx, latency_ms: int, concurrency: int, ours_reps: int, ref_reps: int) -> dict:
     """A document of at least 300,000 tokens through both summarizers, with a fixed latency
     per model call that holds one of ``concurrency`` emulator slots."""
-    emu = services.emulator(ctx.tools_profile, script(latency_ms), ctx.log_dir, "long",
+    # The emulator counts prompts in exact Llama 3 tokens, as Bedrock does.
+    emu = services.emulator(ctx.tools_profile, script(latency_ms) | {"tokens": "llama3"}, ctx.log_dir, "long",
                             context_window=MODEL_CONTEXT_WINDOW,
                             args=["--max-concurrency", str(concurrency), "--max-queue", "1000"])
     rs, py = ctx.impls
@@ -282,8 +295,9 @@ def long_document(ctx, latency_ms: int, concurrency: int, ours_reps: int, ref_re
     log = ctx.log_dir / "long-lambda-local.log"
     svc = services.lambda_local(ctx.tools_profile, fns, log)
     payload = json.dumps({"bucket": ctx.bucket, "key": ctx.long_key}).encode()
-    out = {"latency_ms": latency_ms, "concurrency": concurrency, "document_tokens": ctx.long_words,
-           "document_bytes": ctx.long_bytes, "runs": {}}
+    document_tokens = llama3_tokens(ctx.log_dir / "long-document.txt")
+    out = {"latency_ms": latency_ms, "concurrency": concurrency, "document_tokens": document_tokens,
+           "document_words": ctx.long_words, "document_bytes": ctx.long_bytes, "runs": {}}
     try:
         inv = Invoker(svc.urls[0])
         # Cold start outside the timing.
@@ -292,6 +306,8 @@ def long_document(ctx, latency_ms: int, concurrency: int, ours_reps: int, ref_re
             check(fn.name, *inv.invoke(fn.name, tiny)[1:])
         for window in windows:
             for key, reps in (("rs", ours_reps), ("py", ref_reps)):
+                if reps == 0:
+                    continue
                 name = f"long{window}-{key}"
                 runs = []
                 for _ in range(reps):
@@ -309,7 +325,9 @@ def long_document(ctx, latency_ms: int, concurrency: int, ours_reps: int, ref_re
                     "window": window, "impl": key, "walls_ms": [r["wall_ms"] for r in runs],
                     "lower_bound_ms": bound, "sequential_bound_ms": best["model_calls"] * latency_ms,
                     "vs_bound": best["wall_ms"] / bound,
-                    "prompt_overhead": best["prompt_tokens"] / ctx.long_words - 1,
+                    "prompt_overhead": best["prompt_tokens"] / document_tokens - 1,
+                    # No fewer parts can hold the document beside a part summary's reserve.
+                    "least_parts": math.ceil(document_tokens / (window - PART_SUMMARY_TOKENS)),
                 }
         inv.close()
     finally:

@@ -263,6 +263,9 @@ class LocalStack:
             "DOCUMENTS_BUCKET": BUCKET,
             "S3_FORCE_PATH_STYLE": "true",
             "BEDROCK_CONTEXT_WINDOW": str(opts.context_window),
+            # A real local model has its own tokenizer: exact Llama 3 counts would fill its
+            # window past what it takes, so only the estimate's margin counts there.
+            "BEDROCK_TOKEN_COUNT": "estimate" if opts.model else "llama3",
             "RUST_LOG": "info",
             **opts.function_env,
         }

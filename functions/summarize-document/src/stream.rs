@@ -116,7 +116,7 @@ async fn summarize_parts(
     deadline: Deadline,
     events: &mut Events,
 ) -> Result<(Vec<String>, UsageTotals), TaskError> {
-    let parts = text::split(text, sizes.part_tokens, sizes.overlap);
+    let parts = sizes.split(text);
     let total = parts.len();
     events
         .send(

@@ -6,13 +6,13 @@
 //! recursively while they do not fit one call.
 
 use bedrock::{
-    BedrockError, ChatPrompt, Completion, Deadline, GenerationParams, Invocation, LlamaClient,
-    UsageTotals, estimate_tokens,
+    BedrockError, ChatPrompt, Completion, ContextBudget, Deadline, GenerationParams, Invocation,
+    LlamaClient, UsageTotals, estimate_tokens,
 };
 use futures::{StreamExt, TryStreamExt};
 use lambda_kit::sync_budget::{ModelCall, Workload};
 use serde::Serialize;
-use text::Language;
+use text::{Chunk, Language, Sizing};
 
 use crate::options::SummaryOptions;
 use crate::prompt;
@@ -55,9 +55,15 @@ pub struct Summary {
     pub truncated: bool,
 }
 
+/// How full each part but the last is, per mille of [`Sizes::part_tokens`]: parts end at
+/// the strongest boundary (paragraph, line, sentence, word) in their last tenth.
+const PART_FILL_PER_MILLE: u32 = 900;
+
 /// Token sizes of one summary job, derived from the context window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sizes {
+    /// The client's context budget (the window and how prompts are counted against it).
+    pub budget: ContextBudget,
     /// The model's window.
     pub window: u32,
     /// Tokens for the final summary.
@@ -78,12 +84,16 @@ impl Sizes {
         plan: &Plan,
         language: Language,
     ) -> Self {
-        let window = client.settings().budget.context_window();
+        let budget = client.settings().budget;
+        let window = budget.context_window();
         let final_len = options.length.max_gen_len().min(window / 4);
         let part_len = plan.part_summary_tokens.min(window / 8).max(16);
+        // The estimate bounds the part prompt's own tokens without the vocabulary, which a
+        // document that fits one call never needs.
         let overhead = estimate_tokens(&prompt::part("", 999, 999, language).render()) + 16;
         let part_tokens = window.saturating_sub(part_len + overhead).max(64);
         Self {
+            budget,
             window,
             final_len,
             part_len,
@@ -94,10 +104,27 @@ impl Sizes {
 
     /// Whether `document` fits one call with its final summary.
     pub fn fits_whole(&self, document: &str, options: &SummaryOptions, language: Language) -> bool {
-        fits(
-            &prompt::whole(document, options, language),
-            self.final_len,
-            self.window,
+        self.fits(&prompt::whole(document, options, language), self.final_len)
+    }
+
+    /// Whether `prompt` fits the window with `max_gen_len`, as the client will check it
+    /// (the estimate, then the exact count where the estimate does not fit).
+    pub fn fits(&self, prompt: &ChatPrompt, max_gen_len: u32) -> bool {
+        self.budget.check(&prompt.render(), max_gen_len).is_ok()
+    }
+
+    /// `document`'s parts: at most `part_tokens` each, counted as the budget counts
+    /// (exactly, for Llama 3), every part but the last at least 90% full, consecutive
+    /// parts overlapping by up to `overlap`.
+    pub fn split<'d>(&self, document: &'d str) -> Vec<Chunk<'d>> {
+        text::split_sized(
+            document,
+            Sizing {
+                max_tokens: self.part_tokens,
+                overlap_tokens: self.overlap,
+                counter: self.budget.counter(),
+                min_fill_per_mille: PART_FILL_PER_MILLE,
+            },
         )
     }
 }
@@ -118,7 +145,7 @@ pub async fn summarize(
         whole => return whole,
     }
     // Map: parts summarized concurrently, results kept in input order.
-    let parts = text::split(document, sizes.part_tokens, sizes.overlap);
+    let parts = sizes.split(document);
     let total = parts.len();
     tracing::info!(
         parts = total,
@@ -288,21 +315,20 @@ pub async fn reduce(
     loop {
         rounds += 1;
         let last = prompt::combine(&summaries, options, language, true);
-        if fits(&last, sizes.final_len, sizes.window) {
-            return Ok(Reduced::Final {
-                prompt: last,
-                usage: totals,
-                parts,
-                rounds,
-            });
-        }
-        let groups = group(&summaries, options, language, sizes.part_len, sizes.window);
+        let overflow = match sizes.budget.check(&last.render(), sizes.final_len) {
+            Ok(_) => {
+                return Ok(Reduced::Final {
+                    prompt: last,
+                    usage: totals,
+                    parts,
+                    rounds,
+                });
+            }
+            Err(overflow) => overflow,
+        };
+        let groups = group(&summaries, options, language, sizes);
         if groups.len() >= summaries.len() {
-            return Err(BedrockError::ContextOverflow(bedrock::budget::Overflow {
-                prompt_tokens: estimate_tokens(&last.render()),
-                max_gen_len: sizes.final_len,
-                context_window: sizes.window,
-            }));
+            return Err(overflow.into());
         }
         let prompts = groups
             .iter()
@@ -314,27 +340,21 @@ pub async fn reduce(
     }
 }
 
-fn fits(prompt: &ChatPrompt, max_gen_len: u32, window: u32) -> bool {
-    u64::from(estimate_tokens(&prompt.render())) + u64::from(max_gen_len) <= u64::from(window)
-}
-
 /// Packs consecutive summaries into groups whose combination prompt fits.
 fn group(
     summaries: &[String],
     options: &SummaryOptions,
     language: Language,
-    gen_len: u32,
-    window: u32,
+    sizes: &Sizes,
 ) -> Vec<Vec<String>> {
     let mut groups: Vec<Vec<String>> = Vec::new();
     let mut current: Vec<String> = Vec::new();
     for s in summaries {
         current.push(s.clone());
         if current.len() > 1
-            && !fits(
+            && !sizes.fits(
                 &prompt::combine(&current, options, language, false),
-                gen_len,
-                window,
+                sizes.part_len,
             )
         {
             let last = current.pop().unwrap_or_default();
@@ -412,15 +432,11 @@ pub fn workload(
         max_gen_len: sizes.final_len,
     };
     let whole = prompt::whole(document, options, language);
-    if fits(&whole, sizes.final_len, sizes.window) {
+    if sizes.fits(&whole, sizes.final_len) {
         return Workload::new().then(final_call(&whole));
     }
-    let parts = text::split(document, sizes.part_tokens, sizes.overlap);
-    let longest = parts
-        .iter()
-        .map(|p| estimate_tokens(p.text))
-        .max()
-        .unwrap_or(0);
+    let parts = sizes.split(document);
+    let longest = parts.iter().map(|p| p.tokens).max().unwrap_or(0);
     let part_overhead = estimate_tokens(&prompt::part("", 999, 999, language).render());
     let part_call = ModelCall {
         prompt_tokens: part_overhead + longest,

@@ -268,7 +268,7 @@ pub async fn run(app: &App, step: Step, deadline: Deadline) -> Result<Value, Tas
                 &app.config.plan(),
                 language,
             );
-            let parts = text::split(&text, sizes.part_tokens, sizes.overlap);
+            let parts = sizes.split(&text);
             if parts.len() > MAX_PARTS {
                 return Err(TaskError::InputTooLarge(format!(
                     "the text needs {} parts of at most {} tokens; the workflow summarizes \

@@ -431,7 +431,9 @@ async fn sample_events_are_valid() {
 
 #[tokio::test]
 async fn long_part_summaries_are_combined_in_groups_then_once_more() {
-    let doc = long_document(40);
+    // Parts are filled to the window by exact counts: enough of them that their summaries
+    // need grouping.
+    let doc = long_document(120);
     let long_summary =
         "The report describes shipments, storms, sorting lines and staffing. ".repeat(12);
     let s = stack(vec![

@@ -34,9 +34,9 @@ async fn app(rules: Vec<Rule>) -> (Emulator, App) {
     (emulator, app)
 }
 
-/// A document of about 10 parts at this window.
+/// A document of about 12 parts at this window (by exact token counts).
 fn long_text() -> String {
-    (0..400)
+    (0..800)
         .map(|i| format!("Sentence {i} of the report says something about the budget."))
         .collect::<Vec<_>>()
         .join(" ")

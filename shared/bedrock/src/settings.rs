@@ -6,7 +6,7 @@ use ::settings::{ConfigError, Settings, in_range};
 use serde::{Deserialize, Serialize};
 
 use crate::BedrockError;
-use crate::budget::{BEDROCK_CONTEXT_WINDOW, ContextBudget, MIN_CONTEXT_WINDOW};
+use crate::budget::{BEDROCK_CONTEXT_WINDOW, ContextBudget, Counter, MIN_CONTEXT_WINDOW};
 use crate::metrics::{DEFAULT_NAMESPACE, Metrics, MetricsSink};
 use crate::model::{DEFAULT_MODEL_ID, ModelId, ModelSelection};
 use crate::pricing::{DEFAULT_INPUT_PER_1K, DEFAULT_OUTPUT_PER_1K, Price, Pricing};
@@ -52,6 +52,8 @@ pub struct BedrockEnv {
     pub fallback_model_ids: String,
     /// The model's context window, in tokens.
     pub context_window: u32,
+    /// How prompts are counted against the window where the estimate cannot decide.
+    pub token_count: TokenCount,
     /// Attempts per model.
     pub max_attempts: u32,
     /// Backoff base, in milliseconds.
@@ -80,6 +82,18 @@ pub struct BedrockEnv {
     pub model_prices: String,
 }
 
+/// How prompts are counted where the estimate cannot decide (`BEDROCK_TOKEN_COUNT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenCount {
+    /// The exact Llama 3 count: the models on Bedrock (Llama 3.x share the tokenizer).
+    #[default]
+    Llama3,
+    /// The estimate only: for a model with another tokenizer (a local stand-in), where the
+    /// Llama 3 count means nothing and the estimate's margin is all there is.
+    Estimate,
+}
+
 /// Where call metrics go (`BEDROCK_METRICS`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -100,6 +114,7 @@ impl Default for BedrockEnv {
             model_id: DEFAULT_MODEL_ID.into(),
             fallback_model_ids: String::new(),
             context_window: BEDROCK_CONTEXT_WINDOW,
+            token_count: TokenCount::Llama3,
             max_attempts: retry.max_attempts,
             retry_base_ms: ms(retry.base_delay),
             retry_max_ms: ms(retry.max_delay),
@@ -148,9 +163,14 @@ impl TryFrom<BedrockEnv> for ClientSettings {
             MIN_CONTEXT_WINDOW,
             10_000_000,
         )?;
-        let budget = ContextBudget::new(env.context_window).map_err(|e| {
-            ConfigError::new("BEDROCK_CONTEXT_WINDOW", BedrockError::from(e).to_string())
-        })?;
+        let budget = ContextBudget::new(env.context_window)
+            .map_err(|e| {
+                ConfigError::new("BEDROCK_CONTEXT_WINDOW", BedrockError::from(e).to_string())
+            })?
+            .with_counter(match env.token_count {
+                TokenCount::Llama3 => Counter::Exact,
+                TokenCount::Estimate => Counter::Estimate,
+            });
         in_range("BEDROCK_MAX_ATTEMPTS", env.max_attempts, 1, 10)?;
         in_range("BEDROCK_RETRY_BASE_MS", env.retry_base_ms, 1, 60_000)?;
         in_range("BEDROCK_RETRY_MAX_MS", env.retry_max_ms, 1, 300_000)?;
@@ -238,6 +258,7 @@ mod tests {
         let s = settings(&[]).unwrap();
         assert_eq!(s.models.primary().as_str(), DEFAULT_MODEL_ID);
         assert_eq!(s.budget.context_window(), 131_072);
+        assert_eq!(s.budget.counter(), Counter::Exact);
         assert_eq!(s.retry, RetryPolicy::default());
         assert_eq!(s.timeouts, AttemptTimeouts::default());
         assert!(s.guardrail.is_none());
@@ -257,6 +278,7 @@ mod tests {
                 "eu.meta.llama3-2-3b-instruct-v1:0",
             ),
             ("BEDROCK_CONTEXT_WINDOW", "8192"),
+            ("BEDROCK_TOKEN_COUNT", "estimate"),
             ("BEDROCK_MAX_ATTEMPTS", "2"),
             ("BEDROCK_RETRY_BASE_MS", "10"),
             ("BEDROCK_RETRY_MAX_MS", "20"),
@@ -277,6 +299,7 @@ mod tests {
         .unwrap();
         assert_eq!(s.models.models().len(), 2);
         assert_eq!(s.budget.context_window(), 8192);
+        assert_eq!(s.budget.counter(), Counter::Estimate);
         assert_eq!(s.retry.max_attempts, 2);
         assert_eq!(s.retry.max_delay, Duration::from_millis(20));
         assert_eq!(s.retry.min_attempt_time, Duration::ZERO);
@@ -296,7 +319,7 @@ mod tests {
                 .to_string(),
             "0.0011"
         );
-        assert_eq!(::settings::variables::<BedrockEnv>().len(), 16);
+        assert_eq!(::settings::variables::<BedrockEnv>().len(), 17);
     }
 
     #[test]

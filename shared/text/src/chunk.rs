@@ -10,7 +10,7 @@
 
 use std::ops::Range;
 
-use tokens::{estimate_tokens, running_estimate};
+use tokens::Counter;
 
 /// One piece of the original text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,8 +19,37 @@ pub struct Chunk<'a> {
     pub text: &'a str,
     /// Where it starts in the original, in bytes.
     pub start: usize,
-    /// Its estimated tokens.
+    /// Its tokens, as the [`Sizing`]'s counter counts them.
     pub tokens: u32,
+}
+
+/// How [`split_sized`] sizes chunks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sizing {
+    /// The most tokens a chunk may hold.
+    pub max_tokens: u32,
+    /// Tokens from the end of a chunk that the next one starts with (at most half of
+    /// `max_tokens`).
+    pub overlap_tokens: u32,
+    /// How tokens are counted.
+    pub counter: Counter,
+    /// How full a chunk must be before it may end at a stronger boundary than the latest
+    /// that fits, per mille of `max_tokens`: 500 trades up to half a chunk for a paragraph
+    /// end, 900 keeps every chunk but the last at least 90% full.
+    pub min_fill_per_mille: u32,
+}
+
+impl Sizing {
+    /// Chunks of at most `max_tokens` estimated tokens, ending at the strongest boundary in
+    /// their second half (what [`split`] does).
+    pub fn estimated(max_tokens: u32, overlap_tokens: u32) -> Self {
+        Self {
+            max_tokens,
+            overlap_tokens,
+            counter: Counter::Estimate,
+            min_fill_per_mille: 500,
+        }
+    }
 }
 
 /// Boundaries tried in order: paragraphs, lines, sentences, words; a single word longer
@@ -32,17 +61,29 @@ const SEPARATORS: [&[&str]; 4] = [
     &[" ", "\t"],
 ];
 
-/// Splits `text` into contiguous chunks of at most `max_tokens` estimated tokens each.
-/// A chunk ends at the strongest boundary in its second half (paragraph, then line, then
-/// sentence, then word). Each chunk after the first starts with up to `overlap_tokens` from
-/// the end of the one before, from a sentence start where there is one. With no overlap the chunks
-/// concatenate back to `text` exactly. Empty text gives no chunks.
+/// Splits `text` into contiguous chunks of at most `max_tokens` estimated tokens each
+/// ([`split_sized`] with [`Sizing::estimated`]).
 pub fn split(text: &str, max_tokens: u32, overlap_tokens: u32) -> Vec<Chunk<'_>> {
-    let max_tokens = max_tokens.max(1);
-    let overlap_tokens = overlap_tokens.min(max_tokens / 2);
+    split_sized(text, Sizing::estimated(max_tokens, overlap_tokens))
+}
+
+/// Splits `text` into contiguous chunks of at most `sizing.max_tokens` tokens each. A chunk
+/// ends at the strongest boundary (paragraph, then line, then sentence, then word) among
+/// those that leave it `min_fill_per_mille` full. Each chunk after the first starts with
+/// up to `overlap_tokens` from the end of the one before, from a sentence start where there
+/// is one. With no overlap the chunks concatenate back to `text` exactly. Empty text gives
+/// no chunks.
+pub fn split_sized(text: &str, sizing: Sizing) -> Vec<Chunk<'_>> {
+    let max = sizing.max_tokens.max(1);
+    let sizing = Sizing {
+        max_tokens: max,
+        overlap_tokens: sizing.overlap_tokens.min(max / 2),
+        min_fill_per_mille: sizing.min_fill_per_mille.min(1000),
+        ..sizing
+    };
     let mut units = Vec::new();
-    collect_units(text, 0..text.len(), max_tokens, 0, PARAGRAPH, &mut units);
-    pack(text, &units, max_tokens, overlap_tokens)
+    collect_units(text, 0..text.len(), &sizing, 0, PARAGRAPH, &mut units);
+    pack(text, &units, &sizing)
 }
 
 /// Boundary strength of a paragraph end (the strongest); higher levels are weaker.
@@ -64,7 +105,7 @@ struct Unit {
 fn collect_units(
     text: &str,
     range: Range<usize>,
-    max: u32,
+    sizing: &Sizing,
     level: usize,
     end_level: usize,
     out: &mut Vec<Unit>,
@@ -72,21 +113,23 @@ fn collect_units(
     if range.is_empty() {
         return;
     }
-    // An estimate never exceeds the byte length: short pieces need no estimate.
-    if level > WORD && (range.len() <= max as usize || estimate_tokens(&text[range.clone()]) <= max)
+    // A count never exceeds the byte length: short pieces need no count.
+    let max = sizing.max_tokens;
+    if level > WORD
+        && (range.len() <= max as usize || sizing.counter.count(&text[range.clone()]) <= max)
     {
         out.push(Unit { range, end_level });
         return;
     }
     let Some(separators) = SEPARATORS.get(level) else {
-        cut_characters(text, range, max, end_level, out);
+        cut_characters(text, range, sizing, end_level, out);
         return;
     };
     let pieces = split_after(text, range, separators);
     let count = pieces.len();
     for (i, piece) in pieces.into_iter().enumerate() {
         let piece_end = if i + 1 == count { end_level } else { level };
-        collect_units(text, piece, max, level + 1, piece_end, out);
+        collect_units(text, piece, sizing, level + 1, piece_end, out);
     }
 }
 
@@ -130,10 +173,11 @@ fn split_after(text: &str, range: Range<usize>, separators: &[&str]) -> Vec<Rang
 fn cut_characters(
     text: &str,
     range: Range<usize>,
-    max: u32,
+    sizing: &Sizing,
     end_level: usize,
     out: &mut Vec<Unit>,
 ) {
+    let max = sizing.max_tokens;
     let mut start = range.start;
     while start < range.end {
         // The longest prefix that fits; a single character always fits a budget of one
@@ -145,7 +189,7 @@ fn cut_characters(
             .map(|(i, c)| start + i + c.len_utf8())
             .collect();
         let fit = longest_fit(ends.len(), |i| {
-            estimate_tokens(&text[start..ends[i]]) <= max
+            sizing.counter.count(&text[start..ends[i]]) <= max
         });
         let end = ends[fit];
         let level = if end == range.end {
@@ -161,12 +205,12 @@ fn cut_characters(
     }
 }
 
-/// Tokens allowed for where a run's estimate exceeds the difference of running totals.
+/// Tokens allowed for where a run's count exceeds the difference of running totals.
 const SLACK: u32 = 2;
 
-/// The running estimate of `text` at the end of each unit (the pieces that end by then).
-fn totals_at_unit_ends(text: &str, units: &[Unit]) -> Vec<u32> {
-    let mut pieces = running_estimate(text).peekable();
+/// The running count of `text` at the end of each unit (the pieces that end by then).
+fn totals_at_unit_ends(text: &str, units: &[Unit], counter: Counter) -> Vec<u32> {
+    let mut pieces = counter.running(text).peekable();
     let mut total = 0;
     units
         .iter()
@@ -205,10 +249,14 @@ fn longest_fit(count: usize, fits: impl Fn(usize) -> bool) -> usize {
     fit
 }
 
-fn pack<'a>(text: &'a str, units: &[Unit], max: u32, overlap: u32) -> Vec<Chunk<'a>> {
+fn pack<'a>(text: &'a str, units: &[Unit], sizing: &Sizing) -> Vec<Chunk<'a>> {
+    let (max, overlap, counter) = (sizing.max_tokens, sizing.overlap_tokens, sizing.counter);
     let span = |first: usize, last: usize| units[first].range.start..units[last].range.end;
-    let fits = |first: usize, last: usize| estimate_tokens(&text[span(first, last)]) <= max;
-    let totals = totals_at_unit_ends(text, units);
+    let fits = |first: usize, last: usize| counter.count(&text[span(first, last)]) <= max;
+    let totals = totals_at_unit_ends(text, units, counter);
+    // Tokens a chunk holds before it may end at a stronger boundary than the latest.
+    let fill =
+        u32::try_from(u64::from(max) * u64::from(sizing.min_fill_per_mille) / 1000).unwrap_or(max);
     let mut chunks = Vec::new();
     let mut first = 0;
     while first < units.len() {
@@ -222,14 +270,12 @@ fn pack<'a>(text: &'a str, units: &[Unit], max: u32, overlap: u32) -> Vec<Chunk<
         } else {
             first + longest_fit(units.len() - first, |i| fits(first, first + i))
         };
-        // Then end at the strongest boundary in the chunk's second half, the latest one
-        // among equals.
+        // Then end at the strongest boundary that leaves the chunk `fill` full (by the
+        // running totals), the latest one among equals.
         let mut last = fit;
         if last + 1 < units.len() {
-            let range = span(first, last);
-            let middle = range.start + range.len() / 2;
             for i in (first..=fit).rev() {
-                if units[i].range.end < middle {
+                if totals[i].saturating_sub(before) < fill {
                     break;
                 }
                 if units[i].end_level < units[last].end_level {
@@ -241,7 +287,7 @@ fn pack<'a>(text: &'a str, units: &[Unit], max: u32, overlap: u32) -> Vec<Chunk<
         chunks.push(Chunk {
             text: &text[range.clone()],
             start: range.start,
-            tokens: estimate_tokens(&text[range]),
+            tokens: counter.count(&text[range]),
         });
         if last + 1 >= units.len() {
             break;
@@ -249,7 +295,7 @@ fn pack<'a>(text: &'a str, units: &[Unit], max: u32, overlap: u32) -> Vec<Chunk<
         // Start the next chunk far enough back to overlap (the most units before `last + 1`
         // that fit `overlap`), but always move forward.
         let back = longest_fit(last - first + 1, |i| {
-            i == 0 || estimate_tokens(&text[span(last + 1 - i, last)]) <= overlap
+            i == 0 || counter.count(&text[span(last + 1 - i, last)]) <= overlap
         });
         let next = last + 1 - back;
         // Prefer to start the overlap at a sentence start.
@@ -262,6 +308,8 @@ fn pack<'a>(text: &'a str, units: &[Unit], max: u32, overlap: u32) -> Vec<Chunk<
 
 #[cfg(test)]
 mod tests {
+    use tokens::{estimate_tokens, llama3};
+
     use super::*;
 
     fn sample(lang: &str) -> String {
@@ -353,5 +401,41 @@ mod tests {
         assert!(chunks.len() > 5);
         assert!(chunks.iter().all(|c| c.tokens <= 20));
         assert_eq!(chunks.iter().map(|c| c.text).collect::<String>(), text);
+    }
+
+    #[test]
+    fn exact_sizing_fills_every_chunk_but_the_last_to_ninety_percent() {
+        for lang in ["en", "de", "hi", "th", "mixed"] {
+            let text = sample(lang).repeat(6);
+            for (max, overlap) in [(300, 0), (900, 90)] {
+                let sizing = Sizing {
+                    max_tokens: max,
+                    overlap_tokens: overlap,
+                    counter: Counter::Exact,
+                    min_fill_per_mille: 900,
+                };
+                let chunks = split_sized(&text, sizing);
+                assert!(chunks.len() > 1, "{lang} {max}");
+                for c in &chunks {
+                    let real = llama3::count_tokens(c.text);
+                    assert_eq!(c.tokens, real);
+                    assert!(real <= max, "{lang} {max}: {real}");
+                }
+                for c in &chunks[..chunks.len() - 1] {
+                    assert!(
+                        c.tokens * 10 >= max * 9,
+                        "{lang} {max}: {} tokens",
+                        c.tokens
+                    );
+                }
+                // Never more chunks than the estimate's sizing needs for the same budget, and
+                // fewer on Latin-script text, which the estimate over-counts most.
+                let estimated = split(&text, max, overlap);
+                assert!(chunks.len() <= estimated.len(), "{lang} {max}");
+                if matches!(lang, "en" | "de") {
+                    assert!(chunks.len() < estimated.len(), "{lang} {max}");
+                }
+            }
+        }
     }
 }

@@ -7,7 +7,7 @@ pub mod chunk;
 pub mod extract;
 pub mod language;
 
-pub use chunk::{Chunk, split};
+pub use chunk::{Chunk, Sizing, split, split_sized};
 pub use extract::{
     ExtractError, Extracted, Format, Limits, decode_plain_text, detect_format, extract,
 };

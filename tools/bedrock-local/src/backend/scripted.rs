@@ -2,8 +2,9 @@
 //! It runs no model.
 //!
 //! Rules are checked in order; the first that matches (and has uses left) decides the answer.
-//! Token counts are whitespace-separated words (a prompt counts at least 1). A request no rule
-//! matches gets the fallback, by default the echo reply `Echo: <last user message>`.
+//! Prompt token counts are whitespace-separated words (a prompt counts at least 1), or exact
+//! Llama 3 tokens when the script says `"tokens": "llama3"`. A request no rule matches gets
+//! the fallback, by default the echo reply `Echo: <last user message>`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -23,7 +24,7 @@ pub const DEFAULT_SCRIPTED_CONTEXT_WINDOW: u32 = 8192;
 
 /// A scripted test double's behaviour: rules checked in order, then the fallback.
 ///
-/// As JSON: `{"rules": [...], "fallback": {outcome}}`, both optional.
+/// As JSON: `{"rules": [...], "fallback": {outcome}, "tokens": "words"}`, all optional.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Script {
@@ -33,6 +34,29 @@ pub struct Script {
     /// The answer when no rule matches; `None` means the echo reply.
     #[serde(default)]
     pub fallback: Option<Outcome>,
+    /// How prompts are counted (`prompt_token_count`, the context window check).
+    #[serde(default)]
+    pub tokens: PromptTokens,
+}
+
+/// How the scripted double counts a prompt's tokens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PromptTokens {
+    /// Whitespace-separated words, at least 1.
+    #[default]
+    Words,
+    /// Exact Llama 3 tokens, as Bedrock counts them.
+    Llama3,
+}
+
+impl PromptTokens {
+    fn count(self, prompt: &str) -> u32 {
+        match self {
+            Self::Words => count_words(prompt),
+            Self::Llama3 => tokens::llama3::count_tokens(prompt),
+        }
+    }
 }
 
 /// One rule: when it applies, and what to answer.
@@ -110,7 +134,7 @@ impl Script {
     pub fn new(rules: Vec<Rule>) -> Self {
         Self {
             rules,
-            fallback: None,
+            ..Self::default()
         }
     }
 
@@ -432,9 +456,13 @@ impl ScriptedEngine {
 
     pub(crate) fn describe(&self) -> String {
         format!(
-            "scripted test double ({} rules, context window {} words)",
+            "scripted test double ({} rules, context window {} {})",
             self.script.rules.len(),
-            self.context_window
+            self.context_window,
+            match self.script.tokens {
+                PromptTokens::Words => "words",
+                PromptTokens::Llama3 => "Llama 3 tokens",
+            }
         )
     }
 
@@ -461,7 +489,7 @@ impl ScriptedEngine {
         requested_id: &str,
         request: &LlamaRequest,
     ) -> Result<Plan, BedrockError> {
-        let prompt_tokens = count_words(&request.prompt);
+        let prompt_tokens = self.script.tokens.count(&request.prompt);
         if u64::from(prompt_tokens) + u64::from(request.max_gen_len)
             > u64::from(self.context_window)
         {
@@ -540,6 +568,14 @@ mod tests {
     fn word_counts() {
         assert_eq!(count_words(""), 1);
         assert_eq!(count_words("a b  c"), 3);
+        let script = Script::from_json(r#"{"tokens": "llama3"}"#).unwrap();
+        assert_eq!(
+            script
+                .tokens
+                .count("The quick brown fox jumps over the lazy dog."),
+            10
+        );
+        assert_eq!(Script::default().tokens.count("The quick brown fox."), 4);
     }
 
     #[test]
