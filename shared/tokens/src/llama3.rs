@@ -11,22 +11,16 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::OnceLock;
 
-use regex::Regex;
+use unicode_properties::{GeneralCategoryGroup, UnicodeGeneralCategory};
 
 use crate::SPECIAL_TOKENS;
 
 /// The vocabulary in rank order, each token behind a one-byte length.
 static VOCABULARY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/llama3-vocab.bin"));
 
-/// Llama 3's pre-split pattern without its one look-ahead (`\s+(?!\S)`), which
-/// [`Counter::pieces`] applies by hand: a run of spaces before a word leaves its last space
-/// to the word.
-const PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+";
-
-/// The vocabulary's index and the compiled pattern.
+/// The vocabulary's index.
 struct Counter {
     ranks: HashMap<&'static [u8], u32>,
-    split: Regex,
 }
 
 fn counter() -> &'static Counter {
@@ -41,11 +35,7 @@ fn counter() -> &'static Counter {
             rank += 1;
             rest = tail;
         }
-        Counter {
-            ranks,
-            // A constant pattern, checked by the tests.
-            split: Regex::new(PATTERN).expect("the Llama 3 pattern compiles"),
-        }
+        Counter { ranks }
     })
 }
 
@@ -70,7 +60,7 @@ pub fn running_count(text: &str) -> impl Iterator<Item = (usize, u32)> + '_ {
         .flat_map(move |(start, segment)| {
             let pieces: Box<dyn Iterator<Item = (usize, u32)>> = match segment {
                 Segment::Special(len) => Box::new(std::iter::once((start + len, 1))),
-                Segment::Text(text) => Box::new(counter.pieces(text).map(move |(from, to)| {
+                Segment::Text(text) => Box::new(pieces(text).map(move |(from, to)| {
                     (start + to, counter.merge(&text.as_bytes()[from..to]))
                 })),
             };
@@ -111,32 +101,112 @@ fn segments(text: &str) -> impl Iterator<Item = (usize, Segment<'_>)> {
     })
 }
 
-impl Counter {
-    /// The pieces of `text` as Llama 3's pattern splits it, as byte ranges.
-    fn pieces<'t>(&'t self, text: &'t str) -> impl Iterator<Item = (usize, usize)> + 't {
-        let mut pos = 0;
-        std::iter::from_fn(move || {
-            let found = self.split.find_at(text, pos)?;
-            let (start, mut end) = (found.start(), found.end());
-            let piece = found.as_str();
-            // `\s+(?!\S)`: a run of two or more spaces (never holding a line break, which
-            // `\s*[\r\n]+` takes first) followed by a non-space ends one char early.
-            if piece.chars().nth(1).is_some()
-                && piece
-                    .chars()
-                    .all(|c| c.is_whitespace() && c != '\r' && c != '\n')
-                && text[end..]
-                    .chars()
-                    .next()
-                    .is_some_and(|c| !c.is_whitespace())
-            {
-                end -= piece.chars().next_back().map_or(0, char::len_utf8);
-            }
-            pos = end;
-            Some((start, end))
-        })
-    }
+/// The pieces of `text` as Llama 3's pre-split pattern cuts it, as byte ranges.
+fn pieces(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let mut pos = 0;
+    std::iter::from_fn(move || {
+        let start = pos;
+        pos = piece_end(text, start)?;
+        Some((start, pos))
+    })
+}
 
+/// The end of the piece starting at `start`: the first alternative of Llama 3's pattern
+/// that matches there, in the pattern's order,
+/// `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`.
+fn piece_end(text: &str, start: usize) -> Option<usize> {
+    let rest = &text[start..];
+    let c = rest.chars().next()?;
+    let width = c.len_utf8();
+    if c == '\'' {
+        if let Some(len) = contraction(&rest[1..]) {
+            return Some(start + 1 + len);
+        }
+    }
+    if is_letter(c) {
+        return Some(start + run(rest, is_letter));
+    }
+    if !is_line_break(c) && !is_number(c) {
+        let letters = run(&rest[width..], is_letter);
+        if letters > 0 {
+            return Some(start + width + letters);
+        }
+    }
+    if is_number(c) {
+        let digits: usize = rest
+            .chars()
+            .take(3)
+            .take_while(|&c| is_number(c))
+            .map(char::len_utf8)
+            .sum();
+        return Some(start + digits);
+    }
+    let space = usize::from(c == ' ');
+    let symbols = run(&rest[space..], is_symbol);
+    if symbols > 0 {
+        let end = space + symbols;
+        return Some(start + end + run(&rest[end..], is_line_break));
+    }
+    // Whitespace: up to its last line break if it has one; else the run, less its last
+    // char when two or more precede a non-space (`\s+(?!\S)`).
+    let spaces = &rest[..run(rest, char::is_whitespace)];
+    if let Some(i) = spaces.rfind(['\r', '\n']) {
+        return Some(start + i + 1);
+    }
+    let mut end = spaces.len();
+    if end < rest.len() && spaces.chars().nth(1).is_some() {
+        end -= spaces.chars().next_back().map_or(0, char::len_utf8);
+    }
+    Some(start + end)
+}
+
+/// The bytes of the contraction after an apostrophe (`s t re ve m ll d`, any case), if any.
+fn contraction(after: &str) -> Option<usize> {
+    // Case-insensitive as Unicode folds: the long s folds to `s`.
+    let fold = |c: char| {
+        if c == '\u{17F}' {
+            's'
+        } else {
+            c.to_ascii_lowercase()
+        }
+    };
+    let mut chars = after.chars();
+    let first = chars.next()?;
+    let second = match fold(first) {
+        's' | 't' | 'm' | 'd' => return Some(first.len_utf8()),
+        'r' | 'v' => 'e',
+        'l' => 'l',
+        _ => return None,
+    };
+    let next = chars.next()?;
+    (fold(next) == second).then(|| first.len_utf8() + next.len_utf8())
+}
+
+/// The bytes of the run of chars satisfying `keep` at the start of `text`.
+fn run(text: &str, keep: impl Fn(char) -> bool) -> usize {
+    text.find(|c: char| !keep(c)).unwrap_or(text.len())
+}
+
+/// `\p{L}`.
+fn is_letter(c: char) -> bool {
+    c.general_category_group() == GeneralCategoryGroup::Letter
+}
+
+/// `\p{N}` (the number categories, as `char::is_numeric` defines it).
+fn is_number(c: char) -> bool {
+    c.is_numeric()
+}
+
+fn is_line_break(c: char) -> bool {
+    matches!(c, '\r' | '\n')
+}
+
+/// `[^\s\p{L}\p{N}]`.
+fn is_symbol(c: char) -> bool {
+    !c.is_whitespace() && !is_letter(c) && !is_number(c)
+}
+
+impl Counter {
     /// The tokens of one piece: byte-pair merges, lowest rank first, leftmost among equals.
     fn merge(&self, piece: &[u8]) -> u32 {
         if piece.len() <= 1 || self.ranks.contains_key(piece) {
@@ -192,8 +262,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pattern_is_the_build_checked_one_without_its_look_ahead() {
-        assert!(Regex::new(PATTERN).is_ok());
+    fn pieces_follow_the_pattern() {
+        let cut = |text: &'static str| -> Vec<&'static str> {
+            pieces(text).map(|(a, b)| &text[a..b]).collect()
+        };
+        assert_eq!(cut("I'm here"), ["I", "'m", " here"]);
+        assert_eq!(cut("WE'LL see"), ["WE", "'LL", " see"]);
+        assert_eq!(cut("$abc 12345"), ["$abc", " ", "123", "45"]);
+        assert_eq!(cut("a   b"), ["a", "  ", " b"]);
+        assert_eq!(cut("a  \n\n  b"), ["a", "  \n\n", " ", " b"]);
+        assert_eq!(cut("x !!!\n\ny"), ["x", " !!!\n\n", "y"]);
+        assert_eq!(cut("end  "), ["end", "  "]);
     }
 
     #[test]

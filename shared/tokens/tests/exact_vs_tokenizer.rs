@@ -45,6 +45,10 @@ fn exact_count_equals_the_tokenizer_in_all_eight_languages() {
         "contractions: I'm, you're, it's, we'll, they'd, I've, DON'T",
         "ＦＵＬＬ　ＷＩＤＴＨ　spaces and nbsp\u{a0}\u{a0}word",
         "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>",
+        "it\u{17F} 'ſ 'Re 'vE 'LL 'x '",
+        "$abc #1 @@@x   \u{3000}abc x\r\n\r\ny tab\t\tword !!!\r\n",
+        "१२३४ ٣٤٥ Ⅻ ½ numbers1234abc",
+        "a\u{301}\u{301} e\u{301}t\u{e9} ก\u{e31}\u{e49}",
     ];
     let mut compared = 0;
     for (name, text) in samples() {
