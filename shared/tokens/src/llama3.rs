@@ -118,10 +118,10 @@ fn piece_end(text: &str, start: usize) -> Option<usize> {
     let rest = &text[start..];
     let c = rest.chars().next()?;
     let width = c.len_utf8();
-    if c == '\'' {
-        if let Some(len) = contraction(&rest[1..]) {
-            return Some(start + 1 + len);
-        }
+    if c == '\''
+        && let Some(len) = contraction(&rest[1..])
+    {
+        return Some(start + 1 + len);
     }
     if is_letter(c) {
         return Some(start + run(rest, is_letter));
