@@ -1,7 +1,8 @@
 //! Summarizes text files through the shared client, streaming the answer as it arrives.
 //!
-//! `cargo run -p bedrock --example summarize -- FILE...`; the endpoint, model and window
-//! come from the environment (`AWS_ENDPOINT_URL_BEDROCK_RUNTIME`, `BEDROCK_*`).
+//! `cargo run -p bedrock --example summarize -- FILE...`; the endpoint, model, window and
+//! credentials come from the environment (`AWS_ENDPOINT_URL_BEDROCK_RUNTIME`, `BEDROCK_*`,
+//! `AWS_ACCESS_KEY_ID`...: for a profile, `eval "$(aws configure export-credentials --format env)"`).
 
 use std::io::Write;
 use std::time::Instant;

@@ -16,7 +16,8 @@ use crate::dispatch::handle_with;
 use crate::jobs::{JobSettings, JobStore};
 use crate::{Function, Invocation, TaskError, logging};
 
-/// The SDK clients a function may use, built from the standard AWS configuration chain.
+/// The SDK clients a function may use, built from the AWS configuration in the environment
+/// ([`bedrock::sdk::load_config`]).
 /// Each is built on its first use and then shared by every user (clones share them too).
 #[derive(Clone)]
 pub struct Clients {
