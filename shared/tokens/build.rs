@@ -16,9 +16,11 @@ const VOCABULARY: usize = 128_000;
 
 fn main() {
     println!("cargo:rerun-if-env-changed=LLAMA_TOKENIZER_JSON");
+    // The manifest directory of this build (read at run time: a build script compiled for
+    // a copy of the workspace elsewhere may be reused).
     let path = std::env::var_os("LLAMA_TOKENIZER_JSON").map_or_else(
         || {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"))
                 .join("../../.cache/models/llama3.2-tokenizer.json")
         },
         PathBuf::from,
