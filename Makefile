@@ -1,5 +1,5 @@
 # The two commands a newcomer needs; both install what they need (scripts/setup.sh).
-.PHONY: demo test bench setup
+.PHONY: demo test bench setup eval
 
 ## Run the main job locally: the emulator with the local model, and the shared crate calling it.
 demo:
@@ -14,6 +14,11 @@ test:
 ## docs/benchmarks.md.
 bench: setup
 	./scripts/bench.sh
+
+## Quality: the evaluation set (eval/) through the real functions, written to docs/quality.md;
+## arguments go to tools/eval/eval.py, e.g. make eval ARGS="--model x.gguf --limit 5".
+eval:
+	./scripts/eval.sh $(ARGS)
 
 setup:
 	./scripts/setup.sh

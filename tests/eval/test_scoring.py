@@ -1,0 +1,237 @@
+"""The evaluation harness's scoring and report rendering on known inputs (no model, no stack).
+
+Run: python -m unittest discover -s tests/eval   (from the repository root)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+import unittest
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tools" / "eval"))
+
+import report  # noqa: E402
+import scoring  # noqa: E402
+
+HAVE_SACREBLEU = importlib.util.find_spec("sacrebleu") is not None
+
+
+class ClassificationTest(unittest.TestCase):
+    def test_accuracy(self):
+        self.assertEqual(scoring.accuracy(["a", "b", "c", "a"], ["a", "b", "a", "b"]), 0.5)
+        self.assertIsNone(scoring.accuracy([], []))
+        with self.assertRaises(ValueError):
+            scoring.accuracy(["a"], [])
+
+    def test_macro_f1_by_hand(self):
+        # a: tp 1, fp 1, fn 1 -> 2/4 = 0.5; b: tp 1, fp 1, fn 0 -> 2/3; c: tp 0 -> 0.
+        expected = ["a", "a", "b", "c"]
+        predicted = ["a", "b", "b", "a"]
+        self.assertAlmostEqual(scoring.macro_f1(expected, predicted), (0.5 + 2 / 3 + 0) / 3)
+
+    def test_macro_f1_counts_invented_labels(self):
+        # `unclassified` is never expected: F1 0 for it, and the missed labels lose recall.
+        # billing: tp 1, fn 1 -> 2/3; unclassified: 0.
+        self.assertAlmostEqual(scoring.macro_f1(["billing", "billing"], ["billing", "unclassified"]), (2 / 3) / 2)
+        self.assertEqual(scoring.macro_f1(["x", "y"], ["x", "y"]), 1.0)
+
+    def test_predicted_labels(self):
+        response = {"category": "billing", "priority": "high", "sentiment": {"label": "negative", "score": 0.8}}
+        self.assertEqual(scoring.predicted_labels(response),
+                         {"category": "billing", "priority": "high", "sentiment": "negative"})
+        self.assertEqual(scoring.predicted_labels({"category": "unclassified", "priority": "medium",
+                                                   "sentiment": None})["sentiment"], None)
+        self.assertEqual(scoring.predicted_labels(None), {"category": None, "priority": None, "sentiment": None})
+
+    def test_field_scores_missing_prediction_is_none_label(self):
+        expected = [{"category": "billing", "priority": "high", "sentiment": "negative"},
+                    {"category": "technical", "priority": "low", "sentiment": "neutral"}]
+        predicted = [{"category": "billing", "priority": "high", "sentiment": "negative"},
+                     {"category": None, "priority": None, "sentiment": None}]
+        scores = scoring.field_scores(expected, predicted)
+        self.assertEqual(scores["category"]["accuracy"], 0.5)
+        # billing 1.0, technical 0 (missed), "(none)" 0 (predicted, never expected).
+        self.assertAlmostEqual(scores["category"]["macro_f1"], 1 / 3)
+        self.assertEqual(scores["sentiment"]["n"], 2)
+
+    def test_classify_outcome(self):
+        ok = {"category": "billing", "usage": {"model_calls": 1}}
+        self.assertEqual(scoring.classify_outcome(200, ok), "valid")
+        self.assertEqual(scoring.classify_outcome(200, {"category": "billing", "usage": {"model_calls": 2}}),
+                         "repaired")
+        self.assertEqual(scoring.classify_outcome(200, {"category": "unclassified", "needs_review": True,
+                                                        "usage": {"model_calls": 2}}), "invalid")
+        self.assertEqual(scoring.classify_outcome(504, {"error": {"type": "ModelTimeout"}}), "error")
+        self.assertEqual(scoring.classify_outcome(200, None), "error")
+
+    def test_classify_rates(self):
+        rates = scoring.classify_rates(["valid", "valid", "repaired", "invalid", "error"],
+                                       [False, True, False, True, False])
+        self.assertEqual(rates["json_valid"], 3 / 5)
+        self.assertEqual(rates["first_try_valid"], 2 / 5)
+        self.assertEqual(rates["repair"], 2 / 5)
+        self.assertEqual(rates["repair_success"], 1 / 2)
+        self.assertEqual(rates["invalid"], 1 / 5)
+        self.assertEqual(rates["error"], 1 / 5)
+        self.assertEqual(rates["needs_review"], 2 / 5)
+        self.assertIsNone(scoring.classify_rates(["valid"], [False])["repair_success"])
+        self.assertIsNone(scoring.classify_rates([], [])["json_valid"])
+
+
+class TranslationTest(unittest.TestCase):
+    @unittest.skipUnless(HAVE_SACREBLEU, "sacrebleu is not installed (scripts/eval.sh installs it into .venv)")
+    def test_chrf_perfect_and_partial(self):
+        refs = ["Die Lieferung erfolgt innerhalb von drei Werktagen.", "Guten Morgen"]
+        self.assertAlmostEqual(scoring.chrf(refs, refs), 100.0)
+        from sacrebleu.metrics import CHRF
+
+        hyps = ["Die Lieferung kommt in drei Tagen.", "Guten Abend"]
+        expected = CHRF().corpus_score(hyps, [refs]).score
+        got = scoring.chrf(hyps, refs)
+        self.assertAlmostEqual(got, expected)
+        self.assertTrue(0 < got < 100)
+        self.assertEqual(scoring.chrf(["", ""], refs), 0.0)
+        self.assertIsNone(scoring.chrf([], []))
+
+    def test_glossary_hits_case_insensitive(self):
+        text = "Acme  Cloud speichert den RECHNUNGSVERLAUF."
+        self.assertEqual(scoring.glossary_hits(text, ["Acme Cloud", "Rechnungsverlauf", "Kundenkonto"]), (2, 3))
+        self.assertEqual(scoring.glossary_hits(text, []), (0, 0))
+        self.assertEqual(scoring.adherence([(2, 3), (1, 1), (0, 0)]), 3 / 4)
+        self.assertIsNone(scoring.adherence([(0, 0)]))
+
+    def test_markdown_structure(self):
+        source = ("# Title\n\nIntro with a [link](https://example.com) and `code`.\n\n"
+                  "## Steps\n\n- one\n- two `x` and `y`\n1. first\n2) second\n\n"
+                  "```sh\n# not a heading\n- not an item\n```\n![img](a.png)\n")
+        self.assertEqual(scoring.markdown_structure(source), {
+            "headings": 2, "list_items": 4, "links": 2, "code_spans": 3, "code_blocks": 1})
+
+    def test_structure_preserved(self):
+        source = "# Titel\n\n- eins\n- zwei [Link](https://x.de)\n"
+        self.assertTrue(scoring.structure_preserved(source, "# Title\n\n- one\n- two [link](https://x.de)\n"))
+        self.assertFalse(scoring.structure_preserved(source, "Title\n\n- one\n- two [link](https://x.de)\n"))
+        self.assertFalse(scoring.structure_preserved(source, "# Title\n\n- one two link https://x.de\n"))
+
+
+class SummaryTest(unittest.TestCase):
+    def test_normalize(self):
+        self.assertEqual(scoring.normalize("  Total\n 1,200,000 EUR "), "total 1200000 eur")
+        self.assertEqual(scoring.normalize("1.200 / 1 200 / 1\u202f200 / 1'200"), "1200 / 1200 / 1200 / 1200")
+        self.assertEqual(scoring.normalize("3.5 and 12,50"), "3.5 and 12,50")  # not digit groups
+
+    def test_key_facts(self):
+        summary = "Revenue rose to 1.200 million euros in   Q3; the Berlin warehouse closes in March."
+        facts = [["1,200 million", "1.2 billion"], ["berlin warehouse"], ["April"], ["Q3", "third quarter"]]
+        self.assertEqual(scoring.key_facts_found(summary, facts), [True, True, False, True])
+        self.assertEqual(scoring.key_fact_recall(summary, facts), 0.75)
+        self.assertIsNone(scoring.key_fact_recall(summary, []))
+
+    def test_digits_do_not_match_inside_numbers(self):
+        self.assertFalse(scoring.contains("We shipped 120 crates.", "12"))
+        self.assertTrue(scoring.contains("We shipped 12 crates.", "12"))
+        self.assertTrue(scoring.contains("Shipments were late.", "shipment"))
+        self.assertFalse(scoring.contains("anything", "   "))
+
+    def test_forbidden(self):
+        summary = "The report mentions COVID-19 cases and a 40% rise."
+        forbidden = ["covid-19", "40%", "bankruptcy"]
+        self.assertEqual(scoring.forbidden_found(summary, forbidden), ["covid-19", "40%"])
+        self.assertAlmostEqual(scoring.forbidden_rate(summary, forbidden), 2 / 3)
+        self.assertIsNone(scoring.forbidden_rate(summary, []))
+
+
+class PerfTest(unittest.TestCase):
+    def test_percentile(self):
+        self.assertEqual(scoring.percentile([4, 1, 3, 2], 50), 2.5)
+        self.assertAlmostEqual(scoring.percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 90), 9.1)
+        self.assertEqual(scoring.percentile([7], 90), 7)
+        self.assertIsNone(scoring.percentile([], 50))
+
+    def test_usage_totals(self):
+        totals = scoring.usage_totals([
+            {"prompt_tokens": 100, "generation_tokens": 10, "model_calls": 1, "cost_usd": "0.000015"},
+            None,
+            {"prompt_tokens": 50, "generation_tokens": 5, "model_calls": 2, "cost_usd": 0.000005},
+        ])
+        self.assertEqual(totals["prompt_tokens"], 150)
+        self.assertEqual(totals["generation_tokens"], 15)
+        self.assertEqual(totals["model_calls"], 3)
+        self.assertAlmostEqual(totals["cost_usd"], 0.00002)
+
+
+def fake_results(name: str, accuracy: float = 0.5) -> dict:
+    return {
+        "name": name, "backend": "local", "backend_detail": "local stack (test)", "models_seen": ["m"],
+        "command": "make eval ARGS='--limit 2'", "date": "2026-11-30 12:00 UTC", "machine": "test box",
+        "limit": 2, "settings": {"SUMMARY_LENGTH": "short"}, "wall_s": 12.0,
+        "classify": {"n": 2, "fields": {
+            "category": {"accuracy": accuracy, "macro_f1": 0.25, "n": 2},
+            "priority": {"accuracy": 1.0, "macro_f1": 1.0, "n": 2},
+            "sentiment": {"accuracy": 0.0, "macro_f1": 0.0, "n": 2}},
+            "rates": {"json_valid": 0.5, "first_try_valid": 0.5, "repair": 0.5, "repair_success": 0.0,
+                      "invalid": 0.5, "error": 0.0, "needs_review": 0.5},
+            "by_tag": {"tag adversarial": {"n": 1, "category_accuracy": 0.0}}},
+        "translate": {"n": 2, "pairs": {"de-en": {"n": 1, "chrf": 40.0, "errors": 0},
+                                        "en-de": {"n": 1, "chrf": 60.0, "errors": 0}},
+                      "chrf_mean": 50.0, "glossary_adherence": 0.75, "glossary_terms": 4,
+                      "structure_preserved": 1.0, "structure_n": 1},
+        "summarize": {"n": 1, "documents": [{"id": "d01", "kind": "report", "language": "en", "chars": 900,
+                                             "parts": 3, "status": "ok", "facts": 4, "facts_found": 1,
+                                             "recall": 0.25, "forbidden_hits": ["COVID-19"],
+                                             "forbidden_rate": 0.5, "latency_s": 30.0}],
+                      "key_fact_recall": 0.25, "forbidden_rate": 0.5},
+        "perf": {"classify": {"n": 2, "p50_s": 1.5, "p90_s": 2.0, "prompt_tokens": 500, "generation_tokens": 40,
+                              "model_calls": 1.5, "cost_usd": 0.0}},
+    }
+
+
+class ReportTest(unittest.TestCase):
+    def test_section_tables(self):
+        text = report.render_section(fake_results("SmolLM2-135M-Instruct.Q4_1"))
+        self.assertTrue(text.startswith("<!-- model:SmolLM2-135M-Instruct.Q4_1:begin -->\n"))
+        self.assertTrue(text.endswith("<!-- model:SmolLM2-135M-Instruct.Q4_1:end -->\n"))
+        for line in [
+            "| category | 50.0% | 0.250 |",
+            "| sentiment | 0.0% | 0.000 |",
+            "| 50.0% | 50.0% | 50.0% | 0.0% of those | 50.0% | 0.0% | 50.0% |",
+            "| tag adversarial | 1 | 0.0% |",
+            "| en → de | 1 | 60.0 | 0 |",
+            "| de → en | 1 | 40.0 | 0 |",
+            "- glossary adherence: 75.0% of 4 required target terms",
+            "| d01 | report | en | 900 | 3 | 1 / 4 | 25.0% | “COVID-19” (50.0%) | 30.0 | ok |",
+            "| classify | 2 | 1.5 | 2.0 | 500 | 40 | 1.50 | 0 |",
+            "- **partial run**: `--limit 2` (the first 2 items of each task)",
+        ]:
+            self.assertIn(line, text.splitlines())
+        # en -> xx directions come before xx -> en.
+        self.assertLess(text.index("| en → de"), text.index("| de → en"))
+
+    def test_update_replaces_in_place_and_compares(self):
+        first = report.update("", fake_results("model-a", 0.5))
+        both = report.update(first, fake_results("model-b", 0.75))
+        again = report.update(both, fake_results("model-a", 1.0))
+        self.assertEqual(again.count("<!-- model:model-a:begin -->"), 1)
+        self.assertEqual(again.count("<!-- model:model-b:begin -->"), 1)
+        # Section order is kept; the comparison has one row per model with its latest figures.
+        self.assertLess(again.index("<!-- model:model-a:begin -->"), again.index("<!-- model:model-b:begin -->"))
+        comparison = again[again.index(report.COMPARISON_BEGIN):again.index(report.COMPARISON_END)]
+        rows = [line for line in comparison.splitlines() if line.startswith("| [")]
+        self.assertEqual(len(rows), 2)
+        self.assertIn("| [model-a](#model-model-a) | local | 2026-11-30 | 2 / 2 / 1 (limit 2) | 100.0% | 0.250 |",
+                      rows[0])
+        self.assertIn("| 75.0% |", rows[1])
+        self.assertTrue(rows[0].endswith("| 1.5 / – / – |"))
+        self.assertEqual(report.update(again, fake_results("model-a", 1.0)), again)  # stable
+
+    def test_headline_round_trips(self):
+        section = report.render_section(fake_results("x"))
+        self.assertEqual(report.section_headline(section), json.loads(json.dumps(report.headline(fake_results("x")))))
+
+
+if __name__ == "__main__":
+    unittest.main()
