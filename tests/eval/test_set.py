@@ -34,6 +34,12 @@ LIST_ITEM = re.compile(r"(?m)^\s*(?:[-*+]|\d+\.) ")
 LINK = re.compile(r"\[[^\]\n]+\]\(([^)\s]+)\)")
 CODE_SPAN = re.compile(r"`([^`\n]+)`")
 BOLD = re.compile(r"\*\*[^*\n]+\*\*")
+FENCED_BLOCK = re.compile(r"(?ms)^(```|~~~)[^\n]*\n.*?^\1[ \t]*$")
+
+
+def split_fences(text):
+    """(the text without its fenced code blocks, the list of fenced blocks)."""
+    return FENCED_BLOCK.sub("", text), [m.group(0) for m in FENCED_BLOCK.finditer(text)]
 
 
 def norm(text):
@@ -175,6 +181,8 @@ class Translations(unittest.TestCase):
         self.assertGreaterEqual(kinds["plain"], 12)
         self.assertGreaterEqual(kinds["markdown"], 6)
         self.assertGreaterEqual(kinds["glossary"], 6)
+        fenced = [r["id"] for r in self.rows if r["kind"] == "markdown" and split_fences(r["texts"]["en"])[1]]
+        self.assertTrue(fenced, "at least one markdown segment with a fenced code block")
 
     def test_glossary_terms_in_every_language(self):
         for r in (r for r in self.rows if r["kind"] == "glossary"):
@@ -190,7 +198,10 @@ class Translations(unittest.TestCase):
 
     def test_markdown_structure_same_in_every_language(self):
         for r in (r for r in self.rows if r["kind"] == "markdown"):
-            texts = r["texts"]
+            texts = {}
+            blocks = {}
+            for language, text in r["texts"].items():
+                texts[language], blocks[language] = split_fences(text)
             en = texts["en"]
             shape = {
                 "headings": len(HEADING.findall(en)),
@@ -213,6 +224,7 @@ class Translations(unittest.TestCase):
                     # Code and URLs are not translated.
                     self.assertEqual(CODE_SPAN.findall(t), CODE_SPAN.findall(en), "code spans changed")
                     self.assertEqual(LINK.findall(t), LINK.findall(en), "link targets changed")
+                    self.assertEqual(blocks[language], blocks["en"], "fenced code blocks changed")
 
     def test_plain_segments_have_no_markup(self):
         for r in (r for r in self.rows if r["kind"] != "markdown"):
