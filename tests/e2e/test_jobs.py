@@ -106,6 +106,10 @@ class Jobs(unittest.TestCase):
         self.assertEqual(job["error"]["type"], "ModelAccessDenied")
         self.assertNotIn("arn:", job["error"]["message"])
         self.assertNotIn("result", job)
+        # What the run spent before it failed: the refused attempt, nothing billed.
+        self.assertEqual(job["usage"]["model_calls"], 0, job)
+        self.assertGreaterEqual(job["usage"]["attempts"], 1, job)
+        self.assertEqual(job["usage"]["cost_usd"], 0.0, job)
 
     def test_the_same_idempotency_key_is_one_job_and_one_run(self):
         key = {"idempotency-key": f"key-{uuid.uuid4()}"}

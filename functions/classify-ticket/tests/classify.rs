@@ -244,6 +244,10 @@ async fn throttling_that_persists_is_429_over_http() {
     assert_eq!(r.headers["retry-after"], "2");
     assert_eq!(r.body["error"]["type"], "ModelThrottled");
     assert_eq!(s.emulator.calls(), 3);
+    // The throttled attempts are reported; nothing was billed.
+    assert_eq!(r.body["usage"]["attempts"], 3, "{}", r.body);
+    assert_eq!(r.body["usage"]["model_calls"], 0);
+    assert_eq!(r.body["usage"]["cost_usd"], 0.0);
 }
 
 #[tokio::test]
@@ -273,6 +277,17 @@ async fn a_service_error_during_the_repair_is_an_error_not_a_review() {
     assert_eq!(r.body["error"]["type"], "ModelUnavailable");
     assert!(r.headers.get("retry-after").is_some());
     assert_eq!(s.emulator.calls(), 1 + 3);
+    // The error says what the answered first call cost (and the failed repair's attempts).
+    let usage = &r.body["usage"];
+    assert_eq!(usage["model_calls"], 1, "{}", r.body);
+    assert_eq!(usage["attempts"], 4);
+    let tokens =
+        usage["prompt_tokens"].as_u64().unwrap() + usage["generation_tokens"].as_u64().unwrap();
+    let cost = usage["cost_usd"].as_f64().unwrap();
+    assert!(
+        cost > 0.0 && (cost - tokens as f64 * 0.000_15 / 1000.0).abs() < 1e-12,
+        "{cost}"
+    );
 }
 
 #[tokio::test]

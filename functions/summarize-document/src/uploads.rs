@@ -15,7 +15,7 @@
 use std::time::Instant;
 
 use aws_lambda_events::s3::S3Event;
-use bedrock::Deadline;
+use bedrock::{Deadline, UsageTotals};
 use lambda_kit::storage::{Version, get_object_version};
 use lambda_kit::{Delivery, TaskError, decode_s3_key};
 use serde::Serialize;
@@ -114,11 +114,14 @@ pub async fn handle_upload(
             version_id: object.version_id.clone().filter(|v| !v.is_empty()),
             sequencer: object.sequencer.clone().filter(|s| !s.is_empty()),
         };
-        match process(app, &bucket, &key, &version, deadline, request_id).await {
+        let (processed, usage) =
+            bedrock::metered(process(app, &bucket, &key, &version, deadline, request_id)).await;
+        match processed {
             Ok(o) => outcomes.push(o),
             Err(e) if last => {
                 tracing::error!(key = %key, error_type = e.error_type(), error = %e, "document failed on its last receive; it goes to the dead-letter queue");
-                let output_key = record_last_failure(app, &bucket, &key, &version, &e).await;
+                let output_key =
+                    record_last_failure(app, &bucket, &key, &version, &e, &usage).await;
                 outcomes.push(outcome(
                     key,
                     Status::Retry,
@@ -149,13 +152,14 @@ async fn record_last_failure(
     key: &str,
     version: &Announced,
     error: &TaskError,
+    usage: &UsageTotals,
 ) -> Option<String> {
     let records = records_of(app, bucket, key);
     match records
         .write(
             Kind::Failure,
             version,
-            &failure_record(bucket, key, version, error),
+            &failure_record(bucket, key, version, error, usage),
         )
         .await
     {
@@ -171,17 +175,20 @@ async fn record_last_failure(
     }
 }
 
-/// The failure record of `version`.
+/// The failure record of `version`, with what this delivery's model calls cost before it
+/// failed (`usage.cost_usd`; failed calls count their attempts and any tokens they reported).
 fn failure_record(
     bucket: &str,
     key: &str,
     version: &Announced,
     error: &TaskError,
+    usage: &UsageTotals,
 ) -> serde_json::Value {
     json!({
         "source": {"bucket": bucket, "key": key, "etag": version.etag,
                    "version_id": version.version_id, "sequencer": version.sequencer},
         "error": {"type": error.error_type(), "message": error.to_string()},
+        "usage": usage,
     })
 }
 
@@ -296,9 +303,9 @@ async fn summarize_version(
     };
     let read =
         get_object_version(&app.s3, bucket, key, wanted, app.config.max_document_bytes).await;
-    let result = match read {
+    let (result, usage) = match read {
         Ok(Some(object)) => {
-            summarize_stored(
+            bedrock::metered(summarize_stored(
                 app,
                 bucket,
                 key,
@@ -306,14 +313,14 @@ async fn summarize_version(
                 app.config.upload_options(),
                 deadline,
                 started,
-            )
+            ))
             .await
         }
         Ok(None) | Err(TaskError::DocumentNotFound(_)) => {
             tracing::info!(key = %key, "the object changed or was deleted after this event");
             return Ok(outcome(key.to_owned(), Status::Superseded, None, None));
         }
-        Err(e) => Err(e),
+        Err(e) => (Err(e), UsageTotals::default()),
     };
     match result {
         Ok(mut record) => {
@@ -337,7 +344,7 @@ async fn summarize_version(
             Ok(outcome(key.to_owned(), status, at, None))
         }
         Err(e) if records::is_final(e.error_type()) => {
-            let failure = failure_record(bucket, key, version, &e);
+            let failure = failure_record(bucket, key, version, &e, &usage);
             if !records.write(Kind::Failure, version, &failure).await? {
                 return Ok(outcome(key.to_owned(), Status::Superseded, None, None));
             }

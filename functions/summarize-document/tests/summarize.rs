@@ -437,7 +437,7 @@ async fn long_part_summaries_are_combined_in_groups_then_once_more() {
     let long_summary =
         "The report describes shipments, storms, sorting lines and staffing. ".repeat(12);
     let s = stack(vec![
-        Rule::new(Outcome::text(long_summary)).prompt_contains("This is part"),
+        Rule::new(Outcome::text(long_summary)).prompt_contains("Summarize part"),
         Rule::new(Outcome::text("GROUP SUMMARY")).prompt_contains("into one dense paragraph"),
         Rule::new(Outcome::text("FINAL SUMMARY"))
             .prompt_contains("one summary of the whole document"),

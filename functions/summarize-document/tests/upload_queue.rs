@@ -179,6 +179,13 @@ async fn a_retryable_failure_on_the_last_receive_writes_a_failure_record_and_sti
         .expect("failure record");
     assert_eq!(failure["error"]["type"], "ModelThrottled");
     assert_eq!(failure["source"]["key"], "incoming/d.txt");
+    // What this receive spent: its throttled attempts, no answered call, nothing billed.
+    assert_eq!(failure["usage"]["model_calls"], 0);
+    assert!(
+        failure["usage"]["attempts"].as_u64().unwrap() >= 1,
+        "{failure}"
+    );
+    assert_eq!(failure["usage"]["cost_usd"], 0.0);
     assert!(s.s3.keys(BUCKET, "claims/").await.is_empty());
     // A redrive from the dead-letter queue (a new message, its count restarted) is not
     // blocked by that record: the summary replaces it.
@@ -191,6 +198,45 @@ async fn a_retryable_failure_on_the_last_receive_writes_a_failure_record_and_sti
         .expect("summary");
     assert_eq!(summary["summary"], "Summary after the redrive.");
     assert!(json_at(&s, "failed/incoming/d.txt.json").await.is_none());
+}
+
+#[tokio::test]
+async fn a_failure_record_carries_what_the_answered_calls_before_the_failure_cost() {
+    // Parts are answered; the combination is throttled until this receive gives up.
+    let s = Stack::builder(vec![
+        Rule::new(Outcome::text("A part summary.")).prompt_contains("Summarize part"),
+        Rule::new(Outcome::error(ErrorKind::ThrottlingException)),
+    ])
+    .window(1024)
+    .config(|c| c.upload_max_receives = 1)
+    .start()
+    .await;
+    let key = "incoming/long.txt";
+    let long = (0..40)
+        .map(|i| text(&i.to_string()))
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    let etag = s.s3.put_for_etag(BUCKET, key, long).await;
+    let body = testkit::events::s3_created(BUCKET, &[(key, &etag)]).to_string();
+    let answer = handle(&s.app, batch(vec![message("m-l", &body, 1)]), deadline())
+        .await
+        .unwrap();
+    assert_eq!(failures(&answer), ["m-l"]);
+    let failure = json_at(&s, "failed/incoming/long.txt.json").await.unwrap();
+    assert_eq!(failure["error"]["type"], "ModelThrottled");
+    let usage = &failure["usage"];
+    let calls = usage["model_calls"].as_u64().unwrap();
+    assert!(calls >= 2, "the parts were answered: {failure}");
+    assert!(usage["attempts"].as_u64().unwrap() > calls, "{failure}");
+    // Priced at the default 0.00015 USD per 1,000 tokens, in and out.
+    let tokens =
+        usage["prompt_tokens"].as_u64().unwrap() + usage["generation_tokens"].as_u64().unwrap();
+    let expected = tokens as f64 * 0.000_15 / 1000.0;
+    let cost = usage["cost_usd"].as_f64().unwrap();
+    assert!(
+        cost > 0.0 && (cost - expected).abs() < 1e-12,
+        "{cost} vs {expected}"
+    );
 }
 
 #[tokio::test]

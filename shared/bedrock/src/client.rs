@@ -15,7 +15,6 @@ mod lazy;
 
 use lazy::LazyClient;
 
-use crate::BedrockError;
 use crate::metrics::CallRecord;
 use crate::model::ModelId;
 use crate::params::{GenerationParams, LlamaRequestBody};
@@ -25,6 +24,7 @@ use crate::retry::{Deadline, Limit, RetryState};
 use crate::sdk_error::from_sdk;
 use crate::settings::ClientSettings;
 use crate::stream::{CompletionStream, StreamStart};
+use crate::{BedrockError, UsageTotals};
 
 /// One model call to make: the rendered prompt, parameters and an optional deadline.
 #[derive(Debug, Clone)]
@@ -444,6 +444,7 @@ impl Inner {
             "model call finished"
         );
         tracing::debug!(generation = %completion.generation, "generation");
+        crate::meter::charge(UsageTotals::of(completion));
         self.settings.metrics.record(&CallRecord {
             operation,
             model_id: &completion.model_id,
@@ -476,12 +477,20 @@ impl Inner {
             latency_ms = latency.as_millis() as u64,
             "model call failed"
         );
+        let cost = self.settings.pricing.cost(&failed.model_id, seen.0, seen.1);
+        crate::meter::charge(UsageTotals {
+            prompt_tokens: u64::from(seen.0),
+            generation_tokens: u64::from(seen.1),
+            model_calls: 0,
+            attempts: failed.attempts,
+            cost,
+        });
         self.settings.metrics.record(&CallRecord {
             operation,
             model_id: &failed.model_id,
             input_tokens: seen.0,
             output_tokens: seen.1,
-            cost: self.settings.pricing.cost(&failed.model_id, seen.0, seen.1),
+            cost,
             latency,
             throttles: failed.throttles,
             attempts: failed.attempts,

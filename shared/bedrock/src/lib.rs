@@ -22,6 +22,7 @@
 pub use tokens as budget;
 mod client;
 mod error;
+mod meter;
 pub mod metrics;
 pub mod model;
 pub mod params;
@@ -38,6 +39,7 @@ mod usage;
 pub use budget::{ContextBudget, estimate_tokens, running_estimate};
 pub use client::{Invocation, LlamaClient};
 pub use error::BedrockError;
+pub use meter::metered;
 pub use model::{ModelId, ModelSelection};
 pub use params::GenerationParams;
 pub use pricing::{Cost, Pricing};

@@ -140,7 +140,7 @@ async fn http_response<F: Function>(
     deadline: Deadline,
     sync_rates: SyncRates,
 ) -> Value {
-    let result = async {
+    let work = async {
         let request = request?;
         let route = router::find(F::ROUTES, &request)?;
         let input = if route.has_body() {
@@ -165,9 +165,10 @@ async fn http_response<F: Function>(
             sync_rates.check(&workload, deadline)?;
         }
         Box::pin(function.respond(route.endpoint, input, deadline, &request)).await
-    }
-    .await;
-    let response = result.unwrap_or_else(|e| http::error_response(&e));
+    };
+    // An error after model calls says what they cost.
+    let (result, usage) = bedrock::metered(work).await;
+    let response = result.unwrap_or_else(|e| http::error_response(&e, &usage));
     http::into_event(&response)
 }
 

@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use aws_lambda_events::encodings::Body;
 use base64::Engine;
+use bedrock::UsageTotals;
 use http::{HeaderMap, HeaderValue, header};
 use serde_json::Value;
 
@@ -87,15 +88,18 @@ pub fn json_response(status: u16, body: &Value) -> ApiGatewayV2httpResponse {
     response
 }
 
-/// The error response `{"error": {"type", "message"}}` for `err`; server-side details are
-/// logged, not returned.
-pub(crate) fn error_response(err: &TaskError) -> ApiGatewayV2httpResponse {
+/// The error response `{"error": {"type", "message"}}` for `err`, with `"usage"` (what the
+/// model calls made before the error cost) when any attempt was made; server-side details
+/// are logged, not returned.
+pub(crate) fn error_response(err: &TaskError, usage: &UsageTotals) -> ApiGatewayV2httpResponse {
     let status = err.http_status();
     err.log();
-    let mut response = json_response(
-        status,
-        &serde_json::json!({"error": {"type": err.error_type(), "message": err.public_message()}}),
-    );
+    let mut body =
+        serde_json::json!({"error": {"type": err.error_type(), "message": err.public_message()}});
+    if usage.attempts > 0 {
+        body["usage"] = serde_json::json!(usage);
+    }
+    let mut response = json_response(status, &body);
     if status == 429 || status == 503 {
         response
             .headers
@@ -178,7 +182,10 @@ mod tests {
 
     #[test]
     fn error_response_shape() {
-        let resp = error_response(&TaskError::InvalidInput("`name` is missing".into()));
+        let resp = error_response(
+            &TaskError::InvalidInput("`name` is missing".into()),
+            &UsageTotals::default(),
+        );
         assert_eq!(resp.status_code, 400);
         let Some(Body::Text(text)) = resp.body else {
             panic!("no body")
@@ -190,7 +197,10 @@ mod tests {
 
     #[test]
     fn the_fallback_is_the_regular_internal_error_response() {
-        let regular = into_event(&error_response(&TaskError::Internal("bug".into())));
+        let regular = into_event(&error_response(
+            &TaskError::Internal("bug".into()),
+            &UsageTotals::default(),
+        ));
         let fallback = internal_error_event();
         for field in ["statusCode", "isBase64Encoded"] {
             assert_eq!(fallback[field], regular[field], "{field}");

@@ -743,7 +743,7 @@ pub(crate) async fn work<F: Function>(
         return Ok(json!({"job": {"id": id, "status": "running"}}));
     }
     tracing::info!(job = id, route = %job.route, attempt = job.attempts, "job running");
-    let outcome = run(function, store, &job, invocation).await;
+    let (outcome, usage) = bedrock::metered(run(function, store, &job, invocation)).await;
     let outcome = match outcome {
         Ok(result) => match store.offload(id, "result", &result).await {
             Ok(Some(key)) => {
@@ -760,6 +760,8 @@ pub(crate) async fn work<F: Function>(
         Err(e) => {
             e.log();
             job.finish(Err(&e), now_ms(), store.ttl)?;
+            // What the model calls made before the failure cost.
+            job.usage = (usage.attempts > 0).then(|| json!(usage));
         }
     }
     if job.result_key.is_some() {

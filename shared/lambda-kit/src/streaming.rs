@@ -113,7 +113,7 @@ impl Events {
             Ok(done) => self.send("done", &done).await,
             Err(e) => match self.head.take() {
                 Some(head) => {
-                    let response = http_api::error_response(&e);
+                    let response = http_api::error_response(&e, &bedrock::UsageTotals::default());
                     let body = match response.body {
                         Some(EventBody::Text(text)) => text.into_bytes(),
                         Some(EventBody::Binary(bytes)) => bytes,
