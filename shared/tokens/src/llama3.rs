@@ -15,8 +15,12 @@ use unicode_properties::{GeneralCategoryGroup, UnicodeGeneralCategory};
 
 use crate::SPECIAL_TOKENS;
 
-/// The vocabulary in rank order, each token behind a one-byte length.
+/// The vocabulary in rank order as merge pairs: six planes of 128,000 bytes, the low,
+/// middle and high bytes of each token's left rank, then of its right rank (`build.rs`).
 static VOCABULARY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/llama3-vocab.bin"));
+
+/// The right rank that marks a one-byte token (its left "rank" is the byte).
+const BYTE: u32 = 0xFF_FFFF;
 
 /// The vocabulary's index.
 struct Counter {
@@ -26,15 +30,35 @@ struct Counter {
 fn counter() -> &'static Counter {
     static COUNTER: OnceLock<Counter> = OnceLock::new();
     COUNTER.get_or_init(|| {
-        let mut ranks = HashMap::with_capacity(128_000);
-        let mut rest = VOCABULARY;
-        let mut rank = 0u32;
-        while let Some((&len, tail)) = rest.split_first() {
-            let (token, tail) = tail.split_at(usize::from(len));
-            ranks.insert(token, rank);
-            rank += 1;
-            rest = tail;
+        let n = VOCABULARY.len() / 6;
+        let rank = |plane: usize, token: usize| {
+            (0..3).fold(0u32, |value, byte| {
+                value | u32::from(VOCABULARY[(plane * 3 + byte) * n + token]) << (8 * byte)
+            })
+        };
+        // Every token's bytes, one after another (each pair refers to earlier tokens).
+        let mut bytes = Vec::with_capacity(1 << 20);
+        let mut spans = Vec::with_capacity(n);
+        for token in 0..n {
+            let start = bytes.len();
+            let (left, right) = (rank(0, token), rank(1, token));
+            if right == BYTE {
+                bytes.push(left as u8);
+            } else {
+                for part in [left, right] {
+                    let span: &std::ops::Range<usize> = &spans[part as usize];
+                    bytes.extend_from_within(span.clone());
+                }
+            }
+            spans.push(start..bytes.len());
         }
+        // Kept for the process's lifetime, as the index that points into it.
+        let bytes: &'static [u8] = Vec::leak(bytes);
+        let ranks = spans
+            .into_iter()
+            .enumerate()
+            .map(|(rank, span)| (&bytes[span], rank as u32))
+            .collect();
         Counter { ranks }
     })
 }
