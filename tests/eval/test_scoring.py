@@ -17,6 +17,12 @@ sys.path.insert(0, str(ROOT / "tools" / "eval"))
 import report  # noqa: E402
 import scoring  # noqa: E402
 
+# tools/eval/eval.py under another name (the repository's eval/ folder is a namespace package
+# named eval); it imports the local stack only when run.
+_spec = importlib.util.spec_from_file_location("eval_harness", ROOT / "tools" / "eval" / "eval.py")
+harness = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(harness)
+
 HAVE_SACREBLEU = importlib.util.find_spec("sacrebleu") is not None
 
 
@@ -231,6 +237,33 @@ class ReportTest(unittest.TestCase):
     def test_headline_round_trips(self):
         section = report.render_section(fake_results("x"))
         self.assertEqual(report.section_headline(section), json.loads(json.dumps(report.headline(fake_results("x")))))
+
+
+class SelectionTest(unittest.TestCase):
+    SEGMENT = {"id": "s001", "kind": "glossary",
+               "texts": {lang: f"text-{lang}" for lang in ("en", "de", "fr", "it", "pt", "hi", "es", "th")},
+               "glossary": [{"en": "order", "de": "Bestellung", "fr": "commande"}, {"en": "Acme", "de": "Acme"}]}
+
+    def test_fourteen_directions_with_pair_glossaries(self):
+        requests = harness.translation_requests(self.SEGMENT)
+        self.assertEqual(len(requests), 14)
+        self.assertEqual([(r["source_language"], r["target_language"]) for r in requests[:4]],
+                         [("en", "de"), ("de", "en"), ("en", "fr"), ("fr", "en")])
+        self.assertEqual(requests[0]["glossary"], [{"term": "order", "translation": "Bestellung"},
+                                                   {"term": "Acme", "translation": "Acme"}])
+        self.assertEqual(requests[1]["glossary"][0], {"term": "Bestellung", "translation": "order"})
+        self.assertEqual(requests[2]["glossary"], [{"term": "order", "translation": "commande"}])
+        self.assertEqual(requests[4]["glossary"], [])  # en -> it: no Italian terms
+        self.assertEqual((requests[0]["source"], requests[0]["reference"]), ("text-en", "text-de"))
+
+    def test_ids_and_limit(self):
+        data = {"tickets": [{"id": f"t00{i}"} for i in range(1, 5)], "segments": [self.SEGMENT],
+                "documents": [{"id": "d01"}, {"id": "d02"}, {"id": "d13"}]}
+        picked = harness.select(data, "d13,t004", 2)
+        self.assertEqual([t["id"] for t in picked["tickets"]], ["t004"])
+        self.assertEqual([d["id"] for d in picked["documents"]], ["d13"])
+        self.assertEqual(len(picked["requests"]), 2)  # no segment listed: all, then the limit
+        self.assertEqual(len(harness.select(data, None, None)["requests"]), 14)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,12 @@ What is called, per task:
   demo does), its record read from ``summaries/`` (or ``failed/``); a document longer than
   the context window is split and summarized by map-reduce there, and no HTTP time limit
   applies.
+
+Locally, classify and translate get the same JSON as a synchronous Lambda invocation of the
+same functions (the Step Functions task shape) by default (``--via invoke``): the local HTTP
+front answers 503 after 30 s as API Gateway does, and a CPU model often needs longer for one
+call. ``--via http`` uses the routes; with ``--aws`` the routes are always used. Items run
+one at a time, so each latency is the item's own.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import json
 import os
 import platform
 import shlex
+import signal
 import sys
 import time
 from pathlib import Path
@@ -45,8 +52,32 @@ LANGUAGES = ("en", "de", "fr", "it", "pt", "hi", "es", "th")
 TASKS = ("classify", "translate", "summarize")
 # The local model's settings: as the demo's (short outputs keep a CPU model's run to minutes;
 # tiny models tend to write until the limit), with room for a valid classification.
+# A CPU model may need minutes for one call: no attempt timeout below the function's own.
 LOCAL_FUNCTION_ENV = {"SUMMARY_CONCURRENCY": "1", "PART_SUMMARY_TOKENS": "160", "SUMMARY_LENGTH": "short",
-                      "TRANSLATE_MAX_GEN_LEN": "768", "CLASSIFY_MAX_GEN_LEN": "192"}
+                      "TRANSLATE_MAX_GEN_LEN": "768", "CLASSIFY_MAX_GEN_LEN": "192",
+                      "BEDROCK_ATTEMPT_TIMEOUT_MS": "600000", "API_TIME_BUDGET_MS": "900000"}
+ROUTE_FUNCTIONS = {"POST /tickets/classify": "classify-ticket", "POST /translations": "translate"}
+
+
+class Caller:
+    """Calls a function with a request body: through its HTTP route, or (locally) as a
+    synchronous Lambda invocation with the same JSON (the Step Functions task shape; a
+    function error's ``errorType`` is the HTTP error's ``type``)."""
+
+    def __init__(self, stack, via: str):
+        self.stack, self.via = stack, via
+
+    def __call__(self, route: str, body: dict) -> tuple[int, dict]:
+        if self.via == "http":
+            return self.stack.http(route, body)
+        from stack import function_arn
+
+        resp = self.stack.lambda_().invoke(FunctionName=function_arn(ROUTE_FUNCTIONS[route]),
+                                           Payload=json.dumps(body).encode())
+        payload = json.loads(resp["Payload"].read() or b"{}")
+        if resp.get("FunctionError"):
+            return 500, {"error": {"type": payload.get("errorType"), "message": payload.get("errorMessage")}}
+        return 200, payload
 
 
 def load_set(root: Path) -> dict:
@@ -76,11 +107,11 @@ def translation_requests(segment: dict) -> list[dict]:
     return out
 
 
-def run_classify(stack, tickets: list[dict], log) -> list[dict]:
+def run_classify(call: Caller, tickets: list[dict], log) -> list[dict]:
     items = []
     for i, ticket in enumerate(tickets, 1):
         t0 = time.monotonic()
-        status, body = stack.http("POST /tickets/classify", {"subject": ticket.get("subject"),
+        status, body = call("POST /tickets/classify", {"subject": ticket.get("subject"),
                                                             "body": ticket.get("body")})
         latency = time.monotonic() - t0
         predicted = scoring.predicted_labels(body if status == 200 else None)
@@ -94,16 +125,30 @@ def run_classify(stack, tickets: list[dict], log) -> list[dict]:
     return items
 
 
-def run_translate(stack, segments: list[dict], log) -> list[dict]:
+def select(data: dict, ids: str | None, limit: int | None) -> dict:
+    """The items to run: with ``ids``, each task that has any of them listed keeps only those;
+    the translation segments become their requests; with ``limit``, the first N of each."""
+    keep = {i.strip() for i in (ids or "").split(",") if i.strip()}
+    out = {}
+    for task, items in data.items():
+        if keep & {item["id"] for item in items}:
+            items = [item for item in items if item["id"] in keep]
+        out[task] = items
+    out["requests"] = [r for s in out.pop("segments") for r in translation_requests(s)]
+    if limit:
+        out = {task: items[:limit] for task, items in out.items()}
+    return out
+
+
+def run_translate(call: Caller, requests: list[dict], log) -> list[dict]:
     items = []
-    requests = [r for s in segments for r in translation_requests(s)]
     for i, req in enumerate(requests, 1):
         payload = {"text": req["source"], "source_language": req["source_language"],
                    "target_language": req["target_language"]}
         if req["glossary"]:
             payload["glossary"] = req["glossary"]
         t0 = time.monotonic()
-        status, body = stack.http("POST /translations", payload)
+        status, body = call("POST /translations", payload)
         latency = time.monotonic() - t0
         translation = body.get("translation") if status == 200 else None
         items.append({**req, "status": status, "translation": translation,
@@ -222,8 +267,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--aws", metavar="STACK", help="run against this deployed CloudFormation stack")
     parser.add_argument("--name", help="the model's name in the report (default: the GGUF's file name, or "
                                        "aws-STACK)")
-    parser.add_argument("--limit", type=int, help="only the first N items of each task (segments: N segments, "
-                                                  "each in all 14 directions)")
+    parser.add_argument("--limit", type=int, help="only the first N items of each task: tickets, translations "
+                                                  "(segment by segment: en->de, de->en, en->fr, ...) and documents")
+    parser.add_argument("--ids", help="comma-separated ids (e.g. t001,s003,d13): a task with any of them listed "
+                                      "keeps only those; applied before --limit")
     parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated: classify,translate,summarize")
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "quality.md")
     parser.add_argument("--results-dir", type=Path, default=ROOT / "target" / "eval")
@@ -231,6 +278,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--context-window", type=int, default=8192, help="the local model's window (default 8192)")
     parser.add_argument("--profile", default=os.environ.get("EVAL_PROFILE", "debug"),
                         help="cargo profile directory of the local binaries (debug or release)")
+    parser.add_argument("--via", choices=("invoke", "http"), default="invoke",
+                        help="local only: call classify and translate as Lambda invocations (default) or "
+                             "through the HTTP routes (30 s limit, as API Gateway)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
@@ -240,8 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     log = (lambda _msg: None) if args.quiet else (lambda msg: print(msg, flush=True))
 
     data = load_set(args.set)
-    if args.limit:
-        data = {k: v[:args.limit] for k, v in data.items()}
+    data = select(data, args.ids, args.limit)
     name = args.name or (f"aws-{args.aws}" if args.aws else args.model.name.removesuffix(".gguf"))
     run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     started = time.monotonic()
@@ -263,13 +312,18 @@ def main(argv: list[str] | None = None) -> int:
         backend = "local"
         detail = (f"local stack (bedrock-local with `{display_path(args.model)}`, context window "
                   f"{args.context_window}, {args.profile} binaries)")
+    via = "http" if args.aws else args.via
+    detail += f"; classify and translate through {'the HTTP routes' if via == 'http' else 'Lambda invocations'}"
+    # A stop by SIGTERM (a timeout, Ctrl-C in make) stops the stack's processes too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     items: dict[str, list[dict]] = {}
     with target as stack:
+        call = Caller(stack, via)
         log(f"stack up in {time.monotonic() - started:.1f}s ({detail})")
         if "classify" in tasks:
-            items["classify"] = run_classify(stack, data["tickets"], log)
+            items["classify"] = run_classify(call, data["tickets"], log)
         if "translate" in tasks:
-            items["translate"] = run_translate(stack, data["segments"], log)
+            items["translate"] = run_translate(call, data["requests"], log)
         if "summarize" in tasks:
             items["summarize"] = run_summarize(stack, data["documents"], run_id, log)
 
