@@ -100,8 +100,8 @@ pub(crate) struct Failed {
 }
 
 impl LlamaClient {
-    /// Builds the client from the standard AWS configuration chain and
-    /// [`ClientSettings::from_env`]. `AWS_ENDPOINT_URL_BEDROCK_RUNTIME` redirects it,
+    /// Builds the client from the AWS configuration in the environment
+    /// ([`crate::sdk::load_config`]) and [`ClientSettings::from_env`]. `AWS_ENDPOINT_URL_BEDROCK_RUNTIME` redirects it,
     /// for example to the local emulator.
     pub async fn from_env() -> Result<Self, ::settings::ConfigError> {
         let settings = ClientSettings::from_env()?;
