@@ -141,7 +141,8 @@ def render_section(results: dict) -> str:
     out += [
         f"- command: `{results.get('command', '')}`",
         f"- backend: {results.get('backend_detail') or results.get('backend')}",
-        f"- model id the functions called (locally the emulator answers it with the GGUF): {', '.join(results.get('models_seen') or []) or '–'}",
+        "- model id the functions called (locally the emulator answers it with the GGUF): "
+        + (", ".join(results.get("models_seen") or []) or "–"),
         f"- date: {results.get('date', '–')}; machine: {results.get('machine', '–')}; "
         f"wall time {num(results.get('wall_s'), 0)} s",
     ]
