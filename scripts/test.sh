@@ -2,7 +2,7 @@
 # The whole test suite. Installs what it needs first (scripts/setup.sh), then checks
 # formatting and lints, runs every Rust test (the real-model smoke tests in a step of their
 # own, the only one that compiles llama.cpp), the boto3 tests against the emulator, the
-# template checks and the end-to-end tests.
+# evaluation set's checks, the template checks and the end-to-end tests.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -21,6 +21,8 @@ cargo test -p bedrock-local -p classify-ticket -p summarize-document -p translat
   --features testkit/real-model,bedrock-local/llama --test real_model
 echo "== boto3 against bedrock-local"
 "$root/tools/bedrock-local/tests/run_boto3.sh"
+echo "== evaluation set and its scoring (no model)"
+"$root/.venv/bin/python" -m unittest discover -s "$root/tests/eval"
 echo "== template and state machine checks"
 "$root/scripts/check-template.sh"
 echo "== end-to-end over the local stack"
