@@ -64,8 +64,6 @@ const PART_FILL_PER_MILLE: u32 = 900;
 pub struct Sizes {
     /// The client's context budget (the window and how prompts are counted against it).
     pub budget: ContextBudget,
-    /// The model's window.
-    pub window: u32,
     /// Tokens for the final summary.
     pub final_len: u32,
     /// Tokens for a part summary.
@@ -94,7 +92,6 @@ impl Sizes {
         let part_tokens = window.saturating_sub(part_len + overhead).max(64);
         Self {
             budget,
-            window,
             final_len,
             part_len,
             part_tokens,
@@ -453,13 +450,18 @@ pub fn workload(
     loop {
         let prompt_tokens =
             overhead + per_summary.saturating_mul(u32::try_from(summaries).unwrap_or(u32::MAX));
-        if u64::from(prompt_tokens) + u64::from(sizes.final_len) <= u64::from(sizes.window) {
+        if u64::from(prompt_tokens) + u64::from(sizes.final_len)
+            <= u64::from(sizes.budget.context_window())
+        {
             return work.then(ModelCall {
                 prompt_tokens,
                 max_gen_len: sizes.final_len,
             });
         }
-        let room = sizes.window.saturating_sub(overhead + sizes.part_len);
+        let room = sizes
+            .budget
+            .context_window()
+            .saturating_sub(overhead + sizes.part_len);
         let per_group = usize::try_from((room / per_summary).max(2)).unwrap_or(usize::MAX);
         let groups = summaries.div_ceil(per_group);
         if groups >= summaries {
