@@ -252,7 +252,8 @@ fn longest_fit(count: usize, fits: impl Fn(usize) -> bool) -> usize {
 fn pack<'a>(text: &'a str, units: &[Unit], sizing: &Sizing) -> Vec<Chunk<'a>> {
     let (max, overlap, counter) = (sizing.max_tokens, sizing.overlap_tokens, sizing.counter);
     let span = |first: usize, last: usize| units[first].range.start..units[last].range.end;
-    let fits = |first: usize, last: usize| counter.count(&text[span(first, last)]) <= max;
+    let count = |first: usize, last: usize| counter.count(&text[span(first, last)]);
+    let fits = |first: usize, last: usize| count(first, last) <= max;
     let totals = totals_at_unit_ends(text, units, counter);
     // Tokens a chunk holds before it may end at a stronger boundary than the latest.
     let fill =
@@ -261,14 +262,19 @@ fn pack<'a>(text: &'a str, units: &[Unit], sizing: &Sizing) -> Vec<Chunk<'a>> {
     let mut first = 0;
     while first < units.len() {
         // The longest run of units from `first` that fits. The running totals give it with
-        // a margin for the run's ends; one estimate of the run confirms it, else a search
-        // (a single unit always fits).
+        // a margin for the run's ends; one count of the run confirms it (and is kept), else
+        // a search (a single unit always fits).
         let before = if first == 0 { 0 } else { totals[first - 1] };
         let by_totals = totals[first..].partition_point(|&t| t - before + SLACK <= max);
-        let fit = if by_totals > 0 && fits(first, first + by_totals - 1) {
-            first + by_totals - 1
-        } else {
-            first + longest_fit(units.len() - first, |i| fits(first, first + i))
+        let confirmed = (by_totals > 0)
+            .then(|| (first + by_totals - 1, count(first, first + by_totals - 1)))
+            .filter(|&(_, tokens)| tokens <= max);
+        let (fit, fit_tokens) = match confirmed {
+            Some((fit, tokens)) => (fit, Some(tokens)),
+            None => (
+                first + longest_fit(units.len() - first, |i| fits(first, first + i)),
+                None,
+            ),
         };
         // Then end at the strongest boundary that leaves the chunk `fill` full (by the
         // running totals), the latest one among equals.
@@ -284,10 +290,14 @@ fn pack<'a>(text: &'a str, units: &[Unit], sizing: &Sizing) -> Vec<Chunk<'a>> {
             }
         }
         let range = span(first, last);
+        let tokens = match fit_tokens {
+            Some(tokens) if last == fit => tokens,
+            _ => count(first, last),
+        };
         chunks.push(Chunk {
             text: &text[range.clone()],
             start: range.start,
-            tokens: counter.count(&text[range]),
+            tokens,
         });
         if last + 1 >= units.len() {
             break;
@@ -295,7 +305,7 @@ fn pack<'a>(text: &'a str, units: &[Unit], sizing: &Sizing) -> Vec<Chunk<'a>> {
         // Start the next chunk far enough back to overlap (the most units before `last + 1`
         // that fit `overlap`), but always move forward.
         let back = longest_fit(last - first + 1, |i| {
-            i == 0 || counter.count(&text[span(last + 1 - i, last)]) <= overlap
+            i == 0 || count(last + 1 - i, last) <= overlap
         });
         let next = last + 1 - back;
         // Prefer to start the overlap at a sentence start.
