@@ -236,13 +236,11 @@ impl Counter {
         if piece.len() <= 1 || self.ranks.contains_key(piece) {
             return u32::from(!piece.is_empty());
         }
-        // Parts as a linked list over byte offsets: part `i` spans `i..end[i]`, `next[i]`
-        // and `prev[i]` are its neighbours (`usize::MAX` for none).
+        // Parts as a linked list over byte offsets: part `i` spans `i..end[i]` (`usize::MAX`
+        // once merged into the part before it), so the part after it starts at `end[i]`
+        // (none when that is `n`); `prev[i]` is the part before it (`usize::MAX` for none).
         let n = piece.len();
         let mut end: Vec<usize> = (1..=n).collect();
-        let mut next: Vec<usize> = (1..=n)
-            .map(|i| if i < n { i } else { usize::MAX })
-            .collect();
         let mut prev: Vec<usize> = (0..n).map(|i| i.wrapping_sub(1)).collect();
         let mut parts = n as u32;
         let rank = |from: usize, to: usize| self.ranks.get(&piece[from..to]).copied();
@@ -254,16 +252,15 @@ impl Counter {
             }
         }
         while let Some(Reverse((_, left, right_end))) = queue.pop() {
-            let right = next[left];
             // Stale: the left part was merged away, or its neighbour changed.
-            if end[left] == usize::MAX || right == usize::MAX || end[right] != right_end {
+            let right = end[left];
+            if right >= n || end[right] != right_end {
                 continue;
             }
             end[left] = right_end;
             end[right] = usize::MAX;
-            next[left] = next[right];
-            if next[right] != usize::MAX {
-                prev[next[right]] = left;
+            if right_end < n {
+                prev[right_end] = left;
             }
             parts -= 1;
             if prev[left] != usize::MAX
@@ -271,10 +268,10 @@ impl Counter {
             {
                 queue.push(Reverse((r, prev[left], right_end)));
             }
-            if next[left] != usize::MAX
-                && let Some(r) = rank(left, end[next[left]])
+            if right_end < n
+                && let Some(r) = rank(left, end[right_end])
             {
-                queue.push(Reverse((r, left, end[next[left]])));
+                queue.push(Reverse((r, left, end[right_end])));
             }
         }
         parts
