@@ -265,6 +265,21 @@ class SelectionTest(unittest.TestCase):
         self.assertEqual(len(picked["requests"]), 2)  # no segment listed: all, then the limit
         self.assertEqual(len(harness.select(data, None, None)["requests"]), 14)
 
+    def test_sample_spreads_over_languages_directions_and_documents(self):
+        tickets = [{"id": f"{lang}{i}", "language": lang, "expected": {"category": category}}
+                   for lang in ("en", "de", "th") for i, category in enumerate(("billing", "technical", "other"))]
+        segments = [dict(self.SEGMENT, id=f"s00{i}") for i in range(1, 4)]
+        documents = [{"id": f"d0{i}"} for i in range(1, 6)]
+        picked = harness.select({"tickets": tickets, "segments": segments, "documents": documents}, None, None, 4)
+        # Each language in turn, each time the category picked least so far.
+        self.assertEqual([t["id"] for t in picked["tickets"]], ["en0", "de1", "th2", "en1"])
+        self.assertEqual(len(tickets), 9, "the set itself is left as it was")
+        self.assertEqual([(r["id"], r["source_language"], r["target_language"]) for r in picked["requests"]],
+                         [("s001", "en", "de"), ("s002", "de", "en"), ("s003", "en", "fr"), ("s001", "fr", "en")])
+        self.assertEqual([d["id"] for d in picked["documents"]], ["d01", "d02", "d04", "d05"])
+        one = harness.select({"tickets": tickets, "segments": segments, "documents": documents}, None, None, 1)
+        self.assertEqual([d["id"] for d in one["documents"]], ["d05"])  # the last (longest) one
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -82,11 +82,13 @@ class Caller:
 
 def load_set(root: Path) -> dict:
     """The evaluation set: tickets, translation segments and documents (with their text)."""
-    tickets = [json.loads(line) for line in (root / "tickets.jsonl").read_text().splitlines() if line.strip()]
-    segments = [json.loads(line) for line in (root / "translations.jsonl").read_text().splitlines() if line.strip()]
-    documents = json.loads((root / "documents.json").read_text())
+    def jsonl(name: str) -> list[dict]:
+        return [json.loads(line) for line in (root / name).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+    tickets, segments = jsonl("tickets.jsonl"), jsonl("translations.jsonl")
+    documents = json.loads((root / "documents.json").read_text(encoding="utf-8"))
     for doc in documents:
-        doc["text"] = (root / doc["file"]).read_text()
+        doc["text"] = (root / doc["file"]).read_text(encoding="utf-8")
     return {"tickets": tickets, "segments": segments, "documents": documents}
 
 
@@ -125,19 +127,58 @@ def run_classify(call: Caller, tickets: list[dict], log) -> list[dict]:
     return items
 
 
-def select(data: dict, ids: str | None, limit: int | None) -> dict:
+def select(data: dict, ids: str | None, limit: int | None, sample: int | None = None) -> dict:
     """The items to run: with ``ids``, each task that has any of them listed keeps only those;
-    the translation segments become their requests; with ``limit``, the first N of each."""
+    the translation segments become their requests; with ``limit``, the first N of each; with
+    ``sample``, N of each spread over the set (see :func:`spread`)."""
     keep = {i.strip() for i in (ids or "").split(",") if i.strip()}
     out = {}
     for task, items in data.items():
         if keep & {item["id"] for item in items}:
             items = [item for item in items if item["id"] in keep]
         out[task] = items
+    if sample:
+        return spread(out, sample)
     out["requests"] = [r for s in out.pop("segments") for r in translation_requests(s)]
     if limit:
         out = {task: items[:limit] for task, items in out.items()}
     return out
+
+
+def spread(data: dict, n: int) -> dict:
+    """N items of each task that cover the set: tickets taken from each language in turn, each
+    time of the category picked least so far;
+    translations cycling through the 14 directions while moving to the next segment each time
+    (so plain, Markdown and glossary segments all come up); documents evenly spaced over the
+    list, first and last (the longest) included."""
+    by_language: dict[str, list[dict]] = {}
+    for ticket in data["tickets"]:
+        by_language.setdefault(ticket.get("language"), []).append(ticket)
+    tickets: list[dict] = []
+    per_category: dict[str, int] = {}
+    while len(tickets) < n and any(by_language.values()):
+        for queue in by_language.values():
+            if queue and len(tickets) < n:
+                # The language's next ticket is the first of its least-picked expected category.
+                ticket = min(queue, key=lambda t: per_category.get(t["expected"]["category"], 0))
+                queue.remove(ticket)
+                tickets.append(ticket)
+                category = ticket["expected"]["category"]
+                per_category[category] = per_category.get(category, 0) + 1
+    per_segment = [translation_requests(s) for s in data["segments"]]
+    requests = []
+    for i in range(min(n, sum(map(len, per_segment)))):
+        options = per_segment[i % len(per_segment)]
+        if options:
+            requests.append(options[i % len(options)])
+    docs = data["documents"]
+    if n >= len(docs):
+        picked = docs
+    elif n == 1:
+        picked = docs[-1:]
+    else:
+        picked = [docs[round(k * (len(docs) - 1) / (n - 1))] for k in range(n)]
+    return {"tickets": tickets, "requests": requests, "documents": picked}
 
 
 def run_translate(call: Caller, requests: list[dict], log) -> list[dict]:
@@ -269,6 +310,10 @@ def main(argv: list[str] | None = None) -> int:
                                        "aws-STACK)")
     parser.add_argument("--limit", type=int, help="only the first N items of each task: tickets, translations "
                                                   "(segment by segment: en->de, de->en, en->fr, ...) and documents")
+    parser.add_argument("--sample", type=int, help="N items of each task spread over the set: tickets from "
+                                                   "every language in turn, translations cycling through the "
+                                                   "14 directions and the segments, documents evenly spaced "
+                                                   "(the longest included)")
     parser.add_argument("--ids", help="comma-separated ids (e.g. t001,s003,d13): a task with any of them listed "
                                       "keeps only those; applied before --limit")
     parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated: classify,translate,summarize")
@@ -290,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     log = (lambda _msg: None) if args.quiet else (lambda msg: print(msg, flush=True))
 
     data = load_set(args.set)
-    data = select(data, args.ids, args.limit)
+    data = select(data, args.ids, args.limit, args.sample)
     name = args.name or (f"aws-{args.aws}" if args.aws else args.model.name.removesuffix(".gguf"))
     run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     started = time.monotonic()
@@ -333,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
         "models_seen": sorted({str(it["model"]) for group in items.values() for it in group if it.get("model")}),
         "command": command_line(argv),
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": machine(), "limit": args.limit, "settings": settings,
+        "machine": machine(), "limit": args.limit, "sample": args.sample, "settings": settings,
         "wall_s": time.monotonic() - started,
     }
     scorers = {"classify": score_classify, "translate": score_translate, "summarize": score_summarize}
@@ -344,10 +389,10 @@ def main(argv: list[str] | None = None) -> int:
 
     args.results_dir.mkdir(parents=True, exist_ok=True)
     out_json = args.results_dir / f"{report.slug(name)}.json"
-    out_json.write_text(json.dumps(results, indent=1, ensure_ascii=False))
-    existing = args.output.read_text() if args.output.exists() else ""
+    out_json.write_text(json.dumps(results, indent=1, ensure_ascii=False), encoding="utf-8")
+    existing = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(report.update(existing, results))
+    args.output.write_text(report.update(existing, results), encoding="utf-8")
     print(f"wrote {display_path(args.output)} (section {report.slug(name)}) and {display_path(out_json)} "
           f"in {results['wall_s']:.0f}s")
     print(report.render_comparison([report.headline(results)]))

@@ -34,7 +34,10 @@ than the context window goes through map-reduce), on the local stack with a GGUF
 - latency per item as the caller sees it (p50/p90), tokens and cost from the responses' `usage`.
 
 Same set and same scoring whatever the backend: a prompt or model change shows up as a diff of
-this file. A run with `--limit` covers only the first items of each task and says so.
+this file. A run with `--limit N` covers only the first N items of each task, one with
+`--sample N` N items of each task spread over the set (tickets from every language, translations
+through all 14 directions and every kind of segment, documents from shortest to the longest);
+each says so.
 """
 
 BEGIN = "<!-- model:{}:begin -->"
@@ -81,6 +84,7 @@ def headline(results: dict) -> dict:
         "backend": results.get("backend"),
         "date": results.get("date"),
         "limit": results.get("limit"),
+        "sample": results.get("sample"),
         "tickets": c.get("n"), "translations": t.get("n"), "documents": s.get("n"),
         "category_accuracy": (fields.get("category") or {}).get("accuracy"),
         "category_macro_f1": (fields.get("category") or {}).get("macro_f1"),
@@ -110,7 +114,9 @@ def render_comparison(headlines: list[dict]) -> str:
     for h in headlines:
         p50 = h.get("p50_s") or {}
         items = " / ".join("–" if h.get(k) is None else str(h[k]) for k in ("tickets", "translations", "documents"))
-        if h.get("limit"):
+        if h.get("sample"):
+            items += f" (sample {h['sample']})"
+        elif h.get("limit"):
             items += f" (limit {h['limit']})"
         lines.append(
             f"| [{h['name']}](#{anchor(h['name'])}) | {h.get('backend') or '–'} | {(h.get('date') or '–')[:10]} | "
@@ -148,7 +154,12 @@ def render_section(results: dict) -> str:
     ]
     if results.get("settings"):
         out.append("- function settings: " + ", ".join(f"`{k}={v}`" for k, v in sorted(results["settings"].items())))
-    if limit:
+    sample = results.get("sample")
+    if sample:
+        out.append(f"- **partial run**: `--sample {sample}` ({sample} items of each task spread over the set: "
+                   "tickets from every language in turn, translations through the 14 directions and the segments, "
+                   "documents evenly spaced, the longest included)")
+    elif limit:
         out.append(f"- **partial run**: `--limit {limit}` (the first {limit} items of each task)")
     out.append("")
 
