@@ -152,6 +152,32 @@ class SummaryTest(unittest.TestCase):
 
 
 class PerfTest(unittest.TestCase):
+    def test_guess_language(self):
+        cases = {
+            "The refund was approved and will appear on your statement within five days.": "en",
+            "Die Erstattung wurde genehmigt und ist in fünf Tagen auf dem Konto, wenn die Bank mitspielt.": "de",
+            "Le remboursement est approuvé et sera visible sur votre relevé dans les cinq jours.": "fr",
+            "Il rimborso è stato approvato e sarà visibile sull'estratto conto entro cinque giorni per la carta.":
+                "it",
+            "O reembolso foi aprovado e aparecerá no seu extrato em até cinco dias para o cartão da conta.": "pt",
+            "El reembolso fue aprobado y aparecerá en su extracto en cinco días para la tarjeta de la cuenta.": "es",
+            "रिफ़ंड स्वीकृत हो गया है और पाँच दिनों में आपके स्टेटमेंट में दिखेगा।": "hi",
+            "การคืนเงินได้รับการอนุมัติแล้ว และจะปรากฏในใบแจ้งยอดภายในห้าวัน": "th",
+        }
+        for text, lang in cases.items():
+            self.assertEqual(scoring.guess_language(text), lang, text)
+        self.assertIsNone(scoring.guess_language("OK 42"))  # too few clues
+        self.assertIsNone(scoring.guess_language(""))
+        # Thai with a few Latin product names is still Thai.
+        self.assertEqual(scoring.guess_language("เรียกใช้ flowctl install ในเทอร์มินัลก่อนดำเนินการต่อ"), "th")
+
+    def test_language_rate(self):
+        outputs = [("The order was shipped on Monday and will arrive with the courier.", "en"),
+                   ("Die Lieferung ist unterwegs und kommt mit dem Kurier, nicht mit der Post.", "en"),
+                   ("OK", "de")]
+        self.assertAlmostEqual(scoring.language_rate(outputs), 2 / 3)
+        self.assertIsNone(scoring.language_rate([]))
+
     def test_percentile(self):
         self.assertEqual(scoring.percentile([4, 1, 3, 2], 50), 2.5)
         self.assertAlmostEqual(scoring.percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 90), 9.1)
@@ -185,12 +211,13 @@ def fake_results(name: str, accuracy: float = 0.5) -> dict:
         "translate": {"n": 2, "pairs": {"de-en": {"n": 1, "chrf": 40.0, "errors": 0},
                                         "en-de": {"n": 1, "chrf": 60.0, "errors": 0}},
                       "chrf_mean": 50.0, "glossary_adherence": 0.75, "glossary_terms": 4,
-                      "structure_preserved": 1.0, "structure_n": 1},
+                      "structure_preserved": 1.0, "structure_n": 1, "target_language": 0.5},
         "summarize": {"n": 1, "documents": [{"id": "d01", "kind": "report", "language": "en", "chars": 900,
                                              "parts": 3, "status": "ok", "facts": 4, "facts_found": 1,
                                              "recall": 0.25, "forbidden_hits": ["COVID-19"],
-                                             "forbidden_rate": 0.5, "latency_s": 30.0}],
-                      "key_fact_recall": 0.25, "forbidden_rate": 0.5},
+                                             "forbidden_rate": 0.5, "latency_s": 30.0,
+                                             "summary_language": "de"}],
+                      "key_fact_recall": 0.25, "forbidden_rate": 0.5, "in_language": 0.0},
         "perf": {"classify": {"n": 2, "p50_s": 1.5, "p90_s": 2.0, "prompt_tokens": 500, "generation_tokens": 40,
                               "model_calls": 1.5, "cost_usd": 0.0}},
     }
@@ -209,7 +236,9 @@ class ReportTest(unittest.TestCase):
             "| en → de | 1 | 60.0 | 0 |",
             "| de → en | 1 | 40.0 | 0 |",
             "- glossary adherence: 75.0% of 4 required target terms",
-            "| d01 | report | en | 900 | 3 | 1 / 4 | 25.0% | “COVID-19” (50.0%) | 30.0 | ok |",
+            "| d01 | report | en | de | 900 | 3 | 1 / 4 | 25.0% | “COVID-19” (50.0%) | 30.0 | ok |",
+            "- in the target language: 50.0% of the translations returned",
+            "- summaries in the document's language: 0.0%",
             "| classify | 2 | 1.5 | 2.0 | 500 | 40 | 1.50 | 0 |",
             "- **partial run**: `--limit 2` (the first 2 items of each task)",
         ]:
@@ -233,6 +262,16 @@ class ReportTest(unittest.TestCase):
         self.assertIn("| 75.0% |", rows[1])
         self.assertTrue(rows[0].endswith("| 1.5 / – / – |"))
         self.assertEqual(report.update(again, fake_results("model-a", 1.0)), again)  # stable
+
+    def test_update_keeps_the_notes(self):
+        notes = "<!-- notes:begin -->\n## Findings\n\nThe 1.5B wins.\n<!-- notes:end -->\n"
+        first = report.update("", fake_results("model-a", 0.5))
+        with_notes = first.replace(report.COMPARISON_END + "\n", report.COMPARISON_END + "\n\n" + notes, 1)
+        updated = report.update(with_notes, fake_results("model-b", 0.75))
+        self.assertEqual(updated.count(notes), 1)
+        self.assertLess(updated.index(report.COMPARISON_END), updated.index(notes))
+        self.assertLess(updated.index(notes), updated.index("<!-- model:model-a:begin -->"))
+        self.assertEqual(report.update(updated, fake_results("model-b", 0.75)), updated)
 
     def test_headline_round_trips(self):
         section = report.render_section(fake_results("x"))

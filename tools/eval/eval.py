@@ -262,6 +262,8 @@ def score_translate(items: list[dict]) -> dict:
         "structure_preserved": (sum(scoring.structure_preserved(it["source"], it["translation"] or "")
                                     for it in markdown) / len(markdown)) if markdown else None,
         "structure_n": len(markdown),
+        "target_language": scoring.language_rate((it["translation"], it["target_language"])
+                                                 for it in items if it["translation"]),
     }
 
 
@@ -274,10 +276,13 @@ def score_summarize(items: list[dict]) -> dict:
         docs.append({"id": it["id"], "kind": it["kind"], "language": it["language"], "chars": it["chars"],
                      "parts": it["parts"], "status": it["status"], "facts": len(found), "facts_found": sum(found),
                      "recall": sum(found) / len(found) if found else None, "forbidden_hits": hits,
+                     "summary_language": scoring.guess_language(summary) if it["summary"] else None,
                      "forbidden_rate": len(hits) / len(it["forbidden"]) if it["forbidden"] else None,
                      "latency_s": it["latency_s"]})
     return {"n": len(items), "documents": docs,
             "key_fact_recall": scoring.mean([d["recall"] for d in docs]),
+            "in_language": scoring.language_rate((it["summary"], it["language"]) for it in items
+                                                 if it["summary"] and it["language"]),
             "forbidden_rate": scoring.mean([d["forbidden_rate"] for d in docs])}
 
 

@@ -31,6 +31,9 @@ than the context window goes through map-reduce), on the local stack with a GGUF
 - summaries: key-fact recall = share of a document's key facts with any alternative present
   (case-insensitive, whitespace and digit-group separators normalised); forbidden = share of the
   document's forbidden statements present;
+- right language: share of translations in the target language and of summaries in the
+  document's language (Devanagari or Thai script, otherwise the most frequent function words;
+  a text too short to tell counts as right);
 - latency per item as the caller sees it (p50/p90), tokens and cost from the responses' `usage`.
 
 Same set and same scoring whatever the backend: a prompt or model change shows up as a diff of
@@ -47,6 +50,8 @@ _BLOCK = re.compile(r"<!-- model:(?P<slug>[A-Za-z0-9_.\-]+):begin -->\n.*?<!-- m
 _HEADLINE = re.compile(r"<!-- headline: (\{.*?\}) -->")
 COMPARISON_BEGIN = "<!-- comparison:begin -->"
 COMPARISON_END = "<!-- comparison:end -->"
+# Hand-written findings (the demo model's choice, prompt changes measured) kept across runs.
+NOTES = re.compile(r"<!-- notes:begin -->.*?<!-- notes:end -->\n", re.S)
 
 DIRECTIONS_ORDER = ("de", "fr", "it", "pt", "hi", "es", "th")
 
@@ -95,6 +100,8 @@ def headline(results: dict) -> dict:
         "chrf_mean": t.get("chrf_mean"),
         "glossary_adherence": t.get("glossary_adherence"),
         "structure_preserved": t.get("structure_preserved"),
+        "target_language": t.get("target_language"),
+        "summary_in_language": s.get("in_language"),
         "key_fact_recall": s.get("key_fact_recall"),
         "forbidden_rate": s.get("forbidden_rate"),
         "p50_s": {task: (perf.get(task) or {}).get("p50_s") for task in ("classify", "translate", "summarize")},
@@ -108,8 +115,9 @@ def render_comparison(headlines: list[dict]) -> str:
         "",
         "| model | backend | date | items (tickets / translations / documents) | category acc. | category "
         "macro-F1 | priority acc. | sentiment acc. | JSON valid | needs_review | chrF (mean of 14 directions) | "
-        "glossary | structure kept | key-fact recall | forbidden | p50 s (classify / translate / summarize) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "glossary | structure kept | key-fact recall | forbidden | right language (translations / summaries) | "
+        "p50 s (classify / translate / summarize) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for h in headlines:
         p50 = h.get("p50_s") or {}
@@ -124,10 +132,10 @@ def render_comparison(headlines: list[dict]) -> str:
             f"{pct(h.get('priority_accuracy'))} | {pct(h.get('sentiment_accuracy'))} | {pct(h.get('json_valid'))} | "
             f"{pct(h.get('needs_review'))} | {num(h.get('chrf_mean'))} | {pct(h.get('glossary_adherence'))} | "
             f"{pct(h.get('structure_preserved'))} | {pct(h.get('key_fact_recall'))} | "
-            f"{pct(h.get('forbidden_rate'))} | "
+            f"{pct(h.get('forbidden_rate'))} | {pct(h.get('target_language'))} / {pct(h.get('summary_in_language'))} | "
             + " / ".join(num(p50.get(t)) for t in ("classify", "translate", "summarize")) + " |")
     if not headlines:
-        lines.append("| (no run yet) | | | | | | | | | | | | | | | |")
+        lines.append("| (no run yet) | | | | | | | | | | | | | | | | |")
     return "\n".join(lines) + "\n"
 
 
@@ -190,21 +198,24 @@ def render_section(results: dict) -> str:
                 f"- glossary adherence: {pct(t.get('glossary_adherence'))} of {t.get('glossary_terms', 0)} required "
                 f"target terms",
                 f"- Markdown structure preserved: {pct(t.get('structure_preserved'))} of "
-                f"{t.get('structure_n', 0)} Markdown translations", ""]
+                f"{t.get('structure_n', 0)} Markdown translations",
+                f"- in the target language: {pct(t.get('target_language'))} of the translations returned", ""]
     s = results.get("summarize")
     if s:
         out += [f"### Summaries ({s['n']} documents)", "",
-                "| document | kind | language | characters | parts | key facts found | recall | forbidden present "
-                "| latency s | status |", "|---|---|---|---|---|---|---|---|---|---|"]
+                "| document | kind | language | summary language | characters | parts | key facts found | recall "
+                "| forbidden present | latency s | status |", "|---|---|---|---|---|---|---|---|---|---|---|"]
         for d in s["documents"]:
             hits = ", ".join(f"“{h}”" for h in d.get("forbidden_hits") or []) or "none"
             out.append(
-                f"| {d['id']} | {d.get('kind', '')} | {d.get('language', '')} | {d.get('chars', '–')} | "
+                f"| {d['id']} | {d.get('kind', '')} | {d.get('language', '')} | {d.get('summary_language') or '–'} | "
+                f"{d.get('chars', '–')} | "
                 f"{d.get('parts') if d.get('parts') is not None else '–'} | "
                 f"{d.get('facts_found', 0)} / {d.get('facts', 0)} | {pct(d.get('recall'))} | "
                 f"{hits} ({pct(d.get('forbidden_rate'))}) | {num(d.get('latency_s'))} | {d.get('status', '')} |")
         out += ["", f"- key-fact recall, mean over documents: {pct(s.get('key_fact_recall'))}",
-                f"- forbidden statements, mean share present: {pct(s.get('forbidden_rate'))}", ""]
+                f"- forbidden statements, mean share present: {pct(s.get('forbidden_rate'))}",
+                f"- summaries in the document's language: {pct(s.get('in_language'))}", ""]
     perf = results.get("perf")
     if perf:
         out += ["### Latency, tokens and cost per item", "",
@@ -237,11 +248,14 @@ def section_headline(section: str) -> dict | None:
 
 def update(text: str, results: dict) -> str:
     """``text`` (the current docs/quality.md, or "") with the run's section replaced or
-    added, and the comparison rebuilt from every section."""
+    added, the comparison rebuilt from every section, and the notes block kept."""
     blocks = sections(text)
     blocks[slug(results["name"])] = render_section(results)
     headlines = [h for h in (section_headline(b) for b in blocks.values()) if h]
     parts = [TITLE, "", INTRO, COMPARISON_BEGIN, render_comparison(headlines) + COMPARISON_END, ""]
+    notes = NOTES.search(text)
+    if notes:
+        parts += [notes.group(0)]
     for block in blocks.values():
         parts += [block.rstrip("\n"), ""]
     return "\n".join(parts)

@@ -244,6 +244,46 @@ def forbidden_rate(summary: str, forbidden: Sequence[str]) -> float | None:
 # ----- latency, tokens, cost --------------------------------------------------------------
 
 
+# ----- output language ----------------------------------------------------------------------
+
+# Frequent function words of the six Latin-script languages (a word may belong to several).
+_STOPWORDS = {
+    "en": "the and of to is are was were with for that this on be by have has will not from".split(),
+    "de": "der die das und ist sind nicht mit für ein eine auf den dem des zu von wird werden sie".split(),
+    "fr": "le la les et est sont des une un pour dans que qui pas sur avec au du ne".split(),
+    "it": "il lo la gli le e è sono di una un per che non con del della nel alla".split(),
+    "pt": "o a os as e é são de do da uma um para que não com no na em dos".split(),
+    "es": "el la los las y es son de del una un para que no con en por se al".split(),
+}
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+def guess_language(text: str) -> str | None:
+    """The language of ``text`` among the eight (en, de, fr, it, pt, hi, es, th), or None when
+    it has too few clues: Devanagari or Thai letters decide hi or th; otherwise the language
+    whose function words occur most often (at least 3 occurrences)."""
+    letters = [c for c in text if c.isalpha()]
+    if not letters:
+        return None
+    devanagari = sum("\u0900" <= c <= "\u097f" for c in letters)
+    thai = sum("\u0e00" <= c <= "\u0e7f" for c in letters)
+    if max(devanagari, thai) * 2 > len(letters):
+        return "hi" if devanagari > thai else "th"
+    words = [w.lower() for w in _WORD.findall(text)]
+    counts = {lang: sum(w in set(stop) for w in words) for lang, stop in _STOPWORDS.items()}
+    best = max(counts, key=counts.get)
+    return best if counts[best] >= 3 else None
+
+
+def language_rate(outputs: Sequence[tuple[str, str]]) -> float | None:
+    """Share of (text, expected language) pairs whose text is in that language; texts too short
+    to tell count as right."""
+    outputs = list(outputs)
+    if not outputs:
+        return None
+    return sum(guess_language(text) in (None, lang) for text, lang in outputs) / len(outputs)
+
+
 def percentile(values: Sequence[float], q: float) -> float | None:
     """The ``q``-th percentile (0-100) with linear interpolation between closest ranks
     (numpy's default); None for no values."""

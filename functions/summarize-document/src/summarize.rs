@@ -88,7 +88,8 @@ impl Sizes {
         let part_len = plan.part_summary_tokens.min(window / 8).max(16);
         // The estimate bounds the part prompt's own tokens without the vocabulary, which a
         // document that fits one call never needs.
-        let overhead = estimate_tokens(&prompt::part("", 999, 999, language).render()) + 16;
+        let overhead =
+            estimate_tokens(&prompt::part("", 999, 999, language, part_len).render()) + 16;
         let part_tokens = window.saturating_sub(part_len + overhead).max(64);
         Self {
             budget,
@@ -194,7 +195,7 @@ pub async fn summarize_part(
 ) -> Result<Completion, BedrockError> {
     call(
         client,
-        &prompt::part(part, index, total, language),
+        &prompt::part(part, index, total, language, sizes.part_len),
         sizes.part_len,
         deadline,
     )
@@ -214,7 +215,7 @@ async fn summarize_parts(
     let prompts = parts
         .iter()
         .enumerate()
-        .map(|(i, part)| prompt::part(part, i + 1, total, language));
+        .map(|(i, part)| prompt::part(part, i + 1, total, language, sizes.part_len));
     generate_all(client, prompts, sizes.part_len, plan, deadline).await
 }
 
@@ -311,7 +312,7 @@ pub async fn reduce(
     let mut rounds = 0;
     loop {
         rounds += 1;
-        let last = prompt::combine(&summaries, options, language, true);
+        let last = prompt::combine(&summaries, options, language, true, sizes.final_len);
         let overflow = match sizes.budget.check(&last.render(), sizes.final_len) {
             Ok(_) => {
                 return Ok(Reduced::Final {
@@ -329,7 +330,7 @@ pub async fn reduce(
         }
         let prompts = groups
             .iter()
-            .map(|g| prompt::combine(g, options, language, false));
+            .map(|g| prompt::combine(g, options, language, false, sizes.part_len));
         let (combined, round) =
             generate_all(client, prompts, sizes.part_len, plan, deadline).await?;
         totals += round;
@@ -350,7 +351,7 @@ fn group(
         current.push(s.clone());
         if current.len() > 1
             && !sizes.fits(
-                &prompt::combine(&current, options, language, false),
+                &prompt::combine(&current, options, language, false, sizes.part_len),
                 sizes.part_len,
             )
         {
@@ -434,7 +435,8 @@ pub fn workload(
     }
     let parts = sizes.split(document);
     let longest = parts.iter().map(|p| p.tokens).max().unwrap_or(0);
-    let part_overhead = estimate_tokens(&prompt::part("", 999, 999, language).render());
+    let part_overhead =
+        estimate_tokens(&prompt::part("", 999, 999, language, sizes.part_len).render());
     let part_call = ModelCall {
         prompt_tokens: part_overhead + longest,
         max_gen_len: sizes.part_len,
@@ -444,7 +446,9 @@ pub fn workload(
         return work;
     }
     // Combination rounds, as `combine` groups summaries of at most `part_len` tokens.
-    let overhead = estimate_tokens(&prompt::combine(&[], options, language, true).render()) + 16;
+    let overhead =
+        estimate_tokens(&prompt::combine(&[], options, language, true, sizes.final_len).render())
+            + 16;
     let per_summary = sizes.part_len + 8;
     let mut summaries = parts.len();
     loop {
