@@ -1,9 +1,9 @@
 # The two commands a newcomer needs; both install what they need (scripts/setup.sh).
 .PHONY: demo test bench setup eval
 
-## Run the main job locally: the emulator with the local model, and the shared crate calling it.
+## Run the main job locally: the whole stack with the demo model (ARGS="--model x.gguf" for another).
 demo:
-	./scripts/demo.sh
+	./scripts/demo.sh $(ARGS)
 
 ## Run the whole test suite (format, lints, Rust tests, boto3 tests).
 test:

