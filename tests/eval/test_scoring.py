@@ -304,6 +304,23 @@ class SelectionTest(unittest.TestCase):
         self.assertEqual(len(picked["requests"]), 2)  # no segment listed: all, then the limit
         self.assertEqual(len(harness.select(data, None, None)["requests"]), 14)
 
+    def test_a_run_of_one_task_keeps_the_others(self):
+        base = {"name": "m", "limit": None, "sample": 16, "backend_detail": "local", "date": "d1",
+                "command": "make eval ARGS='--sample 16'"}
+        previous = dict(base, classify={"n": 16}, translate={"n": 16}, perf={"classify": 1, "translate": 2},
+                        items={"classify": ["c"], "translate": ["old"]})
+        results = dict(base, command="make eval ARGS='--sample 16 --tasks translate'", translate={"n": 16, "new": 1},
+                       perf={"translate": 3}, items={"translate": ["new"]})
+        harness.keep_other_tasks(results, previous, lambda _m: None)
+        self.assertEqual(results["classify"], {"n": 16})
+        self.assertEqual(results["translate"], {"n": 16, "new": 1})
+        self.assertEqual(results["perf"], {"classify": 1, "translate": 3})
+        self.assertEqual(results["items"], {"classify": ["c"], "translate": ["new"]})
+        self.assertIn("(classify, d1), then make eval ARGS='--sample 16 --tasks translate'", results["command"])
+        other = dict(base, sample=8, perf={}, items={})
+        harness.keep_other_tasks(other, previous, lambda _m: None)
+        self.assertNotIn("classify", other, "another selection is not mixed in")
+
     def test_sample_spreads_over_languages_directions_and_documents(self):
         tickets = [{"id": f"{lang}{i}", "language": lang, "expected": {"category": category}}
                    for lang in ("en", "de", "th") for i, category in enumerate(("billing", "technical", "other"))]

@@ -148,8 +148,8 @@ def select(data: dict, ids: str | None, limit: int | None, sample: int | None = 
 def spread(data: dict, n: int) -> dict:
     """N items of each task that cover the set: tickets taken from each language in turn, each
     time of the category picked least so far;
-    translations cycling through the 14 directions while moving to the next segment each time
-    (so plain, Markdown and glossary segments all come up); documents evenly spaced over the
+    translations cycling through the 14 directions, each from the next segment (evenly spaced
+    over the set when N is smaller, so plain, Markdown and glossary segments all come up); documents evenly spaced over the
     list, first and last (the longest) included."""
     by_language: dict[str, list[dict]] = {}
     for ticket in data["tickets"]:
@@ -168,7 +168,9 @@ def spread(data: dict, n: int) -> dict:
     per_segment = [translation_requests(s) for s in data["segments"]]
     requests = []
     for i in range(min(n, sum(map(len, per_segment)))):
-        options = per_segment[i % len(per_segment)]
+        # Segments evenly spaced when there are more than N (the set lists them by kind).
+        at = round(i * (len(per_segment) - 1) / (n - 1)) if 1 < n < len(per_segment) else i % len(per_segment)
+        options = per_segment[at]
         if options:
             requests.append(options[i % len(options)])
     docs = data["documents"]
@@ -394,6 +396,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args.results_dir.mkdir(parents=True, exist_ok=True)
     out_json = args.results_dir / f"{report.slug(name)}.json"
+    if out_json.exists():
+        keep_other_tasks(results, json.loads(out_json.read_text(encoding="utf-8")), log)
     out_json.write_text(json.dumps(results, indent=1, ensure_ascii=False), encoding="utf-8")
     existing = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -402,6 +406,23 @@ def main(argv: list[str] | None = None) -> int:
           f"in {results['wall_s']:.0f}s")
     print(report.render_comparison([report.headline(results)]))
     return 0
+
+
+def keep_other_tasks(results: dict, previous: dict, log) -> None:
+    """A run of some tasks re-measures those and keeps the model's earlier figures for the
+    others, when that run had the same selection (``--limit``/``--sample``) and backend: one
+    prompt change re-runs one task. The section then lists both commands."""
+    missing = [t for t in TASKS if t not in results and t in previous]
+    same = all(previous.get(k) == results.get(k) for k in ("limit", "sample", "backend_detail"))
+    if not missing or not same:
+        return
+    for task in missing:
+        results[task] = previous[task]
+        results["perf"][task] = previous["perf"][task]
+        results["items"][task] = previous["items"][task]
+    results["command"] = (f"{previous.get('command')} ({', '.join(missing)}, {previous.get('date')}), then "
+                          f"{results['command']}")
+    log(f"kept the earlier {', '.join(missing)} figures of {results['name']}")
 
 
 def display_path(path: Path) -> str:
