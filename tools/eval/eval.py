@@ -328,6 +328,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results-dir", type=Path, default=ROOT / "target" / "eval")
     parser.add_argument("--set", type=Path, default=ROOT / "eval", help="the evaluation set's folder")
     parser.add_argument("--context-window", type=int, default=8192, help="the local model's window (default 8192)")
+    parser.add_argument("--seed", type=int, default=42,
+                        help="local only: the emulator's sampling seed, so that a rerun with the same prompts "
+                             "gives the same answers and a diff shows what a change did (default 42)")
     parser.add_argument("--profile", default=os.environ.get("EVAL_PROFILE", "debug"),
                         help="cargo profile directory of the local binaries (debug or release)")
     parser.add_argument("--via", choices=("invoke", "http"), default="invoke",
@@ -359,11 +362,12 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"no model file {args.model} (scripts/setup.sh fetches the default)")
         settings = dict(LOCAL_FUNCTION_ENV)
         options = StackOptions(model=args.model, context_window=args.context_window, profile=args.profile,
-                               function_env=settings, log_dir=args.results_dir / "logs")
+                               function_env=settings, log_dir=args.results_dir / "logs",
+                               emulator_args=["--sample-seed", str(args.seed)])
         target = LocalStack(options)
         backend = "local"
         detail = (f"local stack (bedrock-local with `{display_path(args.model)}`, context window "
-                  f"{args.context_window}, {args.profile} binaries)")
+                  f"{args.context_window}, sampling seed {args.seed}, {args.profile} binaries)")
     via = "http" if args.aws else args.via
     detail += f"; classify and translate through {'the HTTP routes' if via == 'http' else 'Lambda invocations'}"
     # A stop by SIGTERM (a timeout, Ctrl-C in make) stops the stack's processes too.

@@ -248,8 +248,8 @@ async fn measure(path: &Path, reps: usize) -> Result<[Vec<Run>; 3], Error> {
     let mut worker = DirectWorker::spawn(path)?;
     let server = Server::start(Config {
         backend: Backend::Llama(LlamaOptions {
-            model_path: path.to_path_buf(),
             threads: THREADS,
+            ..LlamaOptions::new(path)
         }),
         ..Config::default()
     })

@@ -136,6 +136,10 @@ pub struct Cli {
     /// CPU threads per generation.
     #[arg(long, env = "BEDROCK_LOCAL_THREADS", default_value_t = 2)]
     pub threads: u16,
+    /// Seed of the model's token sampling, the same for every request, so that the same
+    /// prompt gets the same answer (evaluation runs) [default: random per request].
+    #[arg(long, env = "BEDROCK_LOCAL_SAMPLE_SEED")]
+    pub sample_seed: Option<u32>,
     /// Generations running at once [default: 1 for a model, 64 for --scripted].
     #[arg(long, env = "BEDROCK_LOCAL_MAX_CONCURRENCY")]
     pub max_concurrency: Option<usize>,
@@ -193,6 +197,7 @@ impl Cli {
             (None, model) => Backend::Llama(crate::backend::LlamaOptions {
                 model_path: model.unwrap_or_else(|| PathBuf::from(DEFAULT_MODEL_PATH)),
                 threads: self.threads,
+                sample_seed: self.sample_seed,
             }),
             #[cfg(not(feature = "llama"))]
             (None, _) => return Err(ConfigError::NoLlama),

@@ -29,14 +29,18 @@ pub struct LlamaOptions {
     pub model_path: PathBuf,
     /// CPU threads per generation.
     pub threads: u16,
+    /// Seed of every request's token sampling (the same prompt and parameters then give the
+    /// same answer); None: a random seed per request.
+    pub sample_seed: Option<u32>,
 }
 
 impl LlamaOptions {
-    /// Options for the model at `model_path`, with 2 threads.
+    /// Options for the model at `model_path`, with 2 threads and random sampling.
     pub fn new(model_path: impl Into<PathBuf>) -> Self {
         Self {
             model_path: model_path.into(),
             threads: 2,
+            sample_seed: None,
         }
     }
 }
@@ -86,6 +90,7 @@ pub(crate) struct LlamaEngine {
     context_window: u32,
     train_context: u32,
     threads: i32,
+    sample_seed: Option<u32>,
     /// llama.cpp may mutate the model while creating a context: one at a time.
     context_lock: Mutex<()>,
     name: String,
@@ -190,6 +195,7 @@ impl LlamaEngine {
             context_window,
             train_context,
             threads: i32::from(options.threads.max(1)),
+            sample_seed: options.sample_seed,
             context_lock: Mutex::new(()),
             name,
             backend,
@@ -306,7 +312,7 @@ impl LlamaEngine {
             LlamaSampler::chain_simple([
                 LlamaSampler::top_p(request.top_p, 1),
                 LlamaSampler::temp(request.temperature),
-                LlamaSampler::dist(rand::random()),
+                LlamaSampler::dist(self.sample_seed.unwrap_or_else(rand::random)),
             ])
         };
         let vocab = self.model.vocab();
