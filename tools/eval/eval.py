@@ -149,8 +149,8 @@ def spread(data: dict, n: int) -> dict:
     """N items of each task that cover the set: tickets taken from each language in turn, each
     time of the category picked least so far;
     translations cycling through the 14 directions, each from the next segment (evenly spaced
-    over the set when N is smaller, so plain, Markdown and glossary segments all come up); documents evenly spaced over the
-    list, first and last (the longest) included."""
+    over the set when N is smaller, so plain, Markdown and glossary segments all come up);
+    documents evenly spaced over the list, first and last (the longest) included."""
     by_language: dict[str, list[dict]] = {}
     for ticket in data["tickets"]:
         by_language.setdefault(ticket.get("language"), []).append(ticket)
@@ -169,7 +169,7 @@ def spread(data: dict, n: int) -> dict:
     requests = []
     for i in range(min(n, sum(map(len, per_segment)))):
         # Segments evenly spaced when there are more than N (the set lists them by kind).
-        at = round(i * (len(per_segment) - 1) / (n - 1)) if 1 < n < len(per_segment) else i % len(per_segment)
+        at = evenly(i, n, len(per_segment)) if 1 < n < len(per_segment) else i % len(per_segment)
         options = per_segment[at]
         if options:
             requests.append(options[i % len(options)])
@@ -179,8 +179,13 @@ def spread(data: dict, n: int) -> dict:
     elif n == 1:
         picked = docs[-1:]
     else:
-        picked = [docs[round(k * (len(docs) - 1) / (n - 1))] for k in range(n)]
+        picked = [docs[evenly(k, n, len(docs))] for k in range(n)]
     return {"tickets": tickets, "requests": requests, "documents": picked}
+
+
+def evenly(k: int, n: int, length: int) -> int:
+    """The k-th of n indices evenly spaced over ``length`` items, first and last included (n > 1)."""
+    return round(k * (length - 1) / (n - 1))
 
 
 def run_translate(call: Caller, requests: list[dict], log) -> list[dict]:
@@ -283,8 +288,9 @@ def score_summarize(items: list[dict]) -> dict:
                      "latency_s": it["latency_s"]})
     return {"n": len(items), "documents": docs,
             "key_fact_recall": scoring.mean([d["recall"] for d in docs]),
-            "in_language": scoring.language_rate((it["summary"], it["language"]) for it in items
-                                                 if it["summary"] and it["language"]),
+            # The summaries' languages as guessed once above; a summary too short to tell counts as right.
+            "in_language": scoring.mean([float(d["summary_language"] in (None, d["language"]))
+                                         for it, d in zip(items, docs) if it["summary"] and it["language"]]),
             "forbidden_rate": scoring.mean([d["forbidden_rate"] for d in docs])}
 
 
