@@ -248,12 +248,12 @@ def forbidden_rate(summary: str, forbidden: Sequence[str]) -> float | None:
 
 # Frequent function words of the six Latin-script languages (a word may belong to several).
 _STOPWORDS = {
-    "en": "the and of to is are was were with for that this on be by have has will not from".split(),
-    "de": "der die das und ist sind nicht mit für ein eine auf den dem des zu von wird werden sie".split(),
-    "fr": "le la les et est sont des une un pour dans que qui pas sur avec au du ne".split(),
-    "it": "il lo la gli le e è sono di una un per che non con del della nel alla".split(),
-    "pt": "o a os as e é são de do da uma um para que não com no na em dos".split(),
-    "es": "el la los las y es son de del una un para que no con en por se al".split(),
+    "en": set("the and of to is are was were with for that this on be by have has will not from".split()),
+    "de": set("der die das und ist sind nicht mit für ein eine auf den dem des zu von wird werden sie".split()),
+    "fr": set("le la les et est sont des une un pour dans que qui pas sur avec au du ne".split()),
+    "it": set("il lo la gli le e è sono di una un per che non con del della nel alla".split()),
+    "pt": set("o a os as e é são de do da uma um para que não com no na em dos".split()),
+    "es": set("el la los las y es son de del una un para que no con en por se al".split()),
 }
 _WORD = re.compile(r"[^\W\d_]+")
 
@@ -270,7 +270,7 @@ def guess_language(text: str) -> str | None:
     if max(devanagari, thai) * 2 > len(letters):
         return "hi" if devanagari > thai else "th"
     words = [w.lower() for w in _WORD.findall(text)]
-    counts = {lang: sum(w in set(stop) for w in words) for lang, stop in _STOPWORDS.items()}
+    counts = {lang: sum(w in stop for w in words) for lang, stop in _STOPWORDS.items()}
     best = max(counts, key=counts.get)
     return best if counts[best] >= 3 else None
 
