@@ -1,13 +1,18 @@
-"""Each function's IAM policy grants exactly what its code calls.
+"""Each deployed function's IAM policy grants exactly what its code calls.
 
-Three sources must agree, per function:
+Three sources must agree, per deployed function:
 
 - the code: every AWS SDK operation reachable from the function crate's `src/` (through the
   shared crates it depends on, e.g. `lambda_kit::storage` for S3 and `bedrock` for the model),
   mapped to IAM actions (`head_object` needs `s3:GetObject`, a read with a version id also
-  `s3:GetObjectVersion`, a model call with a guardrail `bedrock:ApplyGuardrail`, ...);
+  `s3:GetObjectVersion`, a model call with a guardrail `bedrock:ApplyGuardrail`, ...). One
+  binary may be deployed twice: buffered, and with `RESPONSE_STREAMING=true` (its function
+  URL). Code that takes a stream's `Events` runs only in the streaming one, so what only that
+  code reaches is granted to the streaming functions and never to the buffered ones;
 - the function README's `| action | resources | why |` table under "IAM permissions", which
-  says where each action applies (object prefixes, the bucket, the model, the guardrail);
+  says where each action applies (object prefixes, the bucket, the model, the guardrail); with
+  a `function` column (`| action | resources | function | why |`) each row names the logical
+  ids of the functions it grants to, without one a streaming function has the model rows;
 - template.yaml: the function's `Policies`, evaluated with the parameters' values (defaults,
   then fallbacks, a guardrail and other destination Regions) into (action, ARN) pairs.
 
@@ -181,12 +186,20 @@ def strip_tests(code, lit):
     return code, lit
 
 
-class Fn:
-    """One Rust function: its name, the type of its `impl` block, and its body."""
+# A parameter that is a streaming response's sink (`events: &mut Events`, not
+# `Option<&mut Events>`). Only lambda-kit's streaming boundary makes an `Events` (its
+# constructor is private), and it runs only with `RESPONSE_STREAMING=true`: a function that
+# needs one is on the streaming path only.
+STREAM_SINK = re.compile(r"\b[a-z_][a-z0-9_]*\s*:\s*&\s*mut\s+(?:[A-Za-z_][A-Za-z0-9_]*::)*Events\b")
 
-    def __init__(self, name, owner, module, body, literal, path):
+
+class Fn:
+    """One Rust function: its name, the type of its `impl` block, its parameters and body."""
+
+    def __init__(self, name, owner, module, params, body, literal, path):
         self.name, self.owner, self.module = name, owner, module
         self.body, self.literal, self.path = body, literal, path
+        self.streaming = bool(STREAM_SINK.search(params))
 
     def __repr__(self):
         return f"{self.path.relative_to(ROOT)}:{self.owner or self.module}::{self.name}"
@@ -215,7 +228,8 @@ def functions_in(path):
             continue  # a declaration without a body
         end = block_end(code, brace)
         owner = next((t for s, e, t in impls if s < m.start() < e), None)
-        found.append(Fn(m.group(1), owner, module, code[brace:end], lit[brace:end], path))
+        params = code[m.end() : brace]
+        found.append(Fn(m.group(1), owner, module, params, code[brace:end], lit[brace:end], path))
     return found
 
 
@@ -255,7 +269,10 @@ def sdk_operations(crate):
 
 
 class CodeFacts:
-    """What one function's code needs: IAM actions, and the SDK calls behind each."""
+    """What one binary's code needs: IAM actions, and the SDK calls behind each, on its
+    buffered path (`actions`: every function but those taking a stream sink, which that path
+    never enters) and on its streaming path (`streaming_actions`: from the functions that
+    take one, as `RESPONSE_STREAMING=true` serves every request through `Function::stream`)."""
 
     def __init__(self, crate_dir):
         crates = workspace_crates()
@@ -277,12 +294,22 @@ class CodeFacts:
         for f in fns:
             self.by_name.setdefault(f.name, []).append(f)
         roots = [f for f in fns if f.path.is_relative_to(crate_dir)]
-        self.reachable = self._reach(roots)
-        self.actions = {}  # action -> SDK calls needing it ("fn: op")
-        self.unmapped = []
-        for f in self.reachable:
+        self.unmapped = set()
+        # action -> SDK calls needing it ("fn: op")
+        self.actions = self._actions(self._reach([f for f in roots if not f.streaming], buffered=True))
+        self.streaming_actions = self._actions(self._reach([f for f in roots if f.streaming]))
+
+    @property
+    def streaming_only(self):
+        """Actions only the streaming path needs."""
+        return set(self.streaming_actions) - set(self.actions)
+
+    def _actions(self, reachable):
+        actions = {}
+        for f in reachable:
             for action, why in self._needs(f):
-                self.actions.setdefault(action, set()).add(f"{f!r}: {why}")
+                actions.setdefault(action, set()).add(f"{f!r}: {why}")
+        return actions
 
     def _callees(self, f):
         body = f.body
@@ -302,12 +329,14 @@ class CodeFacts:
                 elif g.owner is None:
                     yield g
 
-    def _reach(self, roots):
+    def _reach(self, roots, buffered=False):
+        """The functions `roots` reach; `buffered`: without entering those that take a
+        stream sink."""
         seen, todo = [], list(roots)
         ids = set()
         while todo:
             f = todo.pop()
-            if id(f) in ids:
+            if id(f) in ids or (buffered and f.streaming):
                 continue
             ids.add(id(f))
             seen.append(f)
@@ -323,7 +352,7 @@ class CodeFacts:
                     continue
                 actions = OPERATION_ACTIONS.get(crate, {}).get(op)
                 if actions is None:
-                    self.unmapped.append(f"{f!r}: {crate} {op}")
+                    self.unmapped.add(f"{f!r}: {crate} {op}")
                     continue
                 for action in actions:
                     yield action, op
@@ -354,23 +383,30 @@ RESOURCE_WORDS = (
 # execution role permissions" for Amazon SQS).
 POLLER_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
 POLLER_WORD = "event source queues"
+# What the streaming path of a function calls: the model only.
+MODEL_ACTIONS = {"bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream", "bedrock:ApplyGuardrail"}
+STREAM_ACTION = "bedrock:InvokeModelWithResponseStream"
 WORDS = re.compile(r"`([^`]+)`|\b(" + "|".join(RESOURCE_WORDS + ("none",)) + r")\b")
 
 
 def declared(readme):
-    """The README's IAM table: action -> (resources, not_granted). Resources are object
+    """The README's IAM table: a list of (action, resources, functions). Resources are object
     prefixes (`incoming/*`) or the words model, guardrail, bucket, jobs table (the table the
     function's `JOBS_TABLE` names), this function (its own `FunctionName`: job workers) and
     task functions (those its `*_FUNCTION` variables name), batch state machine and batch
     executions (its `BATCH_STATE_MACHINE_ARN` and that machine's executions); `none` marks an action the code
-    can reach but this function never needs (the reason in the row)."""
+    can reach but this function never needs (the reason in the row). `functions` are the
+    logical ids a `| function |` column names (a binary deployed as several functions), None
+    without that column."""
     text = readme.read_text()
     section = re.search(r"^## IAM permissions\n(.*?)(?=^## |\Z)", text, re.M | re.S)
     if not section:
         raise AssertionError(f"{readme.relative_to(ROOT)} has no '## IAM permissions' section")
-    rows = {}
+    rows = []
     lines = section.group(1).splitlines()
     start = next(i for i, l in enumerate(lines) if l.startswith("| action |"))
+    header = [c.strip() for c in lines[start].strip("|").split("|")]
+    column = header.index("function") if "function" in header else None
     for line in lines[start + 2 :]:
         if not line.startswith("|"):
             break
@@ -378,10 +414,23 @@ def declared(readme):
         action = cells[0].strip("`")
         words = WORDS.findall(cells[1])
         resources = {a or b for a, b in words}
-        if action in rows:
-            raise AssertionError(f"{readme.relative_to(ROOT)}: {action} listed twice")
-        rows[action] = resources
+        names = set(re.findall(r"`([^`]+)`", cells[column])) if column is not None else None
+        rows.append((action, resources, names))
     return rows
+
+
+def table_for(rows, function, streaming):
+    """action -> resources of the rows of a README table that apply to one deployed function:
+    those naming it in the `function` column; without that column, every row for a buffered
+    function and the model rows for a streaming one (its path makes model calls only)."""
+    table = {}
+    for action, resources, names in rows:
+        applies = function in names if names is not None else not streaming or action in MODEL_ACTIONS
+        if applies:
+            if action in table:
+                raise AssertionError(f"{function}: {action} listed twice")
+            table[action] = resources
+    return table
 
 
 # ---------------------------------------------------------------- the template
@@ -399,10 +448,13 @@ class Stack:
         self.params = {}
         for name, spec in template.get("Parameters", {}).items():
             value = str(overrides.get(name, spec.get("Default", "")))
+            listed = spec["Type"] == "CommaDelimitedList"
             pattern = spec.get("AllowedPattern")
-            if pattern and not re.fullmatch(pattern, value):
-                raise ValueError(f"{name}={value!r} does not match {pattern}")
-            self.params[name] = value.split(",") if spec["Type"] == "CommaDelimitedList" else value
+            # CloudFormation matches a list's pattern against each of its values.
+            for item in value.split(",") if listed else [value]:
+                if pattern and not re.fullmatch(pattern, item):
+                    raise ValueError(f"{name}: {item!r} does not match {pattern}")
+            self.params[name] = value.split(",") if listed else value
         self.bucket = "{}-{}-{}-{}".format(
             self.params["DocumentsBucketPrefix"], self.params["Stage"], self.ACCOUNT, region
         )
@@ -646,9 +698,6 @@ def is_streaming(template, name):
     return env.get("RESPONSE_STREAMING") == "true"
 
 
-# What the streaming path of a function calls: the model only.
-MODEL_ACTIONS = {"bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream", "bedrock:ApplyGuardrail"}
-
 
 def load_template(path=ROOT / "template.yaml"):
     template, problems = decode(str(path))
@@ -686,40 +735,83 @@ class PermissionsTest(unittest.TestCase):
         every = list(functions(cls.template))
         cls.functions = [(n, c) for n, c in every if not is_streaming(cls.template, n)]
         cls.streaming = [(n, c) for n, c in every if is_streaming(cls.template, n)]
-        cls.code = {name: CodeFacts(crate) for name, crate in cls.functions}
-        cls.tables = {name: declared(crate / "README.md") for name, crate in cls.functions}
+        crates = {c: CodeFacts(c) for c in sorted({c for _, c in every})}
+        cls.rows = {c: declared(c / "README.md") for c in crates}
+        cls.code = {name: crates[crate] for name, crate in every}
+        cls.tables = {
+            name: table_for(cls.rows[crate], name, is_streaming(cls.template, name))
+            for name, crate in every
+        }
 
     def test_there_are_functions_to_check(self):
         self.assertEqual(
             sorted(c.name for _, c in self.functions),
             ["classify-ticket", "jobs", "summarize-document", "translate"],
         )
-
-    def test_streaming_functions_get_exactly_the_model_grants_of_their_binary(self):
         self.assertEqual(
             sorted(c.name for _, c in self.streaming), ["summarize-document", "translate"]
         )
+
+    def test_function_columns_name_functions_of_their_binary(self):
+        for crate, rows in self.rows.items():
+            deployed = {n for n, c in self.functions + self.streaming if c == crate}
+            for action, _, names in rows:
+                if names is None:
+                    continue
+                with self.subTest(readme=crate.name, action=action):
+                    self.assertTrue(names, "a row that names no function")
+                    self.assertEqual(sorted(names - deployed), [], f"not deployed from {crate.name}")
+
+    def test_streaming_functions_get_model_actions_only(self):
+        for name, _ in self.streaming:
+            with self.subTest(function=name):
+                self.assertIn(STREAM_ACTION, self.tables[name])
+                self.assertEqual(sorted(set(self.tables[name]) - MODEL_ACTIONS), [])
+
+    def test_streaming_only_actions_are_granted_to_the_streaming_functions_only(self):
         for label, region, overrides in SCENARIOS:
             stack = Stack(self.template, region, **overrides)
-            for name, crate in self.streaming:
-                buffered = next(n for n, c in self.functions if c == crate)
-                wanted = {(a, arn) for a, arn in stack.expected(self.tables[buffered], buffered) if a in MODEL_ACTIONS}
+            for name, _ in self.functions + self.streaming:
+                only = self.code[name].streaming_only
+                listed = set(self.tables[name])
+                granted = {a for a, _ in stack.grants(name)}
                 with self.subTest(scenario=label, function=name):
-                    self.assertIn("bedrock:InvokeModelWithResponseStream", {a for a, _ in wanted})
-                    self.assertEqual(sorted(stack.grants(name) ^ wanted), [], f"{name}: grants differ")
+                    if is_streaming(self.template, name):
+                        self.assertEqual(sorted(only - listed), [], f"{name}: its README rows lack these")
+                        self.assertEqual(sorted(only - granted), [], f"{name}: its policy lacks these")
+                    else:
+                        self.assertEqual(sorted(only & listed), [], f"{name} never streams: README rows")
+                        self.assertEqual(sorted(only & granted), [], f"{name} never streams: granted")
+
+    def test_only_streaming_translations_and_summaries_invoke_with_response_stream(self):
+        # Buffered translations never stream; POST /summaries streams its final summary.
+        self.assertEqual(self.code["TranslateFunction"].streaming_only, {STREAM_ACTION})
+        self.assertIn(STREAM_ACTION, self.code["SummarizeDocumentFunction"].actions)
+        for label, region, overrides in SCENARIOS:
+            stack = Stack(self.template, region, **overrides)
+            streams = {
+                name for name, _ in self.functions + self.streaming
+                if STREAM_ACTION in {a for a, _ in stack.grants(name)}
+            }
+            with self.subTest(scenario=label):
+                self.assertEqual(
+                    sorted(streams),
+                    ["SummarizeDocumentFunction", "SummarizeStreamFunction", "TranslateStreamFunction"],
+                )
 
     def test_every_sdk_operation_called_has_an_iam_mapping(self):
         for name, facts in self.code.items():
             with self.subTest(function=name):
-                self.assertEqual(facts.unmapped, [], "add these to OPERATION_ACTIONS")
+                self.assertEqual(sorted(facts.unmapped), [], "add these to OPERATION_ACTIONS")
 
     def needed(self, name):
-        """The actions `name`'s code needs: SQS calls only with an event source queue."""
+        """The actions buffered function `name`'s code needs: SQS calls only with an event
+        source queue."""
         queues = Stack(self.template, "us-east-1").event_source_queues(name)
         return {a: w for a, w in self.code[name].actions.items() if queues or not a.startswith("sqs:")}
 
     def test_readme_tables_list_exactly_the_actions_the_code_needs(self):
-        for name in self.code:
+        for name, _ in self.functions:
             with self.subTest(function=name):
                 table = self.tables[name]
                 needed = self.needed(name)
@@ -744,7 +836,7 @@ class PermissionsTest(unittest.TestCase):
     def test_policies_grant_exactly_the_readme_tables(self):
         for label, region, overrides in SCENARIOS:
             stack = Stack(self.template, region, **overrides)
-            for name, _ in self.functions:
+            for name, _ in self.functions + self.streaming:
                 with self.subTest(scenario=label, function=name):
                     granted = stack.grants(name)
                     wanted = stack.expected(self.tables[name], name)
@@ -812,6 +904,24 @@ class AnalysisTest(unittest.TestCase):
             fns = {f.name: f for f in functions_in(path)}
         self.assertEqual((fns["go"].owner, fns["run"].owner, fns["put"].module), ("C", "T", "storage"))
         self.assertIn(".put_object()", fns["put"].body)
+
+    def test_code_that_needs_a_stream_sink_is_left_off_the_buffered_path(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = pathlib.Path(tmp, "handler.rs")
+            path.write_text(
+                "async fn run(c: &Client, events: Option<&mut Events>) {\n"
+                "    match events { Some(e) => streamed(c, e).await, None => buffered(c).await }\n}\n"
+                "async fn buffered(c: &Client) { c.invoke_model().send().await; }\n"
+                "async fn streamed(c: &Client, events: &mut streaming::Events) {\n"
+                "    c.invoke_model_with_response_stream().send().await;\n}\n"
+            )
+            fns = functions_in(path)
+        self.assertEqual({f.name for f in fns if f.streaming}, {"streamed"})
+        facts = CodeFacts.__new__(CodeFacts)
+        facts.by_name = {f.name: [f] for f in fns}
+        run = [f for f in fns if f.name == "run"]
+        self.assertEqual({f.name for f in facts._reach(run, buffered=True)}, {"run", "buffered"})
+        self.assertEqual({f.name for f in facts._reach(run)}, {"run", "buffered", "streamed"})
 
     def test_test_modules_are_left_out(self):
         code, _ = strip_tests(*blank_literals("fn a() {}\n#[cfg(test)]\nmod tests { fn b() { s3.delete_object() } }"))
