@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use bedrock::Deadline;
-use bedrock_local::{ErrorKind, Outcome, Rule, Script};
+use bedrock_local::{Counters, ErrorKind, Outcome, Rule, Script};
 use lambda_kit::sync_budget::SyncRates;
 use lambda_kit::{Invocation, handle};
 use serde_json::{Value, json};
@@ -117,54 +117,86 @@ async fn a_summary_over_the_budget_is_refused_before_any_model_call() {
     assert!(emulator.calls() > 1);
 }
 
-#[tokio::test]
-async fn work_that_runs_out_of_budget_is_504_and_its_calls_end_with_it() {
-    // Every part summary takes a minute: the budget ends while the first parts are in
-    // flight.
-    let (emulator, app) = app(vec![
-        Rule::new(Outcome::text("late")).delay(Duration::from_secs(60)),
-    ])
-    .await;
-    let body = json!({"text": long_text()});
-    let out = handle(
-        &app,
-        post_json("/summaries", &body),
-        invocation(Duration::from_secs(1), FAST),
+/// Longest wait for something a correct handler does at once; only a hang reaches it.
+const HANG_GUARD: Duration = Duration::from_secs(60);
+
+/// `handle` of an HTTP request, failing the test if it never answers.
+async fn answer(app: &App, body: &Value, invocation: Invocation) -> (u16, Value) {
+    let out = tokio::time::timeout(
+        HANG_GUARD,
+        handle(app, post_json("/summaries", body), invocation),
     )
     .await
+    .expect("the handler answers (parts held by the emulator must not hold it up)")
     .unwrap();
-    let (status, body_out) = http_parts(&out);
+    http_parts(&out)
+}
+
+/// The emulator's counters once every model call it received has ended.
+async fn settled(emulator: &Emulator) -> Counters {
+    let ended = |c: &Counters| {
+        c.open_requests == 0 && c.completed + c.throttled + c.failed + c.cancelled == c.requests
+    };
+    let give_up = tokio::time::Instant::now() + HANG_GUARD;
+    loop {
+        let counters = emulator.server.counters();
+        if ended(&counters) {
+            return counters;
+        }
+        assert!(
+            tokio::time::Instant::now() < give_up,
+            "model calls still open after the answer: {counters:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn work_that_runs_out_of_budget_is_504_and_its_calls_end_with_it() {
+    // No part summary is ever answered: only the budget can end the request.
+    let (emulator, app) = app(vec![Rule::new(Outcome::Stall)]).await;
+    let (status, body_out) = answer(
+        &app,
+        &json!({"text": long_text()}),
+        invocation(Duration::from_secs(1), FAST),
+    )
+    .await;
     assert_eq!(status, 504, "{body_out}");
     assert_eq!(body_out["error"]["type"], "DeadlineExceeded");
-    // The calls in flight were dropped at the deadline; no later part started one.
-    let at_answer = emulator.calls();
-    assert_eq!(at_answer, CONCURRENCY as u64);
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(
-        emulator.calls(),
-        at_answer,
-        "no model call after the answer"
+    // Every call made was dropped with the answer (a call left running would stay open
+    // forever), and no part beyond the first round started one.
+    let counters = settled(&emulator).await;
+    assert_eq!(counters.cancelled, counters.requests, "{counters:?}");
+    assert!(
+        counters.requests <= CONCURRENCY as u64,
+        "at most one round of parts: {counters:?}"
     );
 }
 
 #[tokio::test]
 async fn a_failed_part_stops_the_other_parts() {
-    // Part 1 is refused at once; the parts in flight are dropped and no other starts.
+    // Part 1 is refused; no other part is ever answered, so the answer cannot wait for
+    // them and no part after them can start by their finishing.
     let (emulator, app) = app(vec![
         Rule::new(Outcome::error(ErrorKind::ValidationException))
             .prompt_contains("Summarize part 1 of"),
-        Rule::new(Outcome::text("P")).delay(Duration::from_millis(300)),
+        Rule::new(Outcome::Stall),
     ])
     .await;
-    let body = json!({"text": long_text()});
-    let out = handle(
+    let (status, body_out) = answer(
         &app,
-        post_json("/summaries", &body),
+        &json!({"text": long_text()}),
         invocation(Duration::from_secs(28), FAST),
     )
-    .await
-    .unwrap();
-    let (status, body_out): (u16, Value) = http_parts(&out);
+    .await;
     assert_eq!(body_out["error"]["type"], "ModelValidation", "{status}");
-    assert_eq!(emulator.calls(), CONCURRENCY as u64, "parts 1 to 3 only");
+    // Part 1 failed; the other calls made were dropped with the answer, none of them
+    // beyond the first round.
+    let counters = settled(&emulator).await;
+    assert_eq!(counters.failed, 1, "{counters:?}");
+    assert_eq!(counters.cancelled, counters.requests - 1, "{counters:?}");
+    assert!(
+        counters.requests <= CONCURRENCY as u64,
+        "parts 1 to 3 at most: {counters:?}"
+    );
 }

@@ -2,13 +2,13 @@
 //! `lambda_runtime` that echoes its event and obeys commands in it. Not for deployment.
 //!
 //! Commands (keys of the event, or of the JSON body of an HTTP API event):
-//! `marker: PATH` appends the request id to PATH first; `log: TEXT` prints it;
-//! `sleep_ms: N` sleeps; `exit: CODE|true` exits the process; `panic: true` panics;
-//! `fail: TYPE` returns an error of that type; `big: N` adds N bytes of padding;
-//! `env: NAME` reports that variable; `status: N` sets an HTTP response's status code;
-//! `stream: [TEXT, ...]` streams those chunks as a function-URL response (status and
-//! `content-type: text/plain`), waiting after the first one until the file `gate: PATH`
-//! exists when given.
+//! `marker: PATH` appends the request id to PATH first; `gate: PATH` then waits until that
+//! file exists; `log: TEXT` prints it; `sleep_ms: N` sleeps; `exit: CODE|true` exits the
+//! process; `panic: true` panics; `fail: TYPE` returns an error of that type; `big: N`
+//! adds N bytes of padding; `env: NAME` reports that variable; `status: N` sets an HTTP
+//! response's status code; `stream: [TEXT, ...]` streams those chunks as a function-URL
+//! response (status and `content-type: text/plain`), waiting after the first one until the
+//! file `gate: PATH` exists when given.
 //! An SQS event (`Records` from `aws:sqs`) is a batch: each record's body holds commands.
 //! `track: PATH` appends `start PID ID,ID,...` before the batch and `end PID` after it;
 //! `sleep_ms: N` sleeps (the longest asked); `fail: TYPE` fails the whole batch;
@@ -68,9 +68,7 @@ fn stream(chunks: Vec<String>, gate: Option<String>) -> Response<Body> {
             if i == 1
                 && let Some(gate) = &gate
             {
-                while !std::path::Path::new(gate).exists() {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
+                wait_for(gate).await;
             }
             if tx.send_data(chunk.into()).await.is_err() {
                 return;
@@ -194,6 +192,13 @@ async fn sqs_batch(records: &[Value]) -> Result<Value, Diagnostic> {
     Ok(json!({ "batchItemFailures": failures }))
 }
 
+/// Waits until the file at `path` exists.
+async fn wait_for(path: &str) {
+    while !std::path::Path::new(path).exists() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Appends `line` to the file at `path` in one write.
 fn append(path: &str, line: &str) {
     let appended = std::fs::OpenOptions::new()
@@ -209,6 +214,9 @@ fn append(path: &str, line: &str) {
 async fn obey(commands: &Value, request_id: &str) -> Result<(), Diagnostic> {
     if let Some(path) = commands.get("marker").and_then(Value::as_str) {
         append(path, request_id);
+    }
+    if let Some(gate) = commands.get("gate").and_then(Value::as_str) {
+        wait_for(gate).await;
     }
     if let Some(text) = commands.get("log").and_then(Value::as_str) {
         println!("{text}");
