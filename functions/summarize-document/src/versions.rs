@@ -60,11 +60,11 @@ impl Announced {
 }
 
 /// Orders two sequencers of the same key as S3 documents it: the shorter one is padded
-/// with leading zeros, then they compare as hexadecimal strings.
+/// with zeros on the right, then they compare as (case-insensitive) hexadecimal strings.
 pub fn compare_sequencers(a: &str, b: &str) -> Ordering {
-    let a = a.trim_start_matches('0').to_ascii_uppercase();
-    let b = b.trim_start_matches('0').to_ascii_uppercase();
-    a.len().cmp(&b.len()).then_with(|| a.cmp(&b))
+    let width = a.len().max(b.len());
+    let padded = |s: &str| format!("{:0<width$}", s.to_ascii_uppercase());
+    padded(a).cmp(&padded(b))
 }
 
 #[cfg(test)]
@@ -73,12 +73,15 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn sequencers_compare_as_left_padded_hex() {
+    fn sequencers_compare_right_padded_with_zeros() {
         assert_eq!(compare_sequencers("0A", "0B"), Ordering::Less);
-        assert_eq!(compare_sequencers("00FF", "FF"), Ordering::Equal);
-        assert_eq!(compare_sequencers("FF", "100"), Ordering::Less);
+        assert_eq!(compare_sequencers("0a", "0A"), Ordering::Equal);
+        // Right padding: "FF" is "FF00" beside "FF00" and above "0100".
+        assert_eq!(compare_sequencers("FF", "FF00"), Ordering::Equal);
+        assert_eq!(compare_sequencers("FF", "100"), Ordering::Greater);
+        assert_eq!(compare_sequencers("01", "0002"), Ordering::Greater);
         assert_eq!(
-            compare_sequencers("0062E99A88DC407460", "62e99a88dc40745f"),
+            compare_sequencers("0062E99A88DC407460", "0062E99A88DC40745F"),
             Ordering::Greater
         );
     }
