@@ -219,6 +219,7 @@ class Streaming(unittest.TestCase):
         self.assertEqual(streamed, record["translation"])
         self.assertEqual(done["translation"], record["translation"])
         self.assertEqual(done["usage"]["model_calls"], record["usage"]["model_calls"])
+        self.assertEqual(done["stop_reason"], "stop")
 
     def test_a_failure_mid_stream_is_a_typed_error_event(self):
         text = "FAIL-MID-STREAM " + (SAMPLES / "en.txt").read_text()[:800]
