@@ -1,8 +1,9 @@
 """End-to-end tests of direct uploads over the local stack: `POST /uploads` answers with a
 presigned S3 `PUT` URL (signed by summarize-document's SDK client against the local S3);
-the PDF goes straight to S3 with the headers the answer names; the S3 notification (played
-by the stack, as S3 sends it) starts the summary; `GET /documents/{key}` follows the
-document from `pending` to `ready` with the summary record.
+the PDF goes straight to S3 with the headers the answer names; the S3 notification starts the
+summary; `GET /documents/{key}` follows the document from `pending` to `ready` with the
+summary record. `Uploads` plays the notification itself (after it has seen `pending`);
+`UploadsAsDeployed` lets the local S3 raise it through the upload queue, as deployed.
 
 moto does not check signatures, so S3 refusing a larger body than declared is tested against
 the in-process S3 server that does (functions/summarize-document/tests/direct_uploads.rs).
@@ -113,6 +114,35 @@ class Uploads(unittest.TestCase):
             self.assertNotIn("text-processing-documents", answer["error"]["message"])
         # Nothing was stored by the refused requests.
         self.assertEqual(self.stack.keys("incoming/none/"), [])
+
+
+class UploadsAsDeployed(unittest.TestCase):
+    """The deployed path: the local S3 itself notifies the upload queue on the presigned PUT,
+    and the queue's event source mapping runs summarize-document."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.stack = LocalStack(StackOptions(scripted=RULES, context_window=2048, upload_queue=True)).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.stack.stop()
+
+    def test_a_presigned_upload_is_summarized_by_the_notification_s3_raises(self):
+        document = pdf(REPORT)
+        status, _, upload = self.stack.request("POST", "/uploads", {
+            "filename": "annual report.pdf", "content_type": "application/pdf", "size": len(document)})
+        self.assertEqual(status, 200, upload)
+        self.assertEqual(put(upload["url"], upload["headers"], document), 200)
+        self.stack.wait_object([upload["record_key"], upload["failure_key"]], timeout=300)
+        status, _, body = self.stack.request("GET", upload["status_url"])
+        self.assertEqual((status, body["status"]), (200, "ready"), body)
+        self.assertEqual(body["record"]["format"], "pdf")
+        self.assertEqual(body["record"]["source"]["etag"],
+                         self.stack.s3().head_object(Bucket="text-processing-documents",
+                                                     Key=upload["key"])["ETag"].strip('"'))
+        # A replay of the same URL is refused (If-None-Match: * is signed): no second version.
+        self.assertEqual(put(upload["url"], upload["headers"], document), 412)
 
 
 if __name__ == "__main__":
