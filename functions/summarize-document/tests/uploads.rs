@@ -4,14 +4,18 @@
 
 mod common;
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bedrock_local::{ErrorKind, Outcome, Rule};
-use common::{BUCKET, Stack, deadline, stack};
-use lambda_kit::{Invocation, handle};
+use bedrock::Guardrail;
+use bedrock_local::{Backend, Config, ErrorKind, Faults, Outcome, Rule, Script, Server};
+use common::{BUCKET, Stack, WINDOW, deadline, stack, test_config};
+use lambda_kit::{Invocation, TaskError, handle};
 use serde_json::{Value, json};
-use summarize_document::records::{Kind, Records};
+use summarize_document::App;
+use summarize_document::records::{self, Kind, Records};
 use summarize_document::versions::Announced;
+use testkit::{Emulator, LocalS3};
 
 const TEXT: &str = "The northern warehouse shipped more parcels this quarter than ever before. \
     On-time delivery stayed close to target despite two storms.";
@@ -294,4 +298,132 @@ async fn keys_with_spaces_plus_percent_and_non_ascii_are_decoded() {
         let record = json_at(&s, &format!("summaries/{key}.json")).await.unwrap();
         assert_eq!(record["source"]["key"], key);
     }
+}
+
+#[tokio::test]
+async fn an_event_for_an_overwritten_version_reads_nothing_and_costs_nothing() {
+    let s = stack(vec![Rule::new(Outcome::text("Summary."))]).await;
+    let etag_a = put(&s, "incoming/o.txt", format!("Version A. {TEXT}")).await;
+    // Overwritten after A's event was sent; the bucket is not versioned (no version id).
+    let etag_b = put(&s, "incoming/o.txt", format!("Version B. {TEXT}")).await;
+    assert_ne!(etag_a, etag_b);
+    let out = handle(&s.app, event("incoming/o.txt", &etag_a, "0A"), deadline())
+        .await
+        .unwrap();
+    assert_eq!(status(&out), "superseded", "{out}");
+    assert_eq!(s.emulator.calls(), 0, "B is not read as A");
+    assert!(s.s3.keys(BUCKET, "summaries/").await.is_empty());
+    assert!(s.s3.keys(BUCKET, "failed/").await.is_empty());
+    assert!(s.s3.keys(BUCKET, "claims/").await.is_empty());
+    // B's own event summarizes B.
+    let out = handle(&s.app, event("incoming/o.txt", &etag_b, "0B"), deadline())
+        .await
+        .unwrap();
+    assert_eq!(status(&out), "summarized", "{out}");
+    let record = json_at(&s, "summaries/incoming/o.txt.json").await.unwrap();
+    assert_eq!(record["source"]["etag"], etag_b.as_str());
+    assert_eq!(s.emulator.calls(), 1);
+}
+
+#[tokio::test]
+async fn an_event_for_a_deleted_object_is_superseded_at_no_cost() {
+    let s = stack(vec![Rule::new(Outcome::text("Summary."))]).await;
+    let etag = put(&s, "incoming/gone.txt", TEXT).await;
+    s.app
+        .s3
+        .delete_object()
+        .bucket(BUCKET)
+        .key("incoming/gone.txt")
+        .send()
+        .await
+        .unwrap();
+    let out = handle(&s.app, event("incoming/gone.txt", &etag, "01"), deadline())
+        .await
+        .unwrap();
+    assert_eq!(status(&out), "superseded", "{out}");
+    assert_eq!(s.emulator.calls(), 0);
+    assert!(s.s3.keys(BUCKET, "summaries/").await.is_empty());
+    assert!(s.s3.keys(BUCKET, "failed/").await.is_empty());
+}
+
+/// A stack whose model calls carry a guardrail that blocks every one of them (the
+/// emulator answers as Bedrock does: 200, the block message, `INTERVENED`).
+async fn blocking_guardrail_stack() -> Stack {
+    let server = Server::start(Config {
+        backend: Backend::Scripted(Script::new(vec![Rule::new(Outcome::text("Summary."))])),
+        context_window: Some(WINDOW),
+        faults: Faults {
+            guardrail_intervene_rate: 1.0,
+            ..Faults::default()
+        },
+        ..Config::default()
+    })
+    .await
+    .expect("start emulator");
+    let emulator = Emulator {
+        server,
+        metrics: Arc::new(Mutex::new(Vec::new())),
+    };
+    let mut settings = emulator.settings(WINDOW);
+    settings.guardrail = Some(Guardrail {
+        identifier: "gr-test".into(),
+        version: "1".into(),
+    });
+    let s3 = LocalS3::start(&[BUCKET]).await;
+    let app = App {
+        requeue: None,
+        llama: emulator.client(settings),
+        s3: s3.client(),
+        config: test_config(),
+    };
+    Stack { s3, emulator, app }
+}
+
+#[tokio::test]
+async fn a_summary_the_guardrail_blocks_is_a_final_failure_record_not_redone() {
+    let s = blocking_guardrail_stack().await;
+    let etag = put(&s, "incoming/blocked.txt", TEXT).await;
+    let out = handle(
+        &s.app,
+        event("incoming/blocked.txt", &etag, "01"),
+        deadline(),
+    )
+    .await
+    .expect("a blocked document is final, not a retry");
+    assert_eq!(status(&out), "failed", "{out}");
+    assert_eq!(out["records"][0]["error_type"], "ContentBlocked");
+    let failure = json_at(&s, "failed/incoming/blocked.txt.json")
+        .await
+        .unwrap();
+    assert_eq!(failure["error"]["type"], "ContentBlocked");
+    assert_eq!(failure["source"]["etag"], etag.as_str());
+    assert!(
+        !failure.to_string().contains("Sorry"),
+        "no block message in the record: {failure}"
+    );
+    assert!(s.s3.keys(BUCKET, "summaries/").await.is_empty());
+    assert_eq!(s.emulator.calls(), 1, "not retried");
+    // A repeat delivery of the same version is not redone.
+    let out = handle(
+        &s.app,
+        event("incoming/blocked.txt", &etag, "01"),
+        deadline(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status(&out), "already_done", "{out}");
+    assert_eq!(s.emulator.calls(), 1);
+}
+
+/// The extraction time limit is `text::Limits::DEFAULT_TIME_LIMIT` (60 s), not a setting,
+/// so no upload here can run into it: this checks the decision the upload path makes on
+/// such an error (`records::is_final` of its type), which makes it a failure record.
+#[test]
+fn a_timed_out_extraction_is_a_final_document_failure() {
+    let error = TaskError::from(text::ExtractError::TimedOut {
+        format: "pdf",
+        limit: text::Limits::DEFAULT_TIME_LIMIT,
+    });
+    assert_eq!(error.error_type(), "UnsupportedDocument");
+    assert!(records::is_final(error.error_type()));
 }
