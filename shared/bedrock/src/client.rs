@@ -514,3 +514,45 @@ fn call_span(operation: &'static str, primary: &ModelId) -> tracing::Span {
         latency_ms = Empty,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_config::{BehaviorVersion, Region};
+
+    use super::*;
+    use crate::AttemptTimeouts;
+
+    fn client_with(timeouts: AttemptTimeouts) -> LlamaClient {
+        let sdk_config = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .build();
+        let settings = ClientSettings {
+            timeouts,
+            ..ClientSettings::default()
+        };
+        LlamaClient::new(&sdk_config, settings)
+    }
+
+    #[test]
+    fn the_sdk_ends_an_operation_and_its_one_attempt_at_the_attempt_timeout() {
+        // Connect: the SDK's default, or the attempt timeout when that is shorter. The
+        // stream idle timeout is this crate's own check, not the SDK's.
+        for (invoke, connect) in [
+            (Duration::from_secs(45), CONNECT_TIMEOUT),
+            (Duration::from_secs(2), Duration::from_secs(2)),
+        ] {
+            let client = client_with(AttemptTimeouts {
+                invoke,
+                stream_idle: Duration::from_secs(7),
+            });
+            let config = client.inner.sdk.config();
+            let timeouts = config.timeout_config().expect("a timeout config");
+            assert_eq!(timeouts.operation_attempt_timeout(), Some(invoke));
+            assert_eq!(timeouts.operation_timeout(), Some(invoke));
+            assert_eq!(timeouts.connect_timeout(), Some(connect));
+            let retry = config.retry_config().expect("a retry config");
+            assert_eq!(retry.max_attempts(), 1, "the SDK's own retries are off");
+        }
+    }
+}
