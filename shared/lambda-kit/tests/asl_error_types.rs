@@ -2,8 +2,10 @@
 //! `statemachines/*.asl.json` is one the functions emit (`TaskError::error_types()`), a
 //! Step Functions `States.*` name or a Lambda service exception; every task retries model
 //! throttling and ends in a failure record when it fails for good; a deadline overrun, a
-//! model error and a malformed model answer are retried exactly once (a deadline overrun
-//! is mostly deterministic: five reruns of a step that overran cost five times as much);
+//! model error and a malformed model answer are retried exactly once by the first retrier
+//! that matches them, a wildcard (`States.ALL`, `States.TaskFailed`) included (a deadline
+//! overrun is mostly deterministic: five reruns of a step that overran cost five times as
+//! much);
 //! the failure recorder has a Catch of its own (a Map's Catch may go to the batch report,
 //! which records the Map's error); every Lambda task calls a function from
 //! the template's `DefinitionSubstitutions`.
@@ -56,6 +58,9 @@ const BOOKKEEPING_ACTIONS: [&str; 1] = ["batch_report"];
 
 /// Errors every task retries exactly once.
 const RETRIED_ONCE: [&str; 3] = ["DeadlineExceeded", "ModelError", "MalformedModelResponse"];
+
+/// Retrier names that match every error a function raises.
+const WILDCARDS: [&str; 2] = ["States.ALL", "States.TaskFailed"];
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -270,12 +275,13 @@ fn check_states(
                         problems.push(format!("{here}: no Retry on ModelThrottled"));
                     }
                     for once in RETRIED_ONCE {
-                        // Step Functions applies the first retrier that lists the error;
-                        // MaxAttempts defaults to 3.
+                        // Step Functions applies the first retrier that matches the error,
+                        // by its name or a wildcard; MaxAttempts defaults to 3.
                         let first = error_names(&state["Retry"]).find(|(_, rule)| {
-                            rule["ErrorEquals"]
-                                .as_array()
-                                .is_some_and(|n| n.iter().any(|e| e == once))
+                            rule["ErrorEquals"].as_array().is_some_and(|n| {
+                                n.iter()
+                                    .any(|e| e == once || WILDCARDS.iter().any(|w| e == w))
+                            })
                         });
                         match first {
                             None => problems.push(format!("{here}: no Retry on {once}")),
@@ -443,6 +449,18 @@ fn the_checker_finds_each_kind_of_mistake() {
               "P": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
                     "Parameters": {"FunctionName": "${FnArn}", "Payload.$": "$"},
                     "Retry": [{"ErrorEquals": ["ModelThrottled"]}], "End": true}}}, "End": true},
+        "W": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+              "Parameters": {"FunctionName": "${FnArn}", "Payload": {}},
+              "Retry": [{"ErrorEquals": ["ModelThrottled"]},
+                        {"ErrorEquals": ["States.TaskFailed"], "MaxAttempts": 3},
+                        {"ErrorEquals": ["DeadlineExceeded", "ModelError",
+                                         "MalformedModelResponse"], "MaxAttempts": 1}],
+              "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Record"}], "End": true},
+        "All": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {"FunctionName": "${FnArn}", "Payload": {}},
+                "Retry": [{"ErrorEquals": ["ModelThrottled"]},
+                          {"ErrorEquals": ["States.ALL"], "MaxAttempts": 2}],
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Record"}], "End": true},
         "Done": {"Type": "Succeed"},
         "Record": {
             "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
@@ -462,6 +480,8 @@ fn the_checker_finds_each_kind_of_mistake() {
         "bad/A: Retry[0] retries DeadlineExceeded more than once",
         "bad/A: Retry[1] retries ModelError more than once",
         "bad/A: no Retry on MalformedModelResponse",
+        "bad/W: Retry[1] retries DeadlineExceeded more than once",
+        "bad/All: Retry[1] retries DeadlineExceeded more than once",
         "bad/Record: the failure recorder has no Catch on States.ALL",
     ] {
         assert!(
