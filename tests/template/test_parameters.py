@@ -5,6 +5,9 @@
   only Bedrock foundation-model and inference-profile ARNs in a named Region, no wildcards.
 - `ClassifyReviewBelowConfidence` is classify-ticket's `CLASSIFY_REVIEW_BELOW_CONFIDENCE`,
   with the code's default and range (functions/classify-ticket/src/config.rs).
+- `ContextWindow`'s `MinValue` makes parts large enough that the document workflow's
+  `MAX_PARTS` of them hold a text of `MaxTextBytes` (its default), with the part sizes
+  summarize-document derives from the window (src/summarize.rs `Sizes::new`).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import unittest
 from test_permissions import ROOT, Stack, load_template
 
 CLASSIFY_CONFIG = ROOT / "functions" / "classify-ticket" / "src" / "config.rs"
+SUMMARIZE_SRC = ROOT / "functions" / "summarize-document" / "src"
 
 ACCEPTED = [
     "arn:aws:bedrock:us-east-1::foundation-model/meta.llama3-2-1b-instruct-v1:0",
@@ -107,6 +111,95 @@ class ClassifyReviewBelowConfidenceTest(unittest.TestCase):
             {"Ref": "ClassifyReviewBelowConfidence"},
         )
 
+
+# Bytes of prose a token holds, the assumption in the MAX_PARTS documentation (English-like
+# text: about 4; the capacity planner uses the same).
+BYTES_PER_TOKEN = 4
+
+
+def rust_const(path, name):
+    """The integer value of `const NAME: <type> = N;` in `path`."""
+    found = re.search(rf"const {name}: \w+ = ([0-9_]+);", path.read_text())
+    if found is None:
+        raise AssertionError(f"no const {name} in {path}")
+    return int(found.group(1).replace("_", ""))
+
+
+def rust_string_at(code, start):
+    """The Rust string literal that opens at `code[start]` (a quote), unescaped."""
+    out, i = [], start + 1
+    while code[i] != '"':
+        if code[i] == "\\":
+            if code[i + 1] == "\n":  # a line continuation: the break and the indent go
+                i += 2
+                while code[i] in " \t":
+                    i += 1
+                continue
+            out.append({"n": "\n", "t": "\t", '"': '"', "\\": "\\"}[code[i + 1]])
+            i += 2
+        else:
+            out.append(code[i])
+            i += 1
+    return "".join(out)
+
+
+def part_prompt_bytes():
+    """An upper bound of the bytes of summarize-document's part prompt without its part:
+    the system text of `prompt::part` (every `{...}` as 16 bytes: the numbers and the
+    language names are shorter) in the Llama 3 chat format with a user turn and the
+    assistant header. Its tokens are fewer: the estimate prices no ASCII byte above one."""
+    code = (SUMMARIZE_SRC / "prompt.rs").read_text()
+    facts = rust_string_at(code, code.index('"', code.index("const FACTS: &str =")))
+    part = code.index("pub fn part(")
+    system = rust_string_at(code, code.index('"', code.index("format!(", part)))
+    system = re.sub(r"\{[^}]*\}", lambda m: facts if m.group(0) == "{FACTS}" else "x" * 16, system)
+    header = "<|start_header_id|>{}<|end_header_id|>\n\n"
+    framing = "<|begin_of_text|>" + "".join(header.format(r) for r in ("system", "user", "assistant"))
+    return len(system.encode()) + len(framing) + 2 * len("<|eot_id|>")
+
+
+class ContextWindowTest(unittest.TestCase):
+    """Sizes::new: a part summary of `min(part_summary_tokens, window / 8)` (at least 16)
+    tokens, parts of `window - part_len - (part prompt estimate + 16)` tokens (at least
+    64); every part but the last is PART_FILL_PER_MILLE full and starts with up to
+    overlap_per_mille of the part before it."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.template = load_template()
+        summarize = (SUMMARIZE_SRC / "summarize.rs").read_text()
+        plan = summarize[summarize.index("impl Default for Plan") :]
+        cls.part_summary_tokens = int(re.search(r"part_summary_tokens: (\d+)", plan).group(1))
+        cls.overlap_per_mille = int(re.search(r"overlap_per_mille: (\d+)", plan).group(1))
+        cls.fill_per_mille = rust_const(SUMMARIZE_SRC / "summarize.rs", "PART_FILL_PER_MILLE")
+        cls.max_parts = rust_const(SUMMARIZE_SRC / "workflow.rs", "MAX_PARTS")
+        cls.overhead = part_prompt_bytes() + 16
+
+    def covered_tokens(self, window):
+        """The fewest text tokens MAX_PARTS parts of `window`'s size hold (the last may be short)."""
+        part_len = max(min(self.part_summary_tokens, window // 8), 16)
+        part_tokens = max(window - part_len - self.overhead, 64)
+        new_per_part = part_tokens * (self.fill_per_mille - self.overlap_per_mille) // 1000
+        return (self.max_parts - 1) * new_per_part
+
+    def test_the_smallest_window_fits_the_largest_text_in_max_parts(self):
+        params = self.template["Parameters"]
+        text_tokens = int(params["MaxTextBytes"]["Default"]) // BYTES_PER_TOKEN
+        smallest = next(w for w in range(64, 1 << 20) if self.covered_tokens(w) >= text_tokens)
+        window = int(params["ContextWindow"]["MinValue"])
+        self.assertGreaterEqual(
+            self.covered_tokens(window),
+            text_tokens,
+            f"{self.max_parts} parts of a {window}-token window hold less than "
+            f"{text_tokens} tokens; the smallest window that fits is {smallest}",
+        )
+        self.assertLessEqual(smallest, window)
+
+    def test_summarize_document_gets_both_parameters(self):
+        variables = self.template["Globals"]["Function"]["Environment"]["Variables"]
+        self.assertEqual(variables["BEDROCK_CONTEXT_WINDOW"], {"Ref": "ContextWindow"})
+        props = self.template["Resources"]["SummarizeDocumentFunction"]["Properties"]
+        self.assertEqual(props["Environment"]["Variables"]["MAX_TEXT_BYTES"], {"Ref": "MaxTextBytes"})
 
 if __name__ == "__main__":
     unittest.main()
