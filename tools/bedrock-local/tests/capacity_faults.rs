@@ -1,25 +1,57 @@
 //! Capacity limits and fault injection, seen through the real AWS SDK. Tests that wait run
-//! on tokio's paused clock, so what happens first is decided by the scripted delays, not
-//! by how busy the machine is.
+//! on tokio's paused clock, so what happens first is decided by the scripted delays and the
+//! emulator's counters, not by how busy the machine is.
 
 mod common;
 
+use std::task::Poll;
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_sdk_bedrockruntime::Client;
 use aws_sdk_bedrockruntime::error::ProvideErrorMetadata;
 use aws_sdk_bedrockruntime::operation::invoke_model::InvokeModelError;
-use bedrock_local::{Backend, Config, ErrorKind, Faults, Outcome, Rule, Script};
+use bedrock_local::{Backend, Config, Counters, ErrorKind, Faults, Outcome, Rule, Script, Server};
 use common::{MODEL, body, client, invoke};
 use tokio::time::Instant;
 
+/// Longest real time to wait for something that needs no timer; only a hang reaches it.
+const HANG_GUARD: Duration = Duration::from_secs(60);
+
+/// Awaits `future` without letting tokio's paused clock move: this task yields between polls
+/// instead of waiting, so the runtime always has work and never auto-advances the clock,
+/// however long the socket I/O takes. For futures that need no timer to fire.
+async fn still<F: Future>(what: &str, future: F) -> F::Output {
+    let guard = std::time::Instant::now();
+    let mut future = std::pin::pin!(future);
+    loop {
+        let polled = std::future::poll_fn(|cx| Poll::Ready(future.as_mut().poll(cx))).await;
+        if let Poll::Ready(output) = polled {
+            return output;
+        }
+        assert!(
+            guard.elapsed() < HANG_GUARD,
+            "waited {HANG_GUARD:?} for {what}"
+        );
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Waits, with the paused clock still, until the emulator's counters show `what`.
+async fn until(server: &Server, what: &str, check: impl Fn(&Counters) -> bool) -> Counters {
+    let counters = std::future::poll_fn(|_| {
+        let counters = server.counters();
+        if check(&counters) {
+            Poll::Ready(counters)
+        } else {
+            Poll::Pending
+        }
+    });
+    still(what, counters).await
+}
+
 /// A server whose "slow" prompts hold their slot for `hold`.
-async fn limited(
-    max_concurrency: usize,
-    max_queue: usize,
-    hold: Duration,
-) -> bedrock_local::Server {
+async fn limited(max_concurrency: usize, max_queue: usize, hold: Duration) -> Server {
     common::start(Config {
         backend: Backend::Scripted(Script::new(vec![
             Rule::new(Outcome::text("done"))
@@ -52,8 +84,13 @@ async fn beyond_concurrency_and_queue_requests_are_throttled() {
         let client = client.clone();
         async move { try_invoke(&client, "slow").await }
     });
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let error = try_invoke(&client, "fast").await.unwrap_err();
+    until(&server, "the slow request to hold the slot", |c| {
+        c.in_flight == 1
+    })
+    .await;
+    let error = still("the refusal", try_invoke(&client, "fast"))
+        .await
+        .unwrap_err();
     assert!(
         matches!(error, InvokeModelError::ThrottlingException(_)),
         "{error:?}"
@@ -61,6 +98,12 @@ async fn beyond_concurrency_and_queue_requests_are_throttled() {
     assert_eq!(
         error.message(),
         Some("Too many requests, please wait before trying again.")
+    );
+    let counters = server.counters();
+    assert_eq!(
+        (counters.completed, counters.throttled_by.concurrency),
+        (0, 1),
+        "refused while the slow request held the slot: {counters:?}"
     );
     assert!(busy.await.unwrap().is_ok());
     // The slot is free again.
@@ -71,25 +114,50 @@ async fn beyond_concurrency_and_queue_requests_are_throttled() {
 async fn queued_requests_wait_for_a_slot() {
     let server = limited(1, 1, Duration::from_millis(500)).await;
     let client = client(&server).await;
-    let busy = tokio::spawn({
+    let spawn = |prompt: &'static str| {
         let client = client.clone();
-        async move { try_invoke(&client, "slow").await }
-    });
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    let started = Instant::now();
-    let queued = tokio::spawn({
-        let client = client.clone();
-        async move { try_invoke(&client, "fast").await }
-    });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::spawn(async move { try_invoke(&client, prompt).await })
+    };
+    let busy = spawn("slow");
+    until(&server, "the slow request to hold the slot", |c| {
+        c.in_flight == 1
+    })
+    .await;
+    let queued = spawn("fast");
+    until(&server, "the second request to wait in the queue", |c| {
+        c.in_flight == 2
+    })
+    .await;
     // Slot and queue are full now.
     assert!(matches!(
-        try_invoke(&client, "fast").await,
+        still("the refusal", try_invoke(&client, "fast")).await,
         Err(InvokeModelError::ThrottlingException(_))
     ));
+    let counters = server.counters();
+    assert_eq!(
+        (
+            counters.requests,
+            counters.in_flight,
+            counters.completed,
+            counters.throttled_by.concurrency
+        ),
+        (3, 2, 0, 1),
+        "the queued request waits unanswered while the slot is held: {counters:?}"
+    );
     assert!(busy.await.unwrap().is_ok());
-    assert!(queued.await.unwrap().is_ok());
-    assert!(started.elapsed() >= Duration::from_millis(250));
+    assert!(
+        queued.await.unwrap().is_ok(),
+        "served once the slot is free"
+    );
+    let counters = server.counters();
+    assert_eq!(
+        (
+            counters.completed,
+            counters.throttled,
+            counters.peak_in_flight
+        ),
+        (2, 1, 2)
+    );
 }
 
 #[tokio::test]
@@ -183,6 +251,8 @@ async fn certain_faults_and_added_latency() {
         matches!(error, InvokeModelError::ModelTimeoutException(_)),
         "{error:?}"
     );
+    // Exact on the paused clock, which moves only to timers that fire: the answer cannot
+    // come before the added 300 ms, however slow the machine.
     assert!(started.elapsed() >= Duration::from_millis(300));
 }
 
@@ -224,7 +294,6 @@ async fn a_stalled_request_is_never_answered_until_the_client_gives_up() {
     })
     .await;
     let client = client_with_timeout(&server, Duration::from_secs(20)).await;
-    let started = Instant::now();
     let error = client
         .invoke_model()
         .model_id(MODEL)
@@ -239,10 +308,6 @@ async fn a_stalled_request_is_never_answered_until_the_client_gives_up() {
         ),
         "{error:?}"
     );
-    assert!(
-        started.elapsed() >= Duration::from_secs(20),
-        "nothing came before"
-    );
     let stream = client
         .invoke_model_with_response_stream()
         .model_id(MODEL)
@@ -252,6 +317,12 @@ async fn a_stalled_request_is_never_answered_until_the_client_gives_up() {
     assert!(stream.is_err(), "no stream starts either");
     let stats = server.stats();
     assert_eq!((stats.stalled, stats.total()), (2, 2));
+    let counters = server.counters();
+    assert_eq!(
+        (counters.completed, counters.failed, counters.throttled),
+        (0, 0, 0),
+        "neither was answered before the client gave up: {counters:?}"
+    );
     // A stall does not hold up the shutdown.
     server.shutdown().await;
 }

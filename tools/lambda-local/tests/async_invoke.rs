@@ -8,8 +8,15 @@ use std::time::Duration;
 use aws_sdk_lambda::operation::invoke::InvokeError;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
-use common::{client, config, echo, eventually, marker_lines, start};
+use common::{client, config, echo, eventually, invoke, marker_lines, start};
 use serde_json::{Value, json};
+
+/// Longest wait for something a correct server does at once; only a hang reaches it.
+const HANG_GUARD: Duration = Duration::from_secs(60);
+
+/// An invocation timeout no test here reaches, so that a slow machine cannot time out a
+/// function held at its gate.
+const NO_TIMEOUT: Duration = Duration::from_secs(300);
 
 async fn send_event(client: &aws_sdk_lambda::Client, payload: Value) -> i32 {
     let output = client
@@ -27,23 +34,37 @@ async fn send_event(client: &aws_sdk_lambda::Client, payload: Value) -> i32 {
 #[tokio::test]
 async fn event_returns_202_and_runs_in_the_background() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let marker = dir.path().join("ran");
-    let server = start(config(vec![echo("echo")])).await;
+    let (marker, gate) = (dir.path().join("ran"), dir.path().join("gate"));
+    let mut config = config(vec![echo("echo").timeout(NO_TIMEOUT)]);
+    // A retry would be queued as soon as the run before it ended.
+    config.async_retry_delay = Duration::ZERO;
+    let server = start(config).await;
     let client = client(&server).await;
-    let marker_text = marker.to_string_lossy().into_owned();
-    let status = send_event(&client, json!({"marker": marker_text, "sleep_ms": 300})).await;
-    assert_eq!(status, 202);
-    // Answered before the function finished its 300 ms.
-    assert!(marker_lines(&marker).len() <= 1);
-    assert!(eventually(Duration::from_secs(10), || marker_lines(&marker).len() == 1).await);
-    assert!(
-        eventually(Duration::from_secs(5), || {
-            server.stats("echo").is_some_and(|s| s.invocations == 1)
-        })
+    // The function notes its start, then waits at the gate, which opens only after the 202.
+    let sent = send_event(&client, json!({"marker": marker, "gate": gate}));
+    let status = tokio::time::timeout(HANG_GUARD, sent)
         .await
+        .expect("the Event invoke is answered while the function is held at its gate");
+    assert_eq!(status, 202);
+    assert!(
+        eventually(HANG_GUARD, || marker_lines(&marker).len() == 1).await,
+        "the function runs in the background: {:?}",
+        marker_lines(&marker)
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(marker_lines(&marker).len(), 1, "a success is not retried");
+    std::fs::write(&gate, b"open").expect("open the gate");
+    // Two synchronous invokes on the one worker: the first runs once the background run has
+    // ended, and a retry of it would be queued before the second is sent.
+    for _ in 0..2 {
+        let output = invoke(&client, "echo", json!({"marker": marker})).await;
+        assert!(output.function_error().is_none());
+    }
+    let lines = marker_lines(&marker);
+    assert_eq!(lines.len(), 3, "a success is not retried: {lines:?}");
+    let stats = server.stats("echo").expect("stats");
+    assert_eq!(
+        (stats.invocations, stats.errors, stats.dead_letters),
+        (3, 0, 0)
+    );
     server.shutdown().await;
 }
 
@@ -70,7 +91,11 @@ async fn failing_event_is_retried_twice_then_dead_lettered() {
             })
             .unwrap_or_default()
     };
-    assert!(eventually(Duration::from_secs(15), || dead_letters().len() == 1).await);
+    assert!(
+        eventually(HANG_GUARD, || dead_letters().len() == 1).await,
+        "dead-lettered after three attempts: {:?}",
+        marker_lines(&marker)
+    );
     let attempts = marker_lines(&marker);
     assert_eq!(attempts.len(), 3, "{attempts:?}");
     assert!(
@@ -105,10 +130,12 @@ async fn retries_can_be_turned_off() {
     let marker_text = marker.to_string_lossy().into_owned();
     send_event(&client, json!({"marker": marker_text, "exit": true})).await;
     assert!(
-        eventually(Duration::from_secs(10), || {
+        eventually(HANG_GUARD, || {
             server.stats("echo").is_some_and(|s| s.dead_letters == 1)
         })
-        .await
+        .await,
+        "dead-lettered after one attempt: {:?}",
+        server.stats("echo")
     );
     assert_eq!(marker_lines(&marker).len(), 1);
     server.shutdown().await;
