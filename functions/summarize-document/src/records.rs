@@ -1,13 +1,15 @@
 //! The two records a document key can end with, a success record (a summary, or the
 //! workflow's result) and a failure record, kept consistent under concurrent and out-of-order deliveries: every write is
-//! conditional on what was read before it, a version never overwrites a newer one, and
-//! writing one kind removes the other kind's record of an older version.
+//! conditional on what was read before it, a version never overwrites a newer one, a
+//! failure never replaces its own version's success record, and writing one kind removes
+//! the other kind's record of an older version.
 
 use lambda_kit::TaskError;
 use lambda_kit::storage::{
     Precondition, StoredJson, delete_if_matches, get_json_if_exists, put_json_if,
 };
 use serde::Serialize;
+use serde_json::Value;
 
 use crate::versions::Announced;
 
@@ -77,6 +79,11 @@ impl<'a> Records<'a> {
         }
     }
 
+    /// The bucket the records are in.
+    pub fn bucket(&self) -> &'a str {
+        self.bucket
+    }
+
     /// Whether `version` needs no work: a newer version is recorded, or this one is done.
     pub async fn settled(&self, version: &Announced) -> Result<Option<Settled>, TaskError> {
         let success = self.read(&self.success_key).await?;
@@ -100,8 +107,9 @@ impl<'a> Records<'a> {
     }
 
     /// Writes `record` (whose `source` describes `version`) unless a newer version's
-    /// record is there; then removes the other kind's record when it is of an older or
-    /// the same version. Returns `false` when a newer version won.
+    /// record is there, or, for a failure, this version's success record (a run of a
+    /// version that is done cannot undo it); then removes the other kind's record when it
+    /// is of an older or the same version. Returns `false` when the record gave way.
     pub async fn write(
         &self,
         kind: Kind,
@@ -112,9 +120,13 @@ impl<'a> Records<'a> {
             Kind::Success => (&self.success_key, &self.failure_key),
             Kind::Failure => (&self.failure_key, &self.success_key),
         };
-        if let Some(theirs) = self.read(other).await?
-            && version.is_older_than(&theirs.value["source"])
-        {
+        // Whether the other kind's record wins over ours.
+        let wins = |theirs: &StoredJson| {
+            let source = &theirs.value["source"];
+            version.is_older_than(source)
+                || (kind == Kind::Failure && version.is_same_version(source))
+        };
+        if self.read(other).await?.as_ref().is_some_and(wins) {
             return Ok(false);
         }
         let mut written = None;
@@ -136,8 +148,8 @@ impl<'a> Records<'a> {
             )));
         };
         match self.read(other).await? {
-            // A newer version wrote the other kind meanwhile: ours gives way.
-            Some(theirs) if version.is_older_than(&theirs.value["source"]) => {
+            // A record that wins over ours was written meanwhile: ours gives way.
+            Some(theirs) if wins(&theirs) => {
                 delete_if_matches(self.s3, self.bucket, key, &ours).await?;
                 return Ok(false);
             }
@@ -147,6 +159,15 @@ impl<'a> Records<'a> {
             _ => {}
         }
         Ok(true)
+    }
+
+    /// The `source` of the record of `kind`, when there is one.
+    pub async fn source(&self, kind: Kind) -> Result<Option<Value>, TaskError> {
+        let key = match kind {
+            Kind::Success => &self.success_key,
+            Kind::Failure => &self.failure_key,
+        };
+        Ok(self.read(key).await?.map(|r| r.value["source"].clone()))
     }
 
     async fn read(&self, key: &str) -> Result<Option<StoredJson>, TaskError> {

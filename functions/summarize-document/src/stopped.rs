@@ -7,20 +7,23 @@
 //! statuses here; the execution's input (`detail.input`, a JSON string) names the source
 //! document, the same ways the workflow accepts it.
 //!
-//! Nothing newer is overwritten: when the key has a result or failure record written
-//! since the execution started (the workflow's own failure record, or a later run's), the
-//! event is acknowledged and nothing is written; the record is written only if no record
-//! appeared in between (`If-None-Match`/`If-Match`).
+//! The record is written through the same conditional [`Records`] as the workflow's own,
+//! for the version the execution's input names (an EventBridge event's `detail.object`),
+//! so it removes an older version's result, never replaces a newer version's record nor
+//! this version's result. A record written since the execution started (the workflow's
+//! own failure record, or another run's) is left as it is, unless it is of an older
+//! version. The claim the execution held on the key is released.
 
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use lambda_kit::TaskError;
-use lambda_kit::storage::{Precondition, put_json_if};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::App;
+use crate::records::{Kind, Records};
 use crate::source_key::decoded_alternative;
-use crate::workflow::failure_error;
+use crate::versions::{Announced, compare_sequencers};
+use crate::workflow::{failure_error, records_of, release_claim};
 
 /// The `detail-type` of Step Functions execution status events.
 pub const STATUS_CHANGE: &str = "Step Functions Execution Status Change";
@@ -85,23 +88,15 @@ fn error_of(detail: &Detail) -> Value {
     }
 }
 
-/// What is known about one record key.
-struct Existing {
-    etag: String,
-    /// Seconds since the epoch.
-    modified: i64,
-}
-
-async fn head(
+/// When an object was last modified, in seconds since the epoch; `None` when it does not
+/// exist.
+async fn modified(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     key: &str,
-) -> Result<Option<Existing>, TaskError> {
+) -> Result<Option<i64>, TaskError> {
     match s3.head_object().bucket(bucket).key(key).send().await {
-        Ok(out) => Ok(Some(Existing {
-            etag: out.e_tag().unwrap_or_default().trim_matches('"').to_owned(),
-            modified: out.last_modified().map_or(0, |t| t.secs()),
-        })),
+        Ok(out) => Ok(Some(out.last_modified().map_or(0, |t| t.secs()))),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
         Err(e)
             if e.code() == Some("NotFound")
@@ -116,8 +111,42 @@ async fn head(
     }
 }
 
+/// Whether `version` comes after the one a record's `source` describes (both sequencers
+/// known).
+fn is_newer_than(version: &Announced, source: &Value) -> bool {
+    match (version.sequencer.as_deref(), source["sequencer"].as_str()) {
+        (Some(ours), Some(theirs)) => compare_sequencers(ours, theirs).is_gt(),
+        _ => false,
+    }
+}
+
+/// Whether the records of `key` hold one written since `started` (seconds since the epoch)
+/// that is not of a version older than `version`.
+async fn recorded_since(
+    app: &App,
+    records: &Records<'_>,
+    version: &Announced,
+    started: i64,
+) -> Result<bool, TaskError> {
+    for (kind, key) in [
+        (Kind::Success, &records.success_key),
+        (Kind::Failure, &records.failure_key),
+    ] {
+        let recent = modified(&app.s3, records.bucket(), key)
+            .await?
+            .is_some_and(|m| m >= started);
+        if recent
+            && let Some(source) = records.source(kind).await?
+            && !is_newer_than(version, &source)
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Handles one execution status event: writes `failed/<key>.json` for an execution that
-/// ended unfinished and left no record newer than its start. Returns what was done.
+/// ended unfinished, as the module's documentation describes. Returns what was done.
 pub async fn record_unfinished(app: &App, event: Value) -> Result<Value, TaskError> {
     let change: StatusChange = serde_json::from_value(event)
         .map_err(|e| TaskError::InvalidInput(format!("invalid execution status event: {e}")))?;
@@ -130,6 +159,7 @@ pub async fn record_unfinished(app: &App, event: Value) -> Result<Value, TaskErr
         .as_deref()
         .and_then(|i| serde_json::from_str::<Value>(i).ok())
         .unwrap_or(Value::Null);
+    let version = Announced::from_event_object(&input["detail"]["object"]);
     let Some((bucket, given_key)) = source_of(&input, app.config.output_bucket.as_deref()) else {
         tracing::warn!(
             execution = %detail.execution_arn,
@@ -141,39 +171,36 @@ pub async fn record_unfinished(app: &App, event: Value) -> Result<Value, TaskErr
     // object exists (as Prepare reads it).
     let key = match decoded_alternative(&given_key) {
         Some(decoded)
-            if head(&app.s3, &bucket, &given_key).await?.is_none()
-                && head(&app.s3, &bucket, &decoded).await?.is_some() =>
+            if modified(&app.s3, &bucket, &given_key).await?.is_none()
+                && modified(&app.s3, &bucket, &decoded).await?.is_some() =>
         {
             decoded
         }
-        _ => given_key,
+        _ => given_key.clone(),
     };
-    let out_bucket = app.config.output_bucket.clone().unwrap_or(bucket.clone());
-    let result_key = format!("{}{key}.json", app.config.result_prefix);
-    let failure_key = format!("{}{key}.json", app.config.failure_prefix);
+    let records = records_of(app, &bucket, &key);
     let started = detail.start_date.unwrap_or(0).div_euclid(1000);
-    let newer = |e: &Option<Existing>| e.as_ref().is_some_and(|e| e.modified >= started);
-    let result = head(&app.s3, &out_bucket, &result_key).await?;
-    let failure = head(&app.s3, &out_bucket, &failure_key).await?;
-    if newer(&result) || newer(&failure) {
+    let written = !recorded_since(app, &records, &version, started).await?
+        && records
+            .write(
+                Kind::Failure,
+                &version,
+                &json!({
+                    "source": {"bucket": bucket, "key": key, "etag": version.etag,
+                               "version_id": version.version_id, "sequencer": version.sequencer},
+                    "error": error_of(&detail),
+                    "execution": detail.execution_arn,
+                    "execution_status": detail.status,
+                }),
+            )
+            .await?;
+    // Prepare claimed the key as the input gave it.
+    release_claim(app, &bucket, &given_key, Some(&detail.execution_arn)).await;
+    if !written {
         return Ok(json!({"status": "already_recorded", "key": key}));
     }
-    let record = json!({
-        "source": {"bucket": bucket, "key": key},
-        "error": error_of(&detail),
-        "execution": detail.execution_arn,
-        "execution_status": detail.status,
-    });
-    let precondition = match &failure {
-        Some(old) => Precondition::Matches(&old.etag),
-        None => Precondition::Absent,
-    };
-    match put_json_if(&app.s3, &out_bucket, &failure_key, &record, precondition).await? {
-        Some(_) => {
-            tracing::info!(execution = %detail.execution_arn, key = %failure_key, "failure record written for an unfinished execution");
-            Ok(json!({"status": "recorded", "bucket": out_bucket, "failure_key": failure_key}))
-        }
-        // Someone wrote the record after we looked: that is newer than this execution.
-        None => Ok(json!({"status": "already_recorded", "key": key})),
-    }
+    tracing::info!(execution = %detail.execution_arn, key = %records.failure_key, "failure record written for an unfinished execution");
+    Ok(
+        json!({"status": "recorded", "bucket": records.bucket(), "failure_key": records.failure_key}),
+    )
 }

@@ -2,17 +2,30 @@
 //! text, plan the parts, summarize one part (inside a Map), combine, and write the
 //! result or failure record. Texts and part summaries travel through S3, never through
 //! state data: the state holds only keys, byte ranges and counts (see [`MAX_PARTS`]).
+//!
+//! An execution started by an S3 event does the work only once per object version, as
+//! the upload path does: Prepare first skips a version whose records show it done or
+//! superseded, then claims the key for the execution (a duplicate running at the same
+//! time stops there), then checks the records again under the claim. The claim lasts as
+//! long as the execution may ([`EXECUTION_TIMEOUT`]); writing the result or failure
+//! record releases it, and so does the failure record of an unfinished execution.
+
+use std::time::Duration;
 
 use bedrock::{Deadline, UsageTotals};
 use lambda_kit::TaskError;
-use lambda_kit::storage::{Version, get_object, get_object_version, put_json, put_text};
+use lambda_kit::storage::{
+    Version, delete_if_matches, get_json_if_exists, get_object, get_object_version, put_json,
+    put_text,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use text::Language;
 
+use crate::claims::{self, Claimed};
 use crate::document::extract_text;
 use crate::options::SummaryOptions;
-use crate::records::{Kind, Records};
+use crate::records::{Kind, Records, Settled};
 use crate::summarize::{Sizes, combine, summarize_part, summarize_whole};
 use crate::versions::Announced;
 use crate::{App, source_key};
@@ -31,11 +44,20 @@ use crate::{App, source_key};
 /// hold about 1.8 M tokens, more than the 4 MiB default `MaxTextBytes` of prose.
 pub const MAX_PARTS: usize = 500;
 
+/// The state machine's `TimeoutSeconds`: no execution runs longer, so a claim Prepare
+/// takes for this long outlives its execution.
+pub const EXECUTION_TIMEOUT: Duration = Duration::from_secs(10_800);
+
+/// Prepare's `outcome` when the execution goes on to summarize the document.
+const PREPARED: &str = "prepared";
+
 /// One workflow step.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Step {
-    /// Read and extract the document, detect its language, store its text under `work_prefix`.
+    /// Skip a version that is done, superseded or in progress elsewhere (`outcome`);
+    /// otherwise read and extract the document, detect its language, store its text under
+    /// `work_prefix` (`outcome` "prepared").
     Prepare {
         /// Source bucket.
         bucket: String,
@@ -51,9 +73,13 @@ pub enum Step {
         #[serde(default)]
         translate_max_bytes: Option<u64>,
         /// The EventBridge event's `detail.object` (`null` for a direct start): the version
-        /// is read by its `version-id` when it has one.
+        /// is read by its `version-id` when it has one. With its `etag`, a version that is
+        /// done or being done is skipped; a direct start always runs.
         #[serde(default)]
         version: Value,
+        /// The execution's id, which holds the claim on the key.
+        #[serde(default)]
+        execution: Option<String>,
     },
     /// Split a stored text into parts that fit the window (at most [`MAX_PARTS`]).
     Plan {
@@ -109,6 +135,9 @@ pub enum Step {
         /// The EventBridge event's `detail.object`, whose `sequencer` orders versions.
         #[serde(default)]
         version: Value,
+        /// The execution's id: its claim on the key is released.
+        #[serde(default)]
+        execution: Option<String>,
     },
     /// Write a failure record to `failed/<key>.json` from a Catch's error output.
     WriteFailure {
@@ -118,7 +147,7 @@ pub enum Step {
         key: String,
         /// `{"Error": ..., "Cause": ...}` from the Catch.
         error: Value,
-        /// The execution's id, kept in the record.
+        /// The execution's id, kept in the record; its claim on the key is released.
         #[serde(default)]
         execution: Option<String>,
         /// The EventBridge event's `detail.object`, whose `sequencer` orders versions.
@@ -211,9 +240,14 @@ pub async fn run(app: &App, step: Step, deadline: Deadline) -> Result<Value, Tas
             working_language,
             translate_max_bytes,
             version,
+            execution,
         } => {
+            let version = Announced::from_event_object(&version);
+            if let Some(skipped) = skip(app, &bucket, &key, &version, execution.as_deref()).await? {
+                return Ok(skipped);
+            }
             let max = app.config.max_document_bytes;
-            let version_id = Announced::from_event_object(&version).version_id;
+            let version_id = version.version_id;
             let (object, key) = source_key::read_either(&key, |k| {
                 let (s3, bucket, version_id) = (&app.s3, &bucket, version_id.as_deref());
                 async move { read_version(s3, bucket, &k, version_id, max).await }
@@ -243,6 +277,8 @@ pub async fn run(app: &App, step: Step, deadline: Deadline) -> Result<Value, Tas
             let text_key = format!("{}source.txt", with_slash(&work_prefix));
             put_text(&app.s3, &bucket, &text_key, &extracted.text).await?;
             Ok(json!({
+                "outcome": PREPARED,
+                "record_key": null,
                 "bucket": bucket,
                 "key": key,
                 "name": source_key::display_name(&key),
@@ -379,14 +415,9 @@ pub async fn run(app: &App, step: Step, deadline: Deadline) -> Result<Value, Tas
             key,
             mut result,
             version,
+            execution,
         } => {
-            let out_bucket = app.config.output_bucket.clone().unwrap_or(bucket);
-            let records = Records::new(
-                &app.s3,
-                &out_bucket,
-                format!("{}{key}.json", app.config.result_prefix),
-                format!("{}{key}.json", app.config.failure_prefix),
-            );
+            let records = records_of(app, &bucket, &key);
             // Written conditionally, never over a newer version's record; the other kind
             // of record of an earlier version or run is removed.
             let mut version = Announced::from_event_object(&version);
@@ -402,7 +433,8 @@ pub async fn run(app: &App, step: Step, deadline: Deadline) -> Result<Value, Tas
                 usage.insert("cost_usd".into(), json!(cost));
             }
             records.write(Kind::Success, &version, &result).await?;
-            Ok(json!({ "bucket": out_bucket, "result_key": records.success_key }))
+            release_claim(app, &bucket, &key, execution.as_deref()).await;
+            Ok(json!({ "bucket": records.bucket(), "result_key": records.success_key }))
         }
         Step::WriteFailure {
             bucket,
@@ -411,13 +443,7 @@ pub async fn run(app: &App, step: Step, deadline: Deadline) -> Result<Value, Tas
             execution,
             version,
         } => {
-            let out_bucket = app.config.output_bucket.clone().unwrap_or(bucket.clone());
-            let records = Records::new(
-                &app.s3,
-                &out_bucket,
-                format!("{}{key}.json", app.config.result_prefix),
-                format!("{}{key}.json", app.config.failure_prefix),
-            );
+            let records = records_of(app, &bucket, &key);
             let version = Announced::from_event_object(&version);
             let record = json!({
                 "source": {"bucket": bucket, "key": key, "etag": version.etag,
@@ -425,11 +451,116 @@ pub async fn run(app: &App, step: Step, deadline: Deadline) -> Result<Value, Tas
                 "error": failure_error(&error),
                 "execution": execution,
             });
-            // Never over a newer version's record; among runs of unknown order the one that
-            // finishes last decides, so an earlier run's result goes.
-            records.write(Kind::Failure, &version, &record).await?;
-            Ok(json!({ "bucket": out_bucket, "failure_key": records.failure_key }))
+            // Never over a newer version's record, nor over this version's result (a
+            // repeated run that failed cannot undo a success); among runs of unknown order
+            // the one that finishes last decides, so an earlier run's result goes.
+            let written = records.write(Kind::Failure, &version, &record).await?;
+            release_claim(app, &bucket, &key, execution.as_deref()).await;
+            Ok(json!({
+                "bucket": records.bucket(),
+                "failure_key": written.then_some(&records.failure_key),
+            }))
         }
+    }
+}
+
+/// The result and failure records of the workflow's document `key` in `bucket`.
+pub(crate) fn records_of<'a>(app: &'a App, bucket: &'a str, key: &str) -> Records<'a> {
+    let config = &app.config;
+    Records::new(
+        &app.s3,
+        config.output_bucket.as_deref().unwrap_or(bucket),
+        format!("{}{key}.json", config.result_prefix),
+        format!("{}{key}.json", config.failure_prefix),
+    )
+}
+
+/// Prepare's output when the execution has nothing to do, as [`skip`] decides, with every
+/// field Prepare's `ResultSelector` selects (those of a prepared document `null`).
+fn skipped(outcome: &str, bucket: &str, key: &str, record_key: Option<String>) -> Value {
+    json!({
+        "outcome": outcome,
+        "record_key": record_key,
+        "bucket": bucket,
+        "key": key,
+        "name": source_key::display_name(key),
+        "etag": null,
+        "size": null,
+        "format": null,
+        "text_key": null,
+        "language": null,
+        "working_language": null,
+        "needs_translation": null,
+        "estimated_tokens": null,
+    })
+}
+
+/// Whether an execution for `version` of `key` has nothing to do, before any model work:
+/// the records show a newer version (`superseded`) or this version done (`already_done`),
+/// or another execution holds a live claim for this version (`in_progress`). Otherwise
+/// the key is claimed for `execution` (a retry of Prepare takes its own claim over) and
+/// `None` is returned. A version without an ETag (a direct start) always runs.
+async fn skip(
+    app: &App,
+    bucket: &str,
+    key: &str,
+    version: &Announced,
+    execution: Option<&str>,
+) -> Result<Option<Value>, TaskError> {
+    if version.etag.is_none() {
+        return Ok(None);
+    }
+    let records = records_of(app, bucket, key);
+    let settled = |s: Settled| match s {
+        Settled::Superseded => skipped("superseded", bucket, key, None),
+        Settled::Done(at) => skipped("already_done", bucket, key, Some(at)),
+    };
+    if let Some(s) = records.settled(version).await? {
+        return Ok(Some(settled(s)));
+    }
+    let claim = match claims::acquire(
+        &app.s3,
+        records.bucket(),
+        &claim_key(app, key),
+        version,
+        Deadline::after(EXECUTION_TIMEOUT),
+        execution,
+    )
+    .await?
+    {
+        Claimed::Held(claim) => claim,
+        Claimed::Busy => return Ok(Some(skipped("in_progress", bucket, key, None))),
+        Claimed::Superseded => return Ok(Some(skipped("superseded", bucket, key, None))),
+    };
+    // Again under the claim: an execution that finished just before it was taken.
+    let again = records.settled(version).await;
+    if !matches!(again, Ok(None)) {
+        claim.release(&app.s3).await;
+    }
+    Ok(again?.map(settled))
+}
+
+fn claim_key(app: &App, key: &str) -> String {
+    format!("{}{key}.json", app.config.claim_prefix)
+}
+
+/// Releases the claim on `key` if `execution` still holds it. A failure is only logged:
+/// the claim expires on its own.
+pub(crate) async fn release_claim(app: &App, bucket: &str, key: &str, execution: Option<&str>) {
+    let Some(execution) = execution else { return };
+    let out_bucket = app.config.output_bucket.as_deref().unwrap_or(bucket);
+    let claim_key = claim_key(app, key);
+    let released = match get_json_if_exists(&app.s3, out_bucket, &claim_key, 64 * 1024).await {
+        Ok(Some(claim)) if claim.value["holder"].as_str() == Some(execution) => {
+            delete_if_matches(&app.s3, out_bucket, &claim_key, &claim.etag)
+                .await
+                .map(drop)
+        }
+        Ok(_) => Ok(()),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = released {
+        tracing::warn!(claim = %claim_key, error = %e, "claim not released; it will expire");
     }
 }
 
@@ -527,7 +658,8 @@ mod tests {
         state["source"] = json!({"bucket": bucket, "key": key});
         state["settings"] = json!({"working_language": "en", "max_concurrency": 40,
                                    "translate_max_bytes": offset});
-        state["prepared"] = json!({"bucket": bucket, "key": key,
+        state["prepared"] = json!({"outcome": "prepared", "record_key": null,
+            "bucket": bucket, "key": key,
             "name": "n".repeat(crate::source_key::MAX_NAME_CHARS * 4), "etag": "e".repeat(34),
             "size": offset, "format": "markdown", "text_key": format!("work/{}/source.txt", "x".repeat(80)),
             "language": "en", "working_language": "en", "needs_translation": true,

@@ -187,18 +187,33 @@ async fn workflow_steps_keep_only_references_in_the_state() {
     );
 }
 
+/// A `write_failure` step for `key`, of `version` (the EventBridge `detail.object`, or
+/// `null` for a direct start), with a Catch's error of type `error`.
+fn write_failure(key: &str, version: Value, error: &str) -> Value {
+    json!({"action": "write_failure", "bucket": BUCKET, "key": key, "version": version,
+           "execution": "arn:aws:states:us-east-1:123456789012:execution:wf:run-2",
+           "error": {"Error": error, "Cause": "failed"}})
+}
+
+/// A failure replaces an older version's result, never its own version's: a repeated run of
+/// a version that has its result (a duplicate event, or WriteResult's own error after its
+/// write) may fail, transiently or even with a final error (the bytes are the same, so a
+/// final error is a fluke), and the result stays the one record of the key. Only among
+/// runs of unknown order (direct starts, no version) does the last one to finish decide.
 #[tokio::test]
 async fn the_last_workflow_run_to_finish_leaves_the_only_record() {
     let s = stack(vec![]).await;
+    let key = "workflow/retry.txt";
     s.s3.put(
         BUCKET,
         "failed/workflow/retry.txt.json",
         r#"{"source": {"key": "workflow/retry.txt"}, "error": {"type": "ModelThrottled"}}"#,
     )
     .await;
+    let v1 = json!({"key": key, "etag": "e1", "version-id": "v1", "sequencer": "0A"});
     let written = step(
         &s,
-        json!({"action": "write_result", "bucket": BUCKET, "key": "workflow/retry.txt",
+        json!({"action": "write_result", "bucket": BUCKET, "key": key, "version": v1,
                "result": {"summary": "Done at last.", "source": {"etag": "e1"}}}),
     )
     .await
@@ -212,21 +227,55 @@ async fn the_last_workflow_run_to_finish_leaves_the_only_record() {
         s.s3.get(BUCKET, "failed/workflow/retry.txt.json").await,
         None
     );
-    // A later execution that fails replaces the result: one record per key.
-    step(
-        &s,
-        json!({"action": "write_failure", "bucket": BUCKET, "key": "workflow/retry.txt",
-               "execution": "arn:aws:states:us-east-1:123456789012:execution:wf:run-2",
-               "error": {"Error": "UnsupportedDocument", "Cause": "not a document"}}),
-    )
-    .await
-    .unwrap();
+    // The same version failing again, transiently or for good: the result stays.
+    for error in ["ModelThrottled", "UnsupportedDocument"] {
+        let out = step(&s, write_failure(key, v1.clone(), error))
+            .await
+            .unwrap();
+        assert_eq!(out["failure_key"], Value::Null, "{error}: {out}");
+        assert_eq!(
+            record(&s, "results/workflow/retry.txt.json").await["summary"],
+            "Done at last.",
+            "{error}"
+        );
+        assert_eq!(
+            s.s3.get(BUCKET, "failed/workflow/retry.txt.json").await,
+            None,
+            "{error}"
+        );
+    }
+    // A newer version that fails replaces the result: one record per key, of the newest.
+    let v2 = json!({"key": key, "etag": "e2", "version-id": "v2", "sequencer": "0B"});
+    let out = step(&s, write_failure(key, v2, "ModelThrottled"))
+        .await
+        .unwrap();
+    assert_eq!(out["failure_key"], "failed/workflow/retry.txt.json");
     assert_eq!(
         s.s3.get(BUCKET, "results/workflow/retry.txt.json").await,
         None
     );
+    let failure = record(&s, "failed/workflow/retry.txt.json").await;
+    assert_eq!(failure["error"]["type"], "ModelThrottled");
+    assert_eq!(failure["source"]["sequencer"], "0B");
+
+    // Direct starts name no version: the run that finishes last decides.
+    let key = "workflow/direct.txt";
+    step(
+        &s,
+        json!({"action": "write_result", "bucket": BUCKET, "key": key,
+               "result": {"summary": "Direct.", "source": {"etag": "e1"}}}),
+    )
+    .await
+    .unwrap();
+    step(&s, write_failure(key, Value::Null, "UnsupportedDocument"))
+        .await
+        .unwrap();
     assert_eq!(
-        record(&s, "failed/workflow/retry.txt.json").await["error"]["type"],
+        s.s3.get(BUCKET, "results/workflow/direct.txt.json").await,
+        None
+    );
+    assert_eq!(
+        record(&s, "failed/workflow/direct.txt.json").await["error"]["type"],
         "UnsupportedDocument"
     );
 }
@@ -258,6 +307,132 @@ async fn an_older_version_finishing_last_does_not_replace_the_newer_result() {
         record(&s, "results/workflow/v.txt.json").await["summary"],
         "B"
     );
+}
+
+/// Prepare for an EventBridge-started execution `execution` of `object` (its
+/// `detail.object`), working under `work/<execution>/`.
+fn prepare_event(object: &Value, execution: &str) -> Value {
+    json!({"action": "prepare", "bucket": BUCKET, "key": object["key"],
+           "work_prefix": format!("work/{execution}/"), "version": object,
+           "execution": execution})
+}
+
+#[tokio::test]
+async fn prepare_ends_an_execution_of_a_version_that_is_done_or_being_done() {
+    let s = stack(vec![]).await;
+    let key = "workflow/dup.txt";
+    s.s3.put(BUCKET, key, ENGLISH).await;
+    let v1 = json!({"key": key, "etag": "e1", "sequencer": "0A"});
+    let outcome = |out: &Value| out["outcome"].as_str().unwrap_or_default().to_owned();
+
+    // The first execution claims the key and prepares the text.
+    let first = step(&s, prepare_event(&v1, "exec-1")).await.unwrap();
+    assert_eq!(outcome(&first), "prepared", "{first}");
+    assert_eq!(first["text_key"], "work/exec-1/source.txt");
+    let claim = record(&s, "claims/workflow/dup.txt.json").await;
+    assert_eq!(claim["holder"], "exec-1");
+    // A duplicate running at the same time stops; a retry of the first one's Prepare
+    // goes on under its own claim.
+    let busy = step(&s, prepare_event(&v1, "exec-2")).await.unwrap();
+    assert_eq!(outcome(&busy), "in_progress", "{busy}");
+    assert_eq!(busy["text_key"], Value::Null);
+    assert_eq!(s.s3.get(BUCKET, "work/exec-2/source.txt").await, None);
+    let retry = step(&s, prepare_event(&v1, "exec-1")).await.unwrap();
+    assert_eq!(outcome(&retry), "prepared", "{retry}");
+
+    // The result is written and the claim released; a late duplicate finds the result.
+    step(
+        &s,
+        json!({"action": "write_result", "bucket": BUCKET, "key": key, "version": v1,
+               "execution": "exec-1", "result": {"summary": "S", "source": {"etag": "e1"}}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.s3.get(BUCKET, "claims/workflow/dup.txt.json").await, None);
+    let late = step(&s, prepare_event(&v1, "exec-3")).await.unwrap();
+    assert_eq!(outcome(&late), "already_done", "{late}");
+    assert_eq!(late["record_key"], "results/workflow/dup.txt.json");
+    assert_eq!(s.s3.get(BUCKET, "work/exec-3/source.txt").await, None);
+    assert_eq!(s.s3.get(BUCKET, "claims/workflow/dup.txt.json").await, None);
+
+    // An older version's event, late: superseded by the newer version's record.
+    let v0 = json!({"key": key, "etag": "e0", "sequencer": "09"});
+    let old = step(&s, prepare_event(&v0, "exec-4")).await.unwrap();
+    assert_eq!(outcome(&old), "superseded", "{old}");
+    // A newer version runs; while it holds the claim, a version between the recorded one
+    // and it (sequencers are padded with zeros on the right) is superseded.
+    let v2 = json!({"key": key, "etag": "e2", "sequencer": "0B"});
+    let newer = step(&s, prepare_event(&v2, "exec-5")).await.unwrap();
+    assert_eq!(outcome(&newer), "prepared", "{newer}");
+    let between = json!({"key": key, "etag": "e15", "sequencer": "0A8"});
+    let between = step(&s, prepare_event(&between, "exec-6")).await.unwrap();
+    assert_eq!(outcome(&between), "superseded", "{between}");
+    assert_eq!(
+        record(&s, "claims/workflow/dup.txt.json").await["holder"],
+        "exec-5"
+    );
+    step(&s, write_failure(key, v2.clone(), "UnsupportedDocument"))
+        .await
+        .unwrap();
+    // A final failure of this version is done too; a failure that is not final is not.
+    let final_failure = step(&s, prepare_event(&v2, "exec-7")).await.unwrap();
+    assert_eq!(outcome(&final_failure), "already_done", "{final_failure}");
+    assert_eq!(final_failure["record_key"], "failed/workflow/dup.txt.json");
+    let v3 = json!({"key": key, "etag": "e3", "sequencer": "0C"});
+    step(&s, write_failure(key, v3.clone(), "ModelThrottled"))
+        .await
+        .unwrap();
+    let again = step(&s, prepare_event(&v3, "exec-8")).await.unwrap();
+    assert_eq!(outcome(&again), "prepared", "{again}");
+
+    // A direct start names no version: it always runs.
+    let direct = step(&s, prepare(key)).await.unwrap();
+    assert_eq!(outcome(&direct), "prepared", "{direct}");
+    assert_eq!(s.emulator.calls(), 0);
+}
+
+/// The state machine as deployed reads Prepare's output through a `ResultSelector`, which
+/// fails on a missing field: every outcome carries every selected field, the outcomes that
+/// skip the work end the execution, and claims outlive the execution.
+#[tokio::test]
+async fn prepare_outputs_what_the_state_machine_selects() {
+    let asl: Value = serde_json::from_str(include_str!(
+        "../../../statemachines/document-workflow.asl.json"
+    ))
+    .unwrap();
+    assert_eq!(
+        asl["TimeoutSeconds"].as_u64(),
+        Some(summarize_document::workflow::EXECUTION_TIMEOUT.as_secs())
+    );
+    let states = &asl["States"];
+    let selector = states["Prepare"]["ResultSelector"].as_object().unwrap();
+    let choice = &states[states["Prepare"]["Next"].as_str().unwrap()];
+    let skip_outcomes: Vec<&str> = choice["Choices"][0]["Or"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["StringEquals"].as_str().unwrap())
+        .collect();
+    assert_eq!(skip_outcomes, ["already_done", "superseded", "in_progress"]);
+    let end = &states[choice["Choices"][0]["Next"].as_str().unwrap()];
+    assert_eq!(end["Type"], "Succeed");
+    assert_eq!(choice["Default"], "UseFoundKey");
+    let s = stack(vec![]).await;
+    let key = "workflow/fields.txt";
+    s.s3.put(BUCKET, key, ENGLISH).await;
+    let v1 = json!({"key": key, "etag": "e1", "sequencer": "0A"});
+    let prepared = step(&s, prepare_event(&v1, "exec-1")).await.unwrap();
+    let busy = step(&s, prepare_event(&v1, "exec-2")).await.unwrap();
+    assert_eq!(busy["outcome"], "in_progress");
+    for out in [prepared, busy] {
+        for (field, path) in selector {
+            let path = path.as_str().unwrap().trim_start_matches("$.Payload.");
+            assert!(
+                out.get(path).is_some(),
+                "{field}: `{path}` missing from {out}"
+            );
+        }
+    }
 }
 
 #[tokio::test]
@@ -516,5 +691,107 @@ async fn unfinished_executions_get_a_failure_record() {
     no_source["detail"]["input"] = r#"{"something": "else"}"#.into();
     let out = handle(&s.app, no_source, deadline()).await.unwrap();
     assert_eq!(out["status"], "no_source");
+    assert_eq!(s.emulator.calls(), 0);
+}
+
+/// [`status_event`] for an EventBridge-started execution of version (`etag`, version id
+/// `v-<etag>`, `sequencer`) of `key`.
+fn versioned_status_event(
+    status: &str,
+    key: &str,
+    start_ms: i64,
+    etag: &str,
+    sequencer: &str,
+) -> Value {
+    let mut event = status_event(status, key, start_ms);
+    let mut input: Value =
+        serde_json::from_str(event["detail"]["input"].as_str().unwrap()).unwrap();
+    input["detail"]["object"] = json!({"key": key, "size": 10, "etag": etag,
+                                       "version-id": format!("v-{etag}"), "sequencer": sequencer});
+    event["detail"]["input"] = input.to_string().into();
+    event
+}
+
+#[tokio::test]
+async fn an_unfinished_execution_records_its_version_like_the_workflow_does() {
+    let s = stack(vec![]).await;
+    let hour = 3_600_000;
+    let result = |etag: &str, sequencer: &str| {
+        json!({"summary": etag, "source": {"etag": etag, "version_id": format!("v-{etag}"),
+                                           "sequencer": sequencer}})
+        .to_string()
+    };
+    let execution = status_event("TIMED_OUT", "x", 0)["detail"]["executionArn"].clone();
+
+    // An older version's result, from before the execution started: replaced by the
+    // failure record (never both), which names its version; the execution's claim goes.
+    s.s3.put(BUCKET, "results/workflow/old.txt.json", result("e1", "05"))
+        .await;
+    s.s3.put(
+        BUCKET,
+        "claims/workflow/old.txt.json",
+        json!({"source": {"etag": "e2"}, "holder": execution}).to_string(),
+    )
+    .await;
+    let event =
+        versioned_status_event("TIMED_OUT", "workflow/old.txt", now_ms() + hour, "e2", "0B");
+    let out = handle(&s.app, event, deadline()).await.unwrap();
+    assert_eq!(out["status"], "recorded", "{out}");
+    assert_eq!(
+        s.s3.get(BUCKET, "results/workflow/old.txt.json").await,
+        None
+    );
+    let failure = record(&s, "failed/workflow/old.txt.json").await;
+    assert_eq!(failure["error"]["type"], "States.Timeout");
+    assert_eq!(
+        failure["source"],
+        json!({"bucket": BUCKET, "key": "workflow/old.txt", "etag": "e2",
+               "version_id": "v-e2", "sequencer": "0B"})
+    );
+    assert_eq!(s.s3.get(BUCKET, "claims/workflow/old.txt.json").await, None);
+
+    // An older version's result written since the execution started is replaced too.
+    s.s3.put(BUCKET, "results/workflow/late.txt.json", result("e1", "05"))
+        .await;
+    let event = versioned_status_event("ABORTED", "workflow/late.txt", now_ms() - hour, "e2", "0B");
+    let out = handle(&s.app, event, deadline()).await.unwrap();
+    assert_eq!(out["status"], "recorded", "{out}");
+    assert_eq!(
+        s.s3.get(BUCKET, "results/workflow/late.txt.json").await,
+        None
+    );
+
+    // A newer version's result, and this very version's result (a duplicate execution
+    // finished it), stay the only record, even from before the execution started. A
+    // claim of another holder stays.
+    s.s3.put(
+        BUCKET,
+        "claims/workflow/newer.txt.json",
+        json!({"source": {"etag": "e3"}, "holder": "another"}).to_string(),
+    )
+    .await;
+    for (name, theirs) in [("newer", result("e3", "0C")), ("same", result("e2", "0B"))] {
+        let key = format!("workflow/{name}.txt");
+        let result_key = format!("results/{key}.json");
+        s.s3.put(BUCKET, &result_key, theirs.clone()).await;
+        let event = versioned_status_event("FAILED", &key, now_ms() + hour, "e2", "0B");
+        let out = handle(&s.app, event, deadline()).await.unwrap();
+        assert_eq!(out["status"], "already_recorded", "{name}: {out}");
+        assert_eq!(
+            s.s3.get(BUCKET, &result_key).await,
+            Some(theirs.into_bytes()),
+            "{name}"
+        );
+        assert_eq!(
+            s.s3.get(BUCKET, &format!("failed/{key}.json")).await,
+            None,
+            "{name}"
+        );
+    }
+    assert!(
+        s.s3.get(BUCKET, "claims/workflow/newer.txt.json")
+            .await
+            .is_some()
+    );
     assert_eq!(s.emulator.calls(), 0);
 }
