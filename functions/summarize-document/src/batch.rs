@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::App;
-use crate::records::{Kind, Records};
+use crate::records::{Kind, Records, Settled};
 use crate::uploads::{self, Status};
 use crate::versions::Announced;
 use crate::workflow::failure_error;
@@ -516,10 +516,15 @@ async fn record_failure(
     });
     let written = records.write(Kind::Failure, &version, &record).await?;
     tracing::warn!(key = %key, error_type = %error_type, "batch item failed");
+    // Not written: a newer version is recorded, or this version's summary (a failure gives
+    // way to its own version's result), which makes the item done.
     Ok(if written {
         line(ItemStatus::Failed, Some(records.failure_key.clone()))
     } else {
-        line(ItemStatus::Superseded, None)
+        match records.settled(&version).await? {
+            Some(Settled::Done(key)) => line(ItemStatus::AlreadyDone, Some(key)),
+            _ => line(ItemStatus::Superseded, None),
+        }
     })
 }
 

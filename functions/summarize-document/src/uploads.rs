@@ -165,7 +165,7 @@ async fn record_last_failure(
     {
         Ok(true) => Some(records.failure_key),
         Ok(false) => {
-            tracing::info!(key = %key, "a newer version is recorded; no failure record");
+            tracing::info!(key = %key, "a newer version, or this version's summary, is recorded; no failure record");
             None
         }
         Err(e) => {
