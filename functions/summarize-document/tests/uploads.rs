@@ -4,11 +4,9 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bedrock::Guardrail;
-use bedrock_local::{Backend, Config, ErrorKind, Faults, Outcome, Rule, Script, Server};
+use bedrock_local::{ErrorKind, Outcome, Rule, Script};
 use common::{BUCKET, Stack, WINDOW, deadline, stack, test_config};
 use lambda_kit::{Invocation, TaskError, handle};
 use serde_json::{Value, json};
@@ -349,26 +347,12 @@ async fn an_event_for_a_deleted_object_is_superseded_at_no_cost() {
 /// A stack whose model calls carry a guardrail that blocks every one of them (the
 /// emulator answers as Bedrock does: 200, the block message, `INTERVENED`).
 async fn blocking_guardrail_stack() -> Stack {
-    let server = Server::start(Config {
-        backend: Backend::Scripted(Script::new(vec![Rule::new(Outcome::text("Summary."))])),
-        context_window: Some(WINDOW),
-        faults: Faults {
-            guardrail_intervene_rate: 1.0,
-            ..Faults::default()
-        },
-        ..Config::default()
-    })
-    .await
-    .expect("start emulator");
-    let emulator = Emulator {
-        server,
-        metrics: Arc::new(Mutex::new(Vec::new())),
-    };
-    let mut settings = emulator.settings(WINDOW);
-    settings.guardrail = Some(Guardrail {
-        identifier: "gr-test".into(),
-        version: "1".into(),
-    });
+    let emulator = Emulator::start_blocking_guardrail(
+        Script::new(vec![Rule::new(Outcome::text("Summary."))]),
+        WINDOW,
+    )
+    .await;
+    let settings = emulator.guarded_settings(WINDOW);
     let s3 = LocalS3::start(&[BUCKET]).await;
     let app = App {
         requeue: None,

@@ -4,10 +4,7 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
-
-use bedrock::Guardrail;
-use bedrock_local::{Backend, Config as EmulatorConfig, Faults, Script, Server};
+use bedrock_local::Script;
 use common::{Env, WINDOW};
 use serde_json::json;
 use testkit::Emulator;
@@ -21,26 +18,8 @@ const BLOCK_MESSAGE: &str = "Sorry, the model cannot answer";
 
 /// The app with a guardrail on its model calls, which blocks every one of them.
 async fn blocked_env() -> Env {
-    let server = Server::start(EmulatorConfig {
-        backend: Backend::Scripted(Script::default()),
-        context_window: Some(WINDOW),
-        faults: Faults {
-            guardrail_intervene_rate: 1.0,
-            ..Faults::default()
-        },
-        ..EmulatorConfig::default()
-    })
-    .await
-    .expect("start emulator");
-    let emulator = Emulator {
-        server,
-        metrics: Arc::new(Mutex::new(Vec::new())),
-    };
-    let mut settings = emulator.settings(WINDOW);
-    settings.guardrail = Some(Guardrail {
-        identifier: "gr-test".into(),
-        version: "1".into(),
-    });
+    let emulator = Emulator::start_blocking_guardrail(Script::default(), WINDOW).await;
+    let settings = emulator.guarded_settings(WINDOW);
     Env::around(emulator, settings, Config::default(), None)
 }
 

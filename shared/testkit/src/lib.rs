@@ -192,6 +192,38 @@ impl Emulator {
         }
     }
 
+    /// Starts the emulator with `script` behind a guardrail that intervenes on every call
+    /// that names one (200, the block message, `INTERVENED`, as Bedrock answers); pair it
+    /// with [`Emulator::guarded_settings`].
+    pub async fn start_blocking_guardrail(script: Script, context_window: u32) -> Self {
+        let server = Server::start(Config {
+            backend: bedrock_local::Backend::Scripted(script),
+            context_window: Some(context_window),
+            faults: bedrock_local::Faults {
+                guardrail_intervene_rate: 1.0,
+                ..bedrock_local::Faults::default()
+            },
+            ..Config::default()
+        })
+        .await
+        .expect("start emulator");
+        Self {
+            server,
+            metrics: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    /// [`Emulator::settings`] with a guardrail on every call.
+    pub fn guarded_settings(&self, context_window: u32) -> ClientSettings {
+        ClientSettings {
+            guardrail: Some(bedrock::Guardrail {
+                identifier: "gr-test".into(),
+                version: "1".into(),
+            }),
+            ..self.settings(context_window)
+        }
+    }
+
     /// Starts the emulator with the real local model (`scripts/setup.sh` fetches it into
     /// `.cache/models/`; `BEDROCK_LOCAL_MODEL` overrides the path), for smoke tests of
     /// the whole path. The window is the model's own (8,192 tokens for SmolLM2).

@@ -12,30 +12,8 @@ use aws_sdk_bedrockruntime::Client;
 use aws_sdk_bedrockruntime::error::ProvideErrorMetadata;
 use aws_sdk_bedrockruntime::operation::invoke_model::InvokeModelError;
 use bedrock_local::{Backend, Config, Counters, ErrorKind, Faults, Outcome, Rule, Script, Server};
-use common::{MODEL, body, client, invoke};
+use common::{MODEL, body, client, invoke, still};
 use tokio::time::Instant;
-
-/// Longest real time to wait for something that needs no timer; only a hang reaches it.
-const HANG_GUARD: Duration = Duration::from_secs(60);
-
-/// Awaits `future` without letting tokio's paused clock move: this task yields between polls
-/// instead of waiting, so the runtime always has work and never auto-advances the clock,
-/// however long the socket I/O takes. For futures that need no timer to fire.
-async fn still<F: Future>(what: &str, future: F) -> F::Output {
-    let guard = std::time::Instant::now();
-    let mut future = std::pin::pin!(future);
-    loop {
-        let polled = std::future::poll_fn(|cx| Poll::Ready(future.as_mut().poll(cx))).await;
-        if let Poll::Ready(output) = polled {
-            return output;
-        }
-        assert!(
-            guard.elapsed() < HANG_GUARD,
-            "waited {HANG_GUARD:?} for {what}"
-        );
-        tokio::task::yield_now().await;
-    }
-}
 
 /// Waits, with the paused clock still, until the emulator's counters show `what`.
 async fn until(server: &Server, what: &str, check: impl Fn(&Counters) -> bool) -> Counters {

@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::task::Poll;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -12,7 +11,7 @@ use aws_sdk_bedrockruntime::operation::invoke_model::InvokeModelError;
 use aws_sdk_bedrockruntime::types::ResponseStream;
 use aws_sdk_bedrockruntime::types::error::ResponseStreamError;
 use bedrock_local::{Config, ErrorKind, Faults, Outcome, Rule};
-use common::{MODEL, body, client, scripted, stream};
+use common::{MODEL, body, client, scripted, still, stream};
 
 #[tokio::test]
 async fn stream_sends_chunks_then_usage() {
@@ -49,28 +48,6 @@ async fn stream_stops_at_max_gen_len() {
     assert_eq!(chunks.len(), 3);
     assert_eq!(chunks[2]["stop_reason"], "length");
     assert_eq!(chunks[2]["generation_token_count"], 2);
-}
-
-/// Longest real time to wait for something that needs no timer; only a hang reaches it.
-const HANG_GUARD: Duration = Duration::from_secs(60);
-
-/// Awaits `future` without letting tokio's paused clock move: this task yields between polls
-/// instead of waiting, so the runtime always has work and never auto-advances the clock,
-/// however long the socket I/O takes. For futures that need no timer to fire.
-async fn still<F: Future>(what: &str, future: F) -> F::Output {
-    let guard = std::time::Instant::now();
-    let mut future = std::pin::pin!(future);
-    loop {
-        let polled = std::future::poll_fn(|cx| Poll::Ready(future.as_mut().poll(cx))).await;
-        if let Poll::Ready(output) = polled {
-            return output;
-        }
-        assert!(
-            guard.elapsed() < HANG_GUARD,
-            "waited {HANG_GUARD:?} for {what}"
-        );
-        tokio::task::yield_now().await;
-    }
 }
 
 /// On tokio's paused clock, moved only by one chunk delay before the first chunk is read: the

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
+use std::task::Poll;
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
@@ -188,5 +189,27 @@ pub async fn raw(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> Raw
         status,
         headers,
         body: response[split + 4..].to_vec(),
+    }
+}
+
+/// Longest real time to wait for something that needs no timer; only a hang reaches it.
+pub const HANG_GUARD: Duration = Duration::from_secs(60);
+
+/// Awaits `future` without letting tokio's paused clock move: this task yields between polls
+/// instead of waiting, so the runtime always has work and never auto-advances the clock,
+/// however long the socket I/O takes. For futures that need no timer to fire.
+pub async fn still<F: Future>(what: &str, future: F) -> F::Output {
+    let guard = std::time::Instant::now();
+    let mut future = std::pin::pin!(future);
+    loop {
+        let polled = std::future::poll_fn(|cx| Poll::Ready(future.as_mut().poll(cx))).await;
+        if let Poll::Ready(output) = polled {
+            return output;
+        }
+        assert!(
+            guard.elapsed() < HANG_GUARD,
+            "waited {HANG_GUARD:?} for {what}"
+        );
+        tokio::task::yield_now().await;
     }
 }
