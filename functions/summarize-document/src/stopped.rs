@@ -176,7 +176,7 @@ pub async fn record_unfinished(app: &App, event: Value) -> Result<Value, TaskErr
         {
             decoded
         }
-        _ => given_key.clone(),
+        _ => given_key,
     };
     let records = records_of(app, &bucket, &key);
     let started = detail.start_date.unwrap_or(0).div_euclid(1000);
@@ -194,8 +194,8 @@ pub async fn record_unfinished(app: &App, event: Value) -> Result<Value, TaskErr
                 }),
             )
             .await?;
-    // Prepare claimed the key as the input gave it.
-    release_claim(app, &bucket, &given_key, Some(&detail.execution_arn)).await;
+    // Prepare claimed the key as it found it, as this one was found.
+    release_claim(app, &bucket, &key, Some(&detail.execution_arn)).await;
     if !written {
         return Ok(json!({"status": "already_recorded", "key": key}));
     }

@@ -243,16 +243,17 @@ pub async fn run(app: &App, step: Step, deadline: Deadline) -> Result<Value, Tas
             execution,
         } => {
             let version = Announced::from_event_object(&version);
-            if let Some(skipped) = skip(app, &bucket, &key, &version, execution.as_deref()).await? {
-                return Ok(skipped);
-            }
             let max = app.config.max_document_bytes;
-            let version_id = version.version_id;
+            let version_id = version.version_id.clone();
+            // The key as found (given, or URL-decoded): the records and the claim are its.
             let (object, key) = source_key::read_either(&key, |k| {
                 let (s3, bucket, version_id) = (&app.s3, &bucket, version_id.as_deref());
                 async move { read_version(s3, bucket, &k, version_id, max).await }
             })
             .await?;
+            if let Some(skipped) = skip(app, &bucket, &key, &version, execution.as_deref()).await? {
+                return Ok(skipped);
+            }
             let extracted = extract_text(&object.bytes, &key, object.content_type.as_deref())?;
             if extracted.text.len() as u64 > app.config.max_text_bytes {
                 return Err(TaskError::InputTooLarge(format!(

@@ -518,6 +518,40 @@ async fn prepare_finds_keys_given_as_they_are_or_url_encoded() {
 }
 
 #[tokio::test]
+async fn an_encoded_key_is_claimed_and_recorded_as_found() {
+    let s = stack(vec![]).await;
+    let found = "workflow/q3 plan.txt";
+    s.s3.put(BUCKET, found, ENGLISH).await;
+    let given = json!({"key": "workflow/q3+plan.txt", "etag": "e1", "sequencer": "0A"});
+    let first = step(&s, prepare_event(&given, "exec-1")).await.unwrap();
+    assert_eq!(first["key"], found);
+    // The claim and the records are the found key's, so the result releases the claim
+    // and a duplicate, given either way, finds the result.
+    assert_eq!(
+        record(&s, "claims/workflow/q3 plan.txt.json").await["holder"],
+        "exec-1"
+    );
+    step(
+        &s,
+        json!({"action": "write_result", "bucket": BUCKET, "key": found, "version": given,
+               "execution": "exec-1", "result": {"summary": "S", "source": {"etag": "e1"}}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.s3.get(BUCKET, "claims/workflow/q3 plan.txt.json").await,
+        None
+    );
+    for (key, execution) in [("workflow/q3+plan.txt", "exec-2"), (found, "exec-3")] {
+        let again = json!({"key": key, "etag": "e1", "sequencer": "0A"});
+        let out = step(&s, prepare_event(&again, execution)).await.unwrap();
+        assert_eq!(out["outcome"], "already_done", "{key}: {out}");
+    }
+    assert_eq!(s.s3.keys(BUCKET, "claims/").await, Vec::<String>::new());
+    assert_eq!(s.emulator.calls(), 0);
+}
+
+#[tokio::test]
 async fn prepare_uses_the_shared_language_threshold_and_the_translation_cap() {
     let s = stack(vec![]).await;
     // A short English title that the detector calls Italian with little confidence: not
