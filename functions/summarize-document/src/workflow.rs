@@ -244,13 +244,17 @@ pub async fn run(app: &App, step: Step, deadline: Deadline) -> Result<Value, Tas
         } => {
             let version = Announced::from_event_object(&version);
             let max = app.config.max_document_bytes;
-            let version_id = version.version_id.clone();
             // The key as found (given, or URL-decoded): the records and the claim are its.
             let (object, key) = source_key::read_either(&key, |k| {
-                let (s3, bucket, version_id) = (&app.s3, &bucket, version_id.as_deref());
-                async move { read_version(s3, bucket, &k, version_id, max).await }
+                let (s3, bucket, version) = (&app.s3, &bucket, &version);
+                async move { read_version(s3, bucket, &k, version, max).await }
             })
             .await?;
+            let Some(object) = object else {
+                // Overwritten since the event (no version id to read it by): the newer
+                // version's own event does the work.
+                return Ok(skipped("superseded", &bucket, &key, None));
+            };
             if let Some(skipped) = skip(app, &bucket, &key, &version, execution.as_deref()).await? {
                 return Ok(skipped);
             }
@@ -591,21 +595,24 @@ fn with_slash(prefix: &str) -> String {
     }
 }
 
-/// Reads `bucket/key` at `version_id` when given, else the current object.
+/// Reads the version the event announced: by its version id, else only while the object
+/// still has the event's ETag (`None` when it no longer has); a direct start (neither)
+/// reads the current object.
 async fn read_version(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     key: &str,
-    version_id: Option<&str>,
+    version: &Announced,
     max_bytes: u64,
-) -> Result<lambda_kit::storage::StoredObject, TaskError> {
-    let version = Version {
-        version_id,
-        etag: None,
+) -> Result<Option<lambda_kit::storage::StoredObject>, TaskError> {
+    let wanted = Version {
+        version_id: version.version_id.as_deref(),
+        etag: version
+            .etag
+            .as_deref()
+            .filter(|_| version.version_id.is_none()),
     };
-    get_object_version(s3, bucket, key, version, max_bytes)
-        .await?
-        .ok_or_else(|| TaskError::Internal("a read without ETag failed a precondition".into()))
+    get_object_version(s3, bucket, key, wanted, max_bytes).await
 }
 
 async fn read_text(app: &App, bucket: &str, key: &str) -> Result<String, TaskError> {

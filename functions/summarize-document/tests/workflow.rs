@@ -322,7 +322,9 @@ async fn prepare_ends_an_execution_of_a_version_that_is_done_or_being_done() {
     let s = stack(vec![]).await;
     let key = "workflow/dup.txt";
     s.s3.put(BUCKET, key, ENGLISH).await;
-    let v1 = json!({"key": key, "etag": "e1", "sequencer": "0A"});
+    // Versions by id (the test S3 reads the current object whatever the id): without one,
+    // Prepare reads only while the object has the event's ETag (tested on its own below).
+    let v1 = json!({"key": key, "etag": "e1", "version-id": "v1", "sequencer": "0A"});
     let outcome = |out: &Value| out["outcome"].as_str().unwrap_or_default().to_owned();
 
     // The first execution claims the key and prepares the text.
@@ -356,15 +358,15 @@ async fn prepare_ends_an_execution_of_a_version_that_is_done_or_being_done() {
     assert_eq!(s.s3.get(BUCKET, "claims/workflow/dup.txt.json").await, None);
 
     // An older version's event, late: superseded by the newer version's record.
-    let v0 = json!({"key": key, "etag": "e0", "sequencer": "09"});
+    let v0 = json!({"key": key, "etag": "e0", "version-id": "v0", "sequencer": "09"});
     let old = step(&s, prepare_event(&v0, "exec-4")).await.unwrap();
     assert_eq!(outcome(&old), "superseded", "{old}");
     // A newer version runs; while it holds the claim, a version between the recorded one
     // and it (sequencers are padded with zeros on the right) is superseded.
-    let v2 = json!({"key": key, "etag": "e2", "sequencer": "0B"});
+    let v2 = json!({"key": key, "etag": "e2", "version-id": "v2", "sequencer": "0B"});
     let newer = step(&s, prepare_event(&v2, "exec-5")).await.unwrap();
     assert_eq!(outcome(&newer), "prepared", "{newer}");
-    let between = json!({"key": key, "etag": "e15", "sequencer": "0A8"});
+    let between = json!({"key": key, "etag": "e15", "version-id": "v15", "sequencer": "0A8"});
     let between = step(&s, prepare_event(&between, "exec-6")).await.unwrap();
     assert_eq!(outcome(&between), "superseded", "{between}");
     assert_eq!(
@@ -378,7 +380,7 @@ async fn prepare_ends_an_execution_of_a_version_that_is_done_or_being_done() {
     let final_failure = step(&s, prepare_event(&v2, "exec-7")).await.unwrap();
     assert_eq!(outcome(&final_failure), "already_done", "{final_failure}");
     assert_eq!(final_failure["record_key"], "failed/workflow/dup.txt.json");
-    let v3 = json!({"key": key, "etag": "e3", "sequencer": "0C"});
+    let v3 = json!({"key": key, "etag": "e3", "version-id": "v3", "sequencer": "0C"});
     step(&s, write_failure(key, v3.clone(), "ModelThrottled"))
         .await
         .unwrap();
@@ -420,7 +422,7 @@ async fn prepare_outputs_what_the_state_machine_selects() {
     let s = stack(vec![]).await;
     let key = "workflow/fields.txt";
     s.s3.put(BUCKET, key, ENGLISH).await;
-    let v1 = json!({"key": key, "etag": "e1", "sequencer": "0A"});
+    let v1 = json!({"key": key, "etag": "e1", "version-id": "v1", "sequencer": "0A"});
     let prepared = step(&s, prepare_event(&v1, "exec-1")).await.unwrap();
     let busy = step(&s, prepare_event(&v1, "exec-2")).await.unwrap();
     assert_eq!(busy["outcome"], "in_progress");
@@ -521,8 +523,8 @@ async fn prepare_finds_keys_given_as_they_are_or_url_encoded() {
 async fn an_encoded_key_is_claimed_and_recorded_as_found() {
     let s = stack(vec![]).await;
     let found = "workflow/q3 plan.txt";
-    s.s3.put(BUCKET, found, ENGLISH).await;
-    let given = json!({"key": "workflow/q3+plan.txt", "etag": "e1", "sequencer": "0A"});
+    let etag = s.s3.put_for_etag(BUCKET, found, ENGLISH).await;
+    let given = json!({"key": "workflow/q3+plan.txt", "etag": etag, "sequencer": "0A"});
     let first = step(&s, prepare_event(&given, "exec-1")).await.unwrap();
     assert_eq!(first["key"], found);
     // The claim and the records are the found key's, so the result releases the claim
@@ -534,7 +536,7 @@ async fn an_encoded_key_is_claimed_and_recorded_as_found() {
     step(
         &s,
         json!({"action": "write_result", "bucket": BUCKET, "key": found, "version": given,
-               "execution": "exec-1", "result": {"summary": "S", "source": {"etag": "e1"}}}),
+               "execution": "exec-1", "result": {"summary": "S", "source": {"etag": etag}}}),
     )
     .await
     .unwrap();
@@ -543,11 +545,33 @@ async fn an_encoded_key_is_claimed_and_recorded_as_found() {
         None
     );
     for (key, execution) in [("workflow/q3+plan.txt", "exec-2"), (found, "exec-3")] {
-        let again = json!({"key": key, "etag": "e1", "sequencer": "0A"});
+        let again = json!({"key": key, "etag": etag, "sequencer": "0A"});
         let out = step(&s, prepare_event(&again, execution)).await.unwrap();
         assert_eq!(out["outcome"], "already_done", "{key}: {out}");
     }
     assert_eq!(s.s3.keys(BUCKET, "claims/").await, Vec::<String>::new());
+    assert_eq!(s.emulator.calls(), 0);
+}
+
+#[tokio::test]
+async fn an_event_for_an_overwritten_object_is_superseded_before_any_work() {
+    let s = stack(vec![]).await;
+    let key = "workflow/changed.txt";
+    let old = s.s3.put_for_etag(BUCKET, key, ENGLISH).await;
+    s.s3.put(BUCKET, key, "A newer text, with its own event.")
+        .await;
+    // No version id to read the announced version by: it is read only while the object
+    // still has the event's ETag.
+    let event = json!({"key": key, "etag": old, "sequencer": "0A"});
+    let out = step(&s, prepare_event(&event, "exec-1")).await.unwrap();
+    assert_eq!(out["outcome"], "superseded", "{out}");
+    assert_eq!(s.s3.get(BUCKET, "work/exec-1/source.txt").await, None);
+    assert_eq!(s.s3.keys(BUCKET, "claims/").await, Vec::<String>::new());
+    // The current version's event does the work.
+    let current = s.s3.etag(BUCKET, key).await;
+    let event = json!({"key": key, "etag": current, "sequencer": "0B"});
+    let out = step(&s, prepare_event(&event, "exec-2")).await.unwrap();
+    assert_eq!(out["outcome"], "prepared", "{out}");
     assert_eq!(s.emulator.calls(), 0);
 }
 
