@@ -52,6 +52,8 @@ RULES = {
          "chunk_delay_ms": CHUNK_DELAY_MS},
         {"prompt_contains": "Summarize part ", "generation": "Summary of one part."},
         {"prompt_contains": "You combine summaries", "generation": COMBINED, "chunk_delay_ms": CHUNK_DELAY_MS},
+        {"prompt_contains": "EMPTY-ONCE", "generation": "", "times": 1},
+        {"prompt_contains": "EMPTY-ONCE", "generation": "Einmal leer, dann übersetzt."},
         {"prompt_contains": "You are a professional translator", "generation": TRANSLATED,
          "chunk_delay_ms": CHUNK_DELAY_MS},
     ]
@@ -220,6 +222,18 @@ class Streaming(unittest.TestCase):
         self.assertEqual(done["translation"], record["translation"])
         self.assertEqual(done["usage"]["model_calls"], record["usage"]["model_calls"])
         self.assertEqual(done["stop_reason"], "stop")
+
+    def test_an_empty_streamed_translation_is_tried_once_more(self):
+        body = {"text": "EMPTY-ONCE: the report is ready.", "source_language": "en", "target_language": "de"}
+        answer = self.stream("translate-stream", body)
+        self.assertEqual(answer.status, 200)
+        names = [name for name, _, _ in answer.events]
+        self.assertEqual(names[-1], "done", names)
+        streamed = "".join(data["text"] for name, data, _ in answer.events if name == "chunk")
+        self.assertEqual(streamed, "Einmal leer, dann übersetzt.")
+        done = answer.events[-1][1]
+        self.assertEqual(done["translation"], streamed)
+        self.assertEqual(done["usage"]["model_calls"], 2)
 
     def test_a_failure_mid_stream_is_a_typed_error_event(self):
         text = "FAIL-MID-STREAM " + (SAMPLES / "en.txt").read_text()[:800]
