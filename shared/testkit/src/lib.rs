@@ -179,30 +179,25 @@ pub struct Emulator {
 impl Emulator {
     /// Starts the emulator with `script` and the given context window.
     pub async fn start(script: Script, context_window: u32) -> Self {
-        let server = Server::start(Config {
-            backend: bedrock_local::Backend::Scripted(script),
-            context_window: Some(context_window),
-            ..Config::default()
-        })
-        .await
-        .expect("start emulator");
-        Self {
-            server,
-            metrics: Arc::new(Mutex::new(Vec::new())),
-        }
+        Self::scripted(script, context_window, bedrock_local::Faults::default()).await
     }
 
     /// Starts the emulator with `script` behind a guardrail that intervenes on every call
     /// that names one (200, the block message, `INTERVENED`, as Bedrock answers); pair it
     /// with [`Emulator::guarded_settings`].
     pub async fn start_blocking_guardrail(script: Script, context_window: u32) -> Self {
+        let faults = bedrock_local::Faults {
+            guardrail_intervene_rate: 1.0,
+            ..bedrock_local::Faults::default()
+        };
+        Self::scripted(script, context_window, faults).await
+    }
+
+    async fn scripted(script: Script, context_window: u32, faults: bedrock_local::Faults) -> Self {
         let server = Server::start(Config {
             backend: bedrock_local::Backend::Scripted(script),
             context_window: Some(context_window),
-            faults: bedrock_local::Faults {
-                guardrail_intervene_rate: 1.0,
-                ..bedrock_local::Faults::default()
-            },
+            faults,
             ..Config::default()
         })
         .await
