@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::App;
-use crate::records::{Kind, Records, Settled};
+use crate::records::{Kind, Settled};
 use crate::uploads::{self, Status};
 use crate::versions::Announced;
 use crate::workflow::failure_error;
@@ -500,14 +500,7 @@ async fn record_failure(
         tracing::info!(key = %key, error_type = %error_type, "failed batch item is gone");
         return Ok(line(ItemStatus::Missing, None));
     };
-    let config = &app.config;
-    let out_bucket = config.output_bucket.as_deref().unwrap_or(bucket);
-    let records = Records::new(
-        &app.s3,
-        out_bucket,
-        format!("{}{key}.json", config.summary_prefix),
-        format!("{}{key}.json", config.failure_prefix),
-    );
+    let records = uploads::records_of(app, bucket, key);
     let record = json!({
         "source": {"bucket": bucket, "key": key, "etag": version.etag,
                    "version_id": version.version_id, "sequencer": version.sequencer},

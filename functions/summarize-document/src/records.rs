@@ -11,6 +11,7 @@ use lambda_kit::storage::{
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::App;
 use crate::versions::Announced;
 
 /// How often a contended record is read and written again before the delivery is retried.
@@ -77,6 +78,19 @@ impl<'a> Records<'a> {
             success_key,
             failure_key,
         }
+    }
+
+    /// The records of document `key` (read from `bucket`) as `app` keeps them: in its
+    /// output bucket (else `bucket`), the success record under `success_prefix` (summaries
+    /// or results), the failure record under the failure prefix.
+    pub(crate) fn of(app: &'a App, bucket: &'a str, key: &str, success_prefix: &str) -> Self {
+        let config = &app.config;
+        Self::new(
+            &app.s3,
+            config.output_bucket.as_deref().unwrap_or(bucket),
+            format!("{success_prefix}{key}.json"),
+            format!("{}{key}.json", config.failure_prefix),
+        )
     }
 
     /// The bucket the records are in.

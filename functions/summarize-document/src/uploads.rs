@@ -192,15 +192,9 @@ fn failure_record(
     })
 }
 
-/// Where the records of `key` are.
-fn records_of<'a>(app: &'a App, bucket: &'a str, key: &str) -> Records<'a> {
-    let config = &app.config;
-    Records::new(
-        &app.s3,
-        config.output_bucket.as_deref().unwrap_or(bucket),
-        format!("{}{key}.json", config.summary_prefix),
-        format!("{}{key}.json", config.failure_prefix),
-    )
+/// Where the upload path's records of `key` are: its summary and failure records.
+pub(crate) fn records_of<'a>(app: &'a App, bucket: &'a str, key: &str) -> Records<'a> {
+    Records::of(app, bucket, key, &app.config.summary_prefix)
 }
 
 fn outcome(

@@ -471,13 +471,7 @@ pub async fn run(app: &App, step: Step, deadline: Deadline) -> Result<Value, Tas
 
 /// The result and failure records of the workflow's document `key` in `bucket`.
 pub(crate) fn records_of<'a>(app: &'a App, bucket: &'a str, key: &str) -> Records<'a> {
-    let config = &app.config;
-    Records::new(
-        &app.s3,
-        config.output_bucket.as_deref().unwrap_or(bucket),
-        format!("{}{key}.json", config.result_prefix),
-        format!("{}{key}.json", config.failure_prefix),
-    )
+    Records::of(app, bucket, key, &app.config.result_prefix)
 }
 
 /// Prepare's output when the execution has nothing to do, as [`skip`] decides, with every
