@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use bedrock::{BedrockError, Deadline, StopReason, UsageTotals};
 use futures::StreamExt;
-use lambda_kit::streaming::Events;
-use lambda_kit::{TaskError, from_json, to_json};
+use lambda_kit::streaming::{Events, done_data};
+use lambda_kit::{TaskError, from_json};
 use serde_json::{Value, json};
 use text::Language;
 
@@ -73,7 +73,7 @@ pub async fn stream(
                         truncated: false,
                         ..record(language, output_language, options, started)
                     };
-                    return done(&record, &StopReason::Stop);
+                    return done_data(&record, Some(&StopReason::Stop));
                 }
                 Reduced::Final {
                     prompt,
@@ -103,7 +103,7 @@ pub async fn stream(
         truncated: completion.usage.stop_reason == StopReason::Length,
         ..record(language, output_language, options, started)
     };
-    done(&record, &completion.usage.stop_reason)
+    done_data(&record, Some(&completion.usage.stop_reason))
 }
 
 /// Summarizes the parts of a long document (`plan.concurrency` at a time), sending a
@@ -177,13 +177,4 @@ fn record(
             total_ms: ms(started),
         },
     }
-}
-
-/// The `done` event's data: the record and the final call's stop reason.
-fn done(record: &SummaryRecord, stop_reason: &StopReason) -> Result<Value, TaskError> {
-    let mut value = to_json(record)?;
-    if let Some(object) = value.as_object_mut() {
-        object.insert("stop_reason".into(), stop_reason.as_str().into());
-    }
-    Ok(value)
 }

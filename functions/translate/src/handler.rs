@@ -1,7 +1,7 @@
 //! The function's table of handlers: `POST /translations` and Step Functions tasks.
 
 use bedrock::{Deadline, StopReason, UsageTotals};
-use lambda_kit::streaming::Events;
+use lambda_kit::streaming::{Events, done_data};
 use lambda_kit::sync_budget::Workload;
 use lambda_kit::{Clients, Function, Route, TaskError, from_json, storage, to_json};
 use serde::Deserialize;
@@ -90,7 +90,10 @@ impl Function for App {
     ) -> Result<Value, TaskError> {
         let (text, options) = http_request(self, input)?;
         let response = run(self, &text, options, None, deadline, Some(events)).await?;
-        streamed_done(&response)
+        // `stop` when the model translated: a streamed chunk cut off at `max_gen_len` ends
+        // the stream with an `error` event instead.
+        let stop = (response.usage.model_calls > 0).then_some(&StopReason::Stop);
+        done_data(&response, stop)
     }
 
     async fn task(&self, input: Value, deadline: Deadline) -> Result<Value, TaskError> {
@@ -253,16 +256,4 @@ fn detect(text: &str) -> Result<Language, TaskError> {
             Language::supported_list()
         ))),
     }
-}
-
-/// The `done` event's data: the response the buffered route returns, plus `stop_reason`:
-/// `stop` when the model translated (a streamed chunk cut off at `max_gen_len` ends the
-/// stream with an `error` event instead), `null` when no model call was needed.
-fn streamed_done(response: &TranslationResponse) -> Result<Value, TaskError> {
-    let mut value = to_json(response)?;
-    let stop_reason = (response.usage.model_calls > 0).then_some(StopReason::Stop.as_str());
-    if let Some(object) = value.as_object_mut() {
-        object.insert("stop_reason".into(), stop_reason.into());
-    }
-    Ok(value)
 }

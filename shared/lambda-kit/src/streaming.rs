@@ -21,7 +21,7 @@ use std::pin::Pin;
 use std::time::Instant;
 
 use aws_lambda_events::encodings::Body as EventBody;
-use bedrock::{Completion, CompletionStream, Deadline, StreamEvent};
+use bedrock::{Completion, CompletionStream, Deadline, StopReason, StreamEvent};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use lambda_runtime::streaming::{Body, Response, Sender};
@@ -169,6 +169,22 @@ impl Trimmed {
         self.held.push_str(&text[core.len()..]);
         out
     }
+}
+
+/// The `done` event's data: `answer` (what the buffered route returns) serialized, plus the
+/// generation's `stop_reason` (`null` when no model call was made).
+pub fn done_data<T: serde::Serialize>(
+    answer: &T,
+    stop_reason: Option<&StopReason>,
+) -> Result<Value, TaskError> {
+    let mut value = crate::to_json(answer)?;
+    if let Some(object) = value.as_object_mut() {
+        object.insert(
+            "stop_reason".into(),
+            stop_reason.map(StopReason::as_str).into(),
+        );
+    }
+    Ok(value)
 }
 
 /// One Server-Sent Event: `event: NAME`, `data: JSON` (one line: JSON escapes newlines),
